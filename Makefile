@@ -1,0 +1,42 @@
+# The two commands of the README. Each sets itself up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $@
+
+## demo: the ML-BOM of the built-in example model, written to out/ and summarised
+demo: $(VENV)/.installed
+	@mkdir -p out
+	$(BIN)/mlbom generate examples/tiny-sentiment --version 1.0.0 \
+		--manufacturer "mlbom example" --manufacturer-contact security@example.org \
+		-o out/tiny-sentiment.cdx.json
+	@$(BIN)/python -c "import json; d = json.load(open('out/tiny-sentiment.cdx.json')); \
+		m = d['metadata']['component']; \
+		print(m['name'], m['version'], [l['license'].get('id') for l in m['licenses']], \
+		len(d['components']), 'components, validated against CycloneDX', d['specVersion'])"
+
+## test: lint and the whole test suite
+test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+## bench: the speed figures of the issues (hashing, cache, --help)
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/bench_generate.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

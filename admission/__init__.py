@@ -1,0 +1,1 @@
+"""admission: the Kubernetes admission webhook that checks inference pods' models."""

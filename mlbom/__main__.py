@@ -1,0 +1,5 @@
+"""`python -m mlbom`."""
+
+from mlbom.cli import main
+
+main()

@@ -1,0 +1,310 @@
+"""Facts → CycloneDX. What cyclonedx-python-lib models (components, hashes, licences,
+pedigree, dependencies, metadata) is built with the library; what it does not model yet
+(`modelCard`, component `data`, `compositions`) is returned as `Extras`, JSON fragments
+that `document` adds to the serialized BOM before validating the whole."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cyclonedx.contrib.license.factories import LicenseFactory
+from cyclonedx.model import (
+    ExternalReference,
+    ExternalReferenceType,
+    HashAlgorithm,
+    HashType,
+    Property,
+    XsUri,
+)
+from cyclonedx.model.bom import Bom
+from cyclonedx.model.component import Component, ComponentType, Pedigree
+from cyclonedx.model.contact import OrganizationalContact, OrganizationalEntity
+from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
+from packageurl import PackageURL
+
+from mlbom import __version__
+from mlbom.bom.urls import safe_url
+from mlbom.errors import BadInputError
+from mlbom.hashing import ALGORITHMS
+from mlbom.models import Identity, ModelFile, ModelInfo
+
+MODEL_REF = "model"
+_SHARD = re.compile(r"-\d+-of-\d+$")
+WEIGHT_FORMATS = frozenset({"safetensors", "gguf", "onnx", "pickle", "pytorch", "torchscript"})
+_COUNTED_FORMATS = ("safetensors", "gguf", "onnx")  # headers that give parameter counts
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class Manufacturer:
+    name: str
+    contact: str | None = None  # an e-mail address or a URL
+
+
+@dataclass
+class Extras:
+    """JSON fragments for what the library does not model, keyed by bom-ref."""
+
+    component_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    compositions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def assemble(
+    files: list[ModelFile],
+    info: ModelInfo,
+    identity: Identity,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    manufacturer: Manufacturer | None = None,
+) -> tuple[Bom, Extras]:
+    extras = Extras()
+    licenses = _licenses(info)
+    maker = _organization(manufacturer) if manufacturer else None
+    version = version or identity.version or info.version
+    model_name = name or identity.name or info.name or "model"
+
+    file_components = [_file_component(f, version, licenses, maker) for f in files]
+    datasets = [_dataset_component(d, extras) for d in info.datasets]
+    model = Component(
+        type=ComponentType.MACHINE_LEARNING_MODEL,
+        bom_ref=MODEL_REF,
+        name=model_name,
+        version=version,
+        description=info.description,
+        licenses=licenses,
+        purl=PackageURL.from_string(identity.purl) if identity.purl else None,
+        manufacturer=maker,
+        publisher=model_name.split("/")[0] if identity.purl and "/" in model_name else None,
+        external_references=_website(identity.url),
+        properties=_model_properties(files, info, identity),
+        pedigree=_pedigree(info),
+        tags=info.tags or None,
+    )
+    extras.component_fields[MODEL_REF] = {"modelCard": _model_card(info, datasets)}
+
+    bom = Bom()
+    bom.metadata.component = model
+    bom.metadata.manufacturer = maker
+    bom.metadata.timestamp = _timestamp()
+    bom.metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="mlbom", version=__version__)
+    )
+    for component in (*file_components, *datasets):
+        bom.components.add(component)
+    bom.register_dependency(model, file_components)
+    # Every file in the model was listed, so the model's dependencies are complete.
+    extras.compositions.append({"aggregate": "complete", "dependencies": [MODEL_REF]})
+    return bom, extras
+
+
+def _file_component(
+    file: ModelFile, version: str | None, licenses: list[Any], maker: OrganizationalEntity | None
+) -> Component:
+    facts = file.facts
+    props = [
+        ("bsi:component:filename", file.path.rsplit("/", 1)[-1]),
+        ("bsi:component:executable", "executable" if facts.executable else "non-executable"),
+        ("bsi:component:archive", "archive" if facts.archive else "no archive"),
+        ("bsi:component:structured", "structured" if facts.structured else "unstructured"),
+        ("mlbom:size", str(file.size)),
+        *facts.properties,
+    ]
+    if facts.format:
+        props.append(("mlbom:format", facts.format))
+    if facts.parameter_count is not None:
+        props.append(("mlbom:parameter-count", str(facts.parameter_count)))
+    if facts.error:
+        props.append(("mlbom:inspection-error", facts.error))
+    return Component(
+        type=ComponentType.FILE,
+        bom_ref=f"file:{file.path}",
+        name=file.path,
+        version=version,
+        hashes=[
+            HashType(alg=HashAlgorithm(ALGORITHMS[a][0]), content=d)
+            for a, d in file.digests.items()
+        ],
+        licenses=licenses,
+        manufacturer=maker,
+        properties=_properties(props),
+    )
+
+
+def _dataset_component(dataset: Any, extras: Extras) -> Component:
+    ref = f"dataset:{dataset.name}"
+    url = safe_url(dataset.url)
+    data: dict[str, Any] = {"type": "dataset", "name": dataset.name}
+    if url:
+        data["contents"] = {"url": url}
+    extras.component_fields[ref] = {"data": [data]}
+    return Component(
+        type=ComponentType.DATA,
+        bom_ref=ref,
+        name=dataset.name,
+        version=dataset.revision,
+        external_references=_website(url),
+        properties=_properties([("mlbom:dataset:role", dataset.role)]),
+    )
+
+
+def _model_card(info: ModelInfo, datasets: list[Component]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    if info.task:
+        parameters["task"] = info.task
+    if info.architecture_family:
+        parameters["architectureFamily"] = info.architecture_family
+    if info.architectures:
+        parameters["modelArchitecture"] = ", ".join(info.architectures)
+    if datasets:
+        parameters["datasets"] = [{"ref": str(d.bom_ref)} for d in datasets]
+    if info.inputs:
+        parameters["inputs"] = [{"format": f} for f in info.inputs]
+    if info.outputs:
+        parameters["outputs"] = [{"format": f} for f in info.outputs]
+    card: dict[str, Any] = {"bom-ref": "model-card"}
+    if parameters:
+        card["modelParameters"] = parameters
+    if info.metrics:
+        card["quantitativeAnalysis"] = {
+            "performanceMetrics": [
+                {"type": m.type, "value": m.value, **({"slice": m.slice} if m.slice else {})}
+                for m in info.metrics
+            ]
+        }
+    c = info.considerations
+    considerations: dict[str, Any] = {}
+    if c.users:
+        considerations["users"] = c.users
+    if c.use_cases:
+        considerations["useCases"] = c.use_cases
+    if c.technical_limitations:
+        considerations["technicalLimitations"] = c.technical_limitations
+    if c.ethical_considerations:
+        considerations["ethicalConsiderations"] = [
+            {"name": n, **({"mitigationStrategy": m} if m else {})}
+            for n, m in c.ethical_considerations
+        ]
+    if considerations:
+        card["considerations"] = considerations
+    return card
+
+
+def _model_properties(
+    files: list[ModelFile], info: ModelInfo, identity: Identity
+) -> list[Property]:
+    executable = any(f.facts.executable for f in files)
+    props = [
+        ("bsi:component:executable", "executable" if executable else "non-executable"),
+        ("bsi:component:archive", "no archive"),
+        ("bsi:component:structured", "structured"),
+        *identity.properties,
+        *info.properties,
+    ]
+    weights = {f.facts.format for f in files if f.facts.format in WEIGHT_FORMATS}
+    props += [("mlbom:format", f) for f in sorted(weights)]
+    if (count := _parameter_count(files)) is not None:
+        props.append(("mlbom:parameter-count", str(count)))
+    props += [
+        ("mlbom:unsafe-import", g)
+        for g in sorted({g for f in files for g in f.facts.unsafe_imports})
+    ]
+    props += [("mlbom:uninspected-file", f.path) for f in files if f.facts.error]
+    for base in info.base_models:
+        if base.inferred:
+            props.append(("mlbom:lineage:inferred-from", "config.json _name_or_path"))
+    if info.license_url and not safe_url(info.license_url):
+        props.append(("mlbom:license-link", info.license_url))
+    return _properties(props)
+
+
+def _parameter_count(files: list[ModelFile]) -> int | None:
+    """The largest checkpoint's parameter count: shards of one checkpoint add up, but a
+    repository holding the same model in several formats or quantizations does not."""
+    groups: dict[tuple[str, str], int] = defaultdict(int)
+    for f in files:
+        if f.facts.format in _COUNTED_FORMATS and f.facts.parameter_count is not None:
+            stem = f.path.rsplit(".", 1)[0]
+            groups[(f.facts.format, _SHARD.sub("", stem))] += f.facts.parameter_count
+    return max(groups.values()) if groups else None
+
+
+def _pedigree(info: ModelInfo) -> Pedigree | None:
+    ancestors = []
+    for base in info.base_models:
+        props = []
+        if base.relation:
+            props.append(("mlbom:lineage:relation", base.relation))
+        if base.inferred:
+            props.append(("mlbom:lineage:inferred", "true"))
+        purl = None
+        if _HUB_ID.match(base.name):
+            org, repo = base.name.split("/")
+            purl = PackageURL(type="huggingface", namespace=org, name=repo, version=base.version)
+        ancestors.append(Component(
+            type=ComponentType.MACHINE_LEARNING_MODEL,
+            bom_ref=f"base:{base.name}",
+            name=base.name,
+            version=base.version,
+            purl=purl,
+            external_references=_website(base.url),
+            properties=_properties(props),
+        ))  # fmt: skip
+    return Pedigree(ancestors=ancestors) if ancestors else None
+
+
+def _licenses(info: ModelInfo) -> list[DisjunctiveLicense | LicenseExpression]:
+    factory = LicenseFactory()
+    url = safe_url(info.license_url)
+    found: list[DisjunctiveLicense | LicenseExpression] = []
+    for value in info.licenses:
+        lic = factory.make_from_string(value)
+        if isinstance(lic, DisjunctiveLicense) and lic.id is None and url:
+            lic = DisjunctiveLicense(name=lic.name, url=XsUri(url))
+        found.append(lic)
+    if any(isinstance(lic, LicenseExpression) for lic in found) and len(found) > 1:
+        # CycloneDX allows one expression, or any number of single licences, not both.
+        found = [LicenseExpression(" AND ".join(_as_expression(lic) for lic in found))]
+    return found
+
+
+def _as_expression(lic: DisjunctiveLicense | LicenseExpression) -> str:
+    if isinstance(lic, LicenseExpression):
+        return f"({lic.value})"
+    return lic.id or f"LicenseRef-{re.sub(r'[^A-Za-z0-9.-]', '-', lic.name or 'unknown')}"
+
+
+def _organization(manufacturer: Manufacturer) -> OrganizationalEntity:
+    contact = manufacturer.contact
+    if contact and _EMAIL.match(contact):
+        return OrganizationalEntity(
+            name=manufacturer.name, contacts=[OrganizationalContact(email=contact)]
+        )
+    if contact and not safe_url(contact):
+        raise BadInputError(
+            f"manufacturer contact {contact!r} is neither an e-mail address nor an http(s) URL"
+        )
+    return OrganizationalEntity(name=manufacturer.name, urls=[XsUri(contact)] if contact else None)
+
+
+def _website(url: str | None) -> list[ExternalReference]:
+    url = safe_url(url)
+    return [ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(url))] if url else []
+
+
+def _properties(pairs: list[tuple[str, str]]) -> list[Property]:
+    return [Property(name=n, value=v) for n, v in dict.fromkeys(pairs)]
+
+
+def _timestamp() -> datetime:
+    """Now, or SOURCE_DATE_EPOCH for reproducible builds."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=UTC)
+    return datetime.now(tz=UTC)

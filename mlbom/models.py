@@ -1,0 +1,128 @@
+"""The data mlbom gathers about a model before it becomes a BOM.
+
+Sources say which files a model has and their digests; inspectors read what each file
+says about itself (`FileFacts`) and about the model (`ModelInfo`). The BOM is assembled
+from these alone, so every source (local folder, Hub, OCI) yields the same BOM content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset the model was trained or evaluated on."""
+
+    name: str
+    role: str = "training"  # training | evaluation
+    revision: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """A model this one derives from (pedigree ancestor)."""
+
+    name: str
+    relation: str | None = None  # finetune | adapter | quantized | merge | …
+    version: str | None = None
+    url: str | None = None
+    inferred: bool = False  # guessed from config `_name_or_path`, not declared
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One evaluation result from the card's model-index."""
+
+    type: str
+    value: str
+    slice: str | None = None
+
+
+@dataclass
+class Considerations:
+    users: list[str] = field(default_factory=list)
+    use_cases: list[str] = field(default_factory=list)
+    technical_limitations: list[str] = field(default_factory=list)
+    ethical_considerations: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass
+class ModelInfo:
+    """What the model says about itself. Inspectors fill it in precedence order:
+    a value already set is kept, lists are merged without duplicates."""
+
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    licenses: list[str] = field(default_factory=list)  # SPDX ids/expressions or names
+    license_url: str | None = None
+    task: str | None = None
+    architecture_family: str | None = None
+    architectures: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    datasets: list[Dataset] = field(default_factory=list)
+    base_models: list[BaseModel] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
+    considerations: Considerations = field(default_factory=Considerations)
+    tags: list[str] = field(default_factory=list)
+    properties: list[tuple[str, str]] = field(default_factory=list)
+
+    def merge(self, other: ModelInfo) -> None:
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, list):
+                names = {_identity(x) for x in mine}
+                mine.extend(x for x in theirs if _identity(x) not in names)
+            elif isinstance(mine, Considerations):
+                if not mine:
+                    setattr(self, f.name, theirs)
+            elif mine is None:
+                setattr(self, f.name, theirs)
+
+
+def _identity(item: object) -> object:
+    """Datasets and base models are the same entry when their names are (first one wins)."""
+    if isinstance(item, Dataset | BaseModel):
+        return (type(item), item.name.lower())
+    return item
+
+
+@dataclass
+class FileFacts:
+    """What inspecting one file found. `error` is set when the file could not be inspected."""
+
+    format: str | None = None
+    parameter_count: int | None = None
+    executable: bool = False
+    archive: bool = False
+    structured: bool = False
+    unsafe_imports: list[str] = field(default_factory=list)
+    properties: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class ModelFile:
+    """One file of the model: its path relative to the model root, size and digests."""
+
+    path: str
+    size: int
+    digests: dict[str, str]
+    facts: FileFacts = field(default_factory=FileFacts)
+
+
+@dataclass
+class Identity:
+    """What the source itself knows about the model (beats the card, loses to the user)."""
+
+    name: str | None = None
+    version: str | None = None
+    purl: str | None = None
+    url: str | None = None
+    properties: list[tuple[str, str]] = field(default_factory=list)

@@ -1,0 +1,120 @@
+"""Model sources: where a model's files come from (a local folder today; the Hub and OCI
+registries plug in beside it). A source lists the model's files as `Blob`s, gives their
+digests, and says what it knows of the model's identity."""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from mlbom.errors import BadInputError
+from mlbom.hashing import HashCache
+from mlbom.models import Identity
+from mlbom.progress import Advance
+
+# Never part of a model: version-control and tool bookkeeping. The git entries match the
+# OpenSSF model-signing package's defaults, so both tools see the same set of files.
+IGNORED_NAMES = frozenset(
+    {
+        ".git",
+        ".gitattributes",
+        ".gitignore",
+        ".github",
+        ".cache",
+        "__pycache__",
+        ".DS_Store",
+        ".ipynb_checkpoints",
+    }
+)
+
+
+def is_ignored(relative_path: str) -> bool:
+    return any(part in IGNORED_NAMES for part in PurePosixPath(relative_path).parts)
+
+
+class Blob(ABC):
+    """One file of a model, readable in bounded pieces wherever it lives."""
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path = path  # relative POSIX path inside the model
+        self.size = size
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.path).name
+
+    @property
+    def local_path(self) -> Path | None:
+        """The file on disk, when there is one (some parsers need a real file)."""
+        return None
+
+    @abstractmethod
+    def open(self) -> BinaryIO:
+        """A seekable binary reader over the whole file."""
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        """At most `length` bytes from `offset`; never more than the file holds."""
+        length = max(0, min(length, self.size - offset))
+        with self.open() as f:
+            f.seek(offset)
+            return f.read(length)
+
+    def read_all(self, limit: int) -> bytes:
+        """The whole file, refused when it is larger than `limit` (bounded reads)."""
+        if self.size > limit:
+            raise BadInputError(
+                f"{self.path} is {self.size} bytes, more than the {limit} read for it"
+            )
+        return self.read_at(0, self.size)
+
+
+class BytesBlob(Blob):
+    """A blob held in memory (small files fetched from a remote source)."""
+
+    def __init__(self, path: str, data: bytes) -> None:
+        super().__init__(path, len(data))
+        self._data = data
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self._data)
+
+
+class Source(ABC):
+    """Where a model comes from."""
+
+    #: a human-readable location, for messages
+    location: str
+    #: True when the user named one file rather than a folder
+    single_file: bool = False
+
+    @abstractmethod
+    def blobs(self) -> list[Blob]:
+        """The model's files, sorted by path, ignored files left out."""
+
+    @abstractmethod
+    def digests(
+        self, algorithms: tuple[str, ...], *, cache: HashCache | None, advance: Advance | None
+    ) -> dict[str, dict[str, str]]:
+        """Digests of every blob, by relative path and algorithm."""
+
+    def identity(self) -> Identity:
+        """What the source knows of the model's name, version and purl."""
+        return Identity()
+
+    def total_size(self) -> int:
+        return sum(b.size for b in self.blobs())
+
+
+def open_source(model: str, *, exclude: tuple[Path, ...] = ()) -> Source:
+    """The source for what the user named: a local folder or a single model file."""
+    if "://" in model:
+        scheme = model.split("://", 1)[0]
+        raise BadInputError(
+            f"unsupported model location scheme {scheme}://",
+            hint="give a local model folder or file",
+        )
+    from mlbom.sources.local import LocalSource
+
+    return LocalSource(Path(model), exclude=exclude)

@@ -1,0 +1,214 @@
+"""A model in a local folder (or a single local file), as a training pipeline leaves it.
+
+Every path is confined to the model folder: a symlink that leaves it is refused. The one
+exception is the Hugging Face cache layout, where `snapshots/<commit>/` links into the
+same repository's `blobs/` by design.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from mlbom.errors import BadInputError
+from mlbom.hashing import HashCache, hash_files
+from mlbom.models import Identity
+from mlbom.progress import Advance
+from mlbom.sources import Blob, Source, is_ignored
+
+MAX_FILES = 100_000
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_HF_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HF_GIT_REMOTE = re.compile(r"^https://(?:[^@/]+@)?huggingface\.co/([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
+
+
+class LocalBlob(Blob):
+    def __init__(self, path: str, file: Path, size: int) -> None:
+        super().__init__(path, size)
+        self.file = file
+
+    @property
+    def local_path(self) -> Path:
+        return self.file
+
+    def open(self) -> BinaryIO:
+        return open(self.file, "rb")
+
+
+class LocalSource(Source):
+    def __init__(self, path: Path, *, exclude: tuple[Path, ...] = ()) -> None:
+        if not path.exists() and not path.is_symlink():
+            raise BadInputError(f"{path}: no such file or folder")
+        self.location = str(path)
+        self.single_file = not path.is_dir()
+        self.root = (path.parent if self.single_file else path).resolve()
+        self._excluded = {p.resolve() for p in exclude}
+        self._blobs = [self._blob(path)] if self.single_file else self._walk()
+        if not self._blobs:
+            raise BadInputError(
+                f"{path} holds no model files",
+                hint="point mlbom at the folder the model was saved to",
+            )
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def _walk(self) -> list[LocalBlob]:
+        found: list[LocalBlob] = []
+        for folder, dirs, files in os.walk(self.root, onerror=_raise):
+            relative_folder = Path(folder).relative_to(self.root)
+            dirs[:] = sorted(d for d in dirs if not is_ignored((relative_folder / d).as_posix()))
+            for name in files:
+                rel = (relative_folder / name).as_posix()
+                if is_ignored(rel):
+                    continue
+                file = Path(folder) / name
+                if file.resolve() in self._excluded:
+                    continue
+                found.append(self._blob(file))
+                if len(found) > MAX_FILES:
+                    raise BadInputError(f"{self.location} holds more than {MAX_FILES} files")
+            for name in dirs:
+                if (Path(folder) / name).is_symlink():
+                    self._confined(
+                        Path(folder) / name
+                    )  # escaping links are refused, others skipped
+        return sorted(found, key=lambda b: b.path)
+
+    def _blob(self, file: Path) -> LocalBlob:
+        target = self._confined(file)
+        try:
+            st = target.stat()
+        except OSError as e:
+            raise BadInputError(f"{file}: cannot read it ({e.strerror})") from e
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInputError(
+                f"{file} is not a regular file",
+                hint="remove devices, pipes and sockets from the model folder",
+            )
+        rel = file.name if self.single_file else file.relative_to(self.root).as_posix()
+        return LocalBlob(rel, target, st.st_size)
+
+    def _confined(self, file: Path) -> Path:
+        """The real file behind `file`, refused when a link takes it out of the model folder."""
+        target = file.resolve()
+        if target.is_relative_to(self.root) or target.is_relative_to(_hf_cache_blobs(self.root)):
+            return target
+        raise BadInputError(
+            f"{file} is a symlink to {target}, outside the model folder {self.root}",
+            hint="copy the file into the model folder, or point mlbom at a folder that holds it",
+        )
+
+    # -- Source ------------------------------------------------------------------------------
+
+    def blobs(self) -> list[Blob]:
+        return list(self._blobs)
+
+    def digests(
+        self, algorithms: tuple[str, ...], *, cache: HashCache | None, advance: Advance | None
+    ) -> dict[str, dict[str, str]]:
+        by_file = hash_files(
+            [b.file for b in self._blobs], algorithms, cache=cache, advance=advance
+        )
+        return {b.path: by_file[b.file] for b in self._blobs}
+
+    def identity(self) -> Identity:
+        if self.single_file:
+            return Identity(name=Path(self.location).stem)
+        if ident := _hf_cache_identity(self.root):
+            return ident
+        ident = _git_identity(self.root) or Identity()
+        ident.name = ident.name or self.root.name
+        if ident.version is None and (commit := _hf_local_dir_commit(self.root)):
+            ident.version = commit
+            ident.properties.append(("mlbom:source:commit", commit))
+        return ident
+
+
+def _raise(error: OSError) -> None:
+    raise BadInputError(f"{error.filename}: cannot read it ({error.strerror})")
+
+
+def _hf_cache_blobs(root: Path) -> Path:
+    """`<cache>/models--org--name/blobs` when `root` is one of its snapshots, else `root`."""
+    if root.parent.name == "snapshots" and root.parent.parent.name.startswith("models--"):
+        return root.parent.parent / "blobs"
+    return root
+
+
+def _hf_cache_identity(root: Path) -> Identity | None:
+    """A snapshot in the Hugging Face cache names its repository and commit in its path."""
+    repo_folder = root.parent.parent.name
+    if _hf_cache_blobs(root) == root or not _COMMIT.fullmatch(root.name):
+        return None
+    repo = "/".join(repo_folder.removeprefix("models--").split("--", 1))
+    if not _HF_REPO.match(repo):
+        return None
+    return Identity(
+        name=repo,
+        version=root.name,
+        purl=f"pkg:huggingface/{repo}@{root.name}",
+        url=f"https://huggingface.co/{repo}/tree/{root.name}",
+        properties=[("mlbom:source:commit", root.name)],
+    )
+
+
+def _hf_local_dir_commit(root: Path) -> str | None:
+    """`hf download --local-dir` records the commit of each file it wrote."""
+    folder = root / ".cache" / "huggingface" / "download"
+    commits = set()
+    for meta in folder.rglob("*.metadata") if folder.is_dir() else ():
+        try:
+            first = meta.read_text(errors="replace")[:100].splitlines()[:1]
+        except OSError:
+            continue
+        commits.update(c for c in first if _COMMIT.fullmatch(c))
+    return commits.pop() if len(commits) == 1 else None
+
+
+def _git_identity(root: Path) -> Identity | None:
+    """The commit checked out in a git clone of the model (a Hub repository clone names it)."""
+    git = root / ".git"
+    if not git.is_dir():
+        return None
+    commit = _git_head(git)
+    if commit is None:
+        return None
+    ident = Identity(version=commit, properties=[("mlbom:source:commit", commit)])
+    config = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        config.read(git / "config")
+        remote = config.get('remote "origin"', "url", fallback="")
+    except configparser.Error:
+        remote = ""
+    if m := _HF_GIT_REMOTE.match(remote):
+        repo = m.group(1)
+        ident.name = repo
+        ident.url = f"https://huggingface.co/{repo}/tree/{commit}"
+        ident.purl = f"pkg:huggingface/{repo}@{commit}"
+    return ident
+
+
+def _git_head(git: Path) -> str | None:
+    try:
+        head = (git / "HEAD").read_text()[:200].strip()
+        if _COMMIT.fullmatch(head):
+            return head
+        if not head.startswith("ref: "):
+            return None
+        ref = head[5:]
+        ref_file = (git / ref).resolve()
+        if ref_file.is_relative_to(git.resolve()) and ref_file.is_file():
+            value = ref_file.read_text()[:100].strip()
+            return value if _COMMIT.fullmatch(value) else None
+        packed = (git / "packed-refs").read_text(errors="replace")[: 1 << 20]
+    except OSError:
+        return None
+    for line in packed.splitlines():
+        commit, _, name = line.partition(" ")
+        if name == ref and _COMMIT.fullmatch(commit):
+            return commit
+    return None

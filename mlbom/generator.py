@@ -89,7 +89,7 @@ def generate(
         ranked.append((rank, inspection.info))
         if inspection.facts.error:
             if source.single_file:
-                raise BadInputError(inspection.facts.error)
+                raise BadInputError(f"{blob.path}: {inspection.facts.error}")
             warnings.append(f"{blob.path} could not be inspected: {inspection.facts.error}")
         for imported in inspection.facts.unsafe_imports:
             warnings.append(f"{blob.path} imports {imported} when unpickled (unsafe)")

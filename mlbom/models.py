@@ -126,3 +126,4 @@ class Identity:
     purl: str | None = None
     url: str | None = None
     properties: list[tuple[str, str]] = field(default_factory=list)
+    fallback_name: str | None = None  # a folder or file name: used when nothing names the model

@@ -68,7 +68,7 @@ def assemble(
     licenses = _licenses(info)
     maker = _organization(manufacturer) if manufacturer else None
     version = version or identity.version or info.version
-    model_name = name or identity.name or info.name or "model"
+    model_name = name or identity.name or info.name or identity.fallback_name or "model"
 
     file_components = [_file_component(f, version, licenses, maker) for f in files]
     datasets = [_dataset_component(d, extras) for d in info.datasets]

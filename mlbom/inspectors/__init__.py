@@ -56,7 +56,7 @@ def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
             try:
                 return run(blob, context), rank
             except InspectionError as e:
-                return _failed(module, e.message), rank
+                return _failed(module, e.message.removeprefix(f"{blob.path}: ")), rank
             except (
                 ValueError,
                 TypeError,

@@ -9,6 +9,7 @@ member by member with a cap on what is decompressed, so archive bombs stay harml
 
 from __future__ import annotations
 
+import _compat_pickle
 import pickletools
 import struct
 import zipfile
@@ -179,6 +180,7 @@ def _scan_one(f: BinaryIO | _Capped, first: bytes, path: str) -> set[str]:
     imports: set[str] = set()
     memo: dict[int, object] = {}
     recent: list[object] = []  # the values most recently pushed, enough for STACK_GLOBAL
+    protocol = 0
     code = first
     for _ in range(MAX_OPCODES):
         if code not in _OPS:
@@ -187,12 +189,12 @@ def _scan_one(f: BinaryIO | _Capped, first: bytes, path: str) -> set[str]:
         if name in ("GLOBAL", "INST"):
             module = _line(f, path).decode("utf-8", "replace")
             attr = _line(f, path).decode("utf-8", "replace")
-            imports.add(f"{module}.{attr}")
+            imports.add(_resolve(module, attr, protocol))
             recent.append(_UNKNOWN)
         elif name == "STACK_GLOBAL":
             module, attr = (recent[-2], recent[-1]) if len(recent) >= 2 else (_UNKNOWN, _UNKNOWN)
             if isinstance(module, str) and isinstance(attr, str):
-                imports.add(f"{module}.{attr}")
+                imports.add(_resolve(module, attr, protocol))
             else:
                 imports.add("<dynamic>.<dynamic>")  # names built at load time: never safe
             recent.append(_UNKNOWN)
@@ -209,6 +211,8 @@ def _scan_one(f: BinaryIO | _Capped, first: bytes, path: str) -> set[str]:
             memo[len(memo)] = recent[-1] if recent else _UNKNOWN
         elif name in ("BINGET", "LONG_BINGET", "GET"):
             recent.append(memo.get(_memo_key(f, n, path), _UNKNOWN))
+        elif name == "PROTO":
+            protocol = _fixed(f, 1, path)[0]
         elif name == "STOP":
             return imports
         else:
@@ -219,6 +223,17 @@ def _scan_one(f: BinaryIO | _Capped, first: bytes, path: str) -> set[str]:
         if not code:
             raise InspectionError(f"{path}: truncated pickle (no STOP opcode)")
     raise InspectionError(f"{path}: pickle has more than {MAX_OPCODES} opcodes")
+
+
+def _resolve(module: str, name: str, protocol: int) -> str:
+    """The global as Python 3 will import it: protocols 0-2 name Python 2 modules, which
+    the unpickler maps (`__builtin__.eval` is `builtins.eval`)."""
+    if protocol < 3:
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
+    return f"{module}.{name}"
 
 
 def _line(f: BinaryIO | _Capped, path: str) -> bytes:

@@ -117,11 +117,11 @@ class LocalSource(Source):
 
     def identity(self) -> Identity:
         if self.single_file:
-            return Identity(name=Path(self.location).stem)
+            return Identity(fallback_name=Path(self.location).stem)
         if ident := _hf_cache_identity(self.root):
             return ident
         ident = _git_identity(self.root) or Identity()
-        ident.name = ident.name or self.root.name
+        ident.fallback_name = self.root.name
         if ident.version is None and (commit := _hf_local_dir_commit(self.root)):
             ident.version = commit
             ident.properties.append(("mlbom:source:commit", commit))

@@ -1,0 +1,190 @@
+"""Real model files for tests, written with the formats' own writers in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+import types
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+CARD = """---
+license: apache-2.0
+language: [en, de]
+library_name: transformers
+pipeline_tag: text-classification
+tags: [sentiment]
+datasets:
+- stanfordnlp/sst2
+- imdb
+base_model: google-bert/bert-base-uncased
+base_model_relation: finetune
+model-index:
+- name: acme/sentiment-bert
+  results:
+  - task: {type: text-classification}
+    dataset: {name: SST-2, type: stanfordnlp/sst2, split: validation, revision: abc123}
+    metrics:
+    - {type: accuracy, value: 0.93}
+    - {type: f1, value: 0.92}
+---
+
+# acme/sentiment-bert
+
+A BERT model fine-tuned for sentiment.
+
+## Intended uses
+
+Classifying product reviews.
+
+## Out-of-scope use
+
+Medical or legal text.
+
+## Bias, Risks, and Limitations
+
+[More Information Needed]
+
+## Ethical considerations
+
+Reviews may encode demographic bias.
+"""
+
+
+def safetensors_file(
+    path: Path, shapes: dict[str, tuple[int, ...]], metadata: dict | None = None
+) -> Path:
+    from safetensors.numpy import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: np.ones(s, dtype=np.float16) for k, s in shapes.items()}, str(path), metadata=metadata
+    )
+    return path
+
+
+def hf_folder(root: Path) -> Path:
+    """A transformers-style model folder: card, config, tokenizer config, safetensors."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "README.md").write_text(CARD)
+    (root / "config.json").write_text(json.dumps({
+        "architectures": ["BertForSequenceClassification"], "model_type": "bert",
+        "_name_or_path": "google-bert/bert-base-uncased", "torch_dtype": "float16",
+        "transformers_version": "4.57.1", "max_position_embeddings": 512,
+    }))  # fmt: skip
+    (root / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
+    (root / "vocab.txt").write_text("[PAD]\n[UNK]\nhello\n")
+    safetensors_file(root / "model.safetensors", {"a": (4, 8), "b": (8,)}, {"format": "pt"})
+    return root
+
+
+def gguf_file(path: Path, *, tensors: int = 2) -> Path:
+    import gguf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("Tiny Llama Q8")
+    writer.add_license("mit")
+    writer.add_context_length(4096)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    writer.add_base_model_count(1)
+    writer.add_base_model_name(0, "Llama-3.2-1B")
+    writer.add_base_model_organization(0, "meta-llama")
+    writer.add_chat_template("{% for m in messages %}{{ m.content }}{% endfor %}")
+    for i in range(tensors):
+        writer.add_tensor(f"blk.{i}.weight", np.ones((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def onnx_file(
+    path: Path, *, external: bool = False, custom_domain: str | None = "com.acme"
+) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((64, 64), dtype=np.float32), name="W")
+    nodes = [helper.make_node("MatMul", ["X", "W"], ["Y"])]
+    opsets = [helper.make_opsetid("", 17)]
+    if custom_domain:
+        nodes.append(helper.make_node("Fancy", ["Y"], ["Z"], domain=custom_domain))
+        opsets.append(helper.make_opsetid(custom_domain, 1))
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("Z" if custom_domain else "Y", TensorProto.FLOAT, [1, 64])],
+        initializer=[weight],
+    )  # fmt: skip
+    model = helper.make_model(
+        graph, producer_name="acme-exporter", producer_version="2.1", opset_imports=opsets
+    )
+    helper.set_model_props(model, {"author": "acme", "task": "demo"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if external:
+        onnx.save_model(
+            model, str(path), save_as_external_data=True, location="weights.bin", size_threshold=0
+        )
+    else:
+        onnx.save_model(model, str(path))
+    return path
+
+
+class _Reduce:
+    def __init__(self, fn: object, args: tuple) -> None:
+        self.fn, self.args = fn, args
+
+    def __reduce__(self) -> tuple:
+        return self.fn, self.args
+
+
+def pickle_bytes(globals_: list[tuple[str, str]], protocol: int = 4) -> bytes:
+    """A pickle that imports each (module, name) and calls it, written by the real pickler.
+
+    Stand-in modules are put in sys.modules only while pickling (pickle checks that the
+    name resolves), so nothing real such as os.system is touched and nothing runs."""
+    names = {m for m, _ in globals_}
+    names |= {".".join(m.split(".")[:i]) for m in names for i in range(1, m.count(".") + 1)}
+    saved = {n: sys.modules.get(n) for n in names}
+    try:
+        for n in names:
+            sys.modules[n] = types.ModuleType(n)
+        payload = []
+        for module, name in globals_:
+
+            def fn(*args: object) -> None:
+                return None
+
+            fn.__module__, fn.__qualname__, fn.__name__ = module, name, name
+            setattr(sys.modules[module], name, fn)
+            payload.append(_Reduce(fn, ("arg",)))
+        return pickle.dumps({"state": payload}, protocol=protocol)
+    finally:
+        for n, original in saved.items():
+            if original is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = original
+
+
+def torch_zip(
+    path: Path, globals_: list[tuple[str, str]], *, extra_members: dict[str, bytes] | None = None
+) -> Path:
+    """The layout of torch.save's zip format: `<name>/data.pkl` plus storages."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", pickle_bytes(globals_, protocol=2))
+        z.writestr("archive/byteorder", "little")
+        z.writestr("archive/data/0", b"\x00" * 64)
+        for name, data in (extra_members or {}).items():
+            z.writestr(name, data)
+    return path
+
+
+SAFE_TORCH = [("torch._utils", "_rebuild_tensor_v2"), ("collections", "OrderedDict")]
+EVIL = [("os", "system")]

@@ -1,0 +1,213 @@
+"""Hostile and broken input: a clear message and exit 2, or for one bad file in a good
+folder a warning and a BOM that says so; never a traceback, a hang or a partial file."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlbom.inspectors import pickles
+from tests.builders import SAFE_TORCH, hf_folder, onnx_file, pickle_bytes, safetensors_file
+from tests.conftest import file_component, prop
+
+
+def _safetensors_with_header(
+    path: Path, header: bytes, data: bytes = b"", length: int | None = None
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack("<Q", len(header) if length is None else length) + header + data)
+    return path
+
+
+LYING_HEADERS = {
+    "length beyond the file": dict(header=b"{}", length=1 << 40),
+    "length over the limit": dict(header=b"{}", length=(1 << 26) + 1),
+    "not an object": dict(header=b"[1, 2, 3]"),
+    "not json": dict(header=b"{not json"),
+    "offsets outside": dict(header=json.dumps({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8000]}}).encode(), data=b"\0" * 8),
+    "shape lies": dict(header=json.dumps({"t": {"dtype": "F32", "shape": [100], "data_offsets": [0, 8]}}).encode(), data=b"\0" * 8),
+    "hole": dict(header=json.dumps({"t": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}).encode(), data=b"\0" * 8),
+    "negative dim": dict(header=json.dumps({"t": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}).encode()),
+    "deep nesting": dict(header=b"[" * 100000 + b"]" * 100000),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", LYING_HEADERS)
+def test_lying_safetensors_header_single_file(cli, tmp_path, case):
+    path = _safetensors_with_header(tmp_path / "m.safetensors", **LYING_HEADERS[case])
+    out = tmp_path / "bom.json"
+    _, err = cli("generate", path, "-o", out, code=2)
+    assert err.startswith("error: ") and "m.safetensors" in err
+    assert not out.exists()
+
+
+def test_truncated_safetensors(cli, tmp_path):
+    path = tmp_path / "t.safetensors"
+    path.write_bytes(b"\x10\x00")
+    _, err = cli("generate", path, code=2)
+    assert "too short" in err
+
+
+def test_one_bad_file_in_a_good_folder(cli, tmp_path):
+    folder = hf_folder(tmp_path / "m")
+    _safetensors_with_header(folder / "extra.safetensors", header=b"[]")
+    bom, err = cli.bom(folder)
+    assert "warning: extra.safetensors could not be inspected" in err
+    bad = file_component(bom, "extra.safetensors")
+    assert "not a JSON object" in prop(bad, "mlbom:inspection-error")
+    assert bad["hashes"]  # still hashed and listed
+    assert prop(bom["metadata"]["component"], "mlbom:uninspected-file") == "extra.safetensors"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("corrupt.gguf", b"GGUF\x03\x00\x00\x00" + b"\xff" * 16),  # absurd counts
+        ("badmagic.gguf", b"GGML" + b"\x00" * 100),
+        (
+            "truncated.gguf",
+            b"GGUF\x03\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x10",
+        ),
+        ("corrupt.onnx", b"\x0a\xff\xff\xff\xff\x0f garbage"),
+        ("wire.onnx", b"\x0f\x01\x02"),
+        ("bad.pkl", b"\x80\x04\x95garbage"),
+        ("config.json", b"{not json"),
+    ],
+)
+def test_corrupt_files(cli, tmp_path, name, content):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "good.safetensors", {"w": (2,)})
+    (folder / name).write_bytes(content)
+    bom, err = cli.bom(folder)
+    assert f"{name} could not be inspected" in err
+    assert prop(file_component(bom, name), "mlbom:inspection-error")
+    single, _ = cli("generate", folder / name, code=2)
+    assert single == ""
+
+
+def test_truncated_onnx(cli, tmp_path):
+    path = onnx_file(tmp_path / "m.onnx")
+    path.write_bytes(path.read_bytes()[:-100])
+    _, err = cli("generate", path, code=2)
+    assert "m.onnx" in err
+
+
+def test_broken_card_yaml_is_a_warning(cli, tmp_path):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (folder / "README.md").write_text("---\nlicense: [mit\n---\n# x\n")
+    _bom, err = cli.bom(folder)
+    assert "README.md could not be inspected" in err and "YAML" in err
+    cli("generate", folder / "README.md", code=2)
+
+
+def test_yaml_alias_bomb_is_refused(cli, tmp_path):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    lines = ["---", "a: &a [x, x, x, x, x, x, x, x, x]"]
+    lines += [
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]"
+        for i in range(20)
+    ]
+    (folder / "README.md").write_text("\n".join([*lines, "---", ""]))
+    _, err = cli.bom(folder)
+    assert "aliases" in err
+
+
+def test_archive_bomb(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(pickles, "MAX_MEMBER", 1 << 20)
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "model.pt", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        # a valid pickle opening followed by 64 MiB that compress to almost nothing
+        z.writestr("archive/data.pkl", b"\x80\x02" + b"(" * (64 << 20))
+    bom, _err = cli.bom(folder)
+    assert "over 1 MiB" in prop(file_component(bom, "model.pt"), "mlbom:inspection-error")
+
+
+def test_pickle_hostile_lengths_are_bounded(cli, tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    # BINBYTES8 claiming 2**62 bytes, and a BINUNICODE claiming 4 GiB
+    (folder / "a.pkl").write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 1 << 62) + b"x")
+    (folder / "b.pkl").write_bytes(b"\x80\x04X" + struct.pack("<I", 0xFFFFFFFF) + b"x")
+    bom, _err = cli.bom(folder)
+    for name in ("a.pkl", "b.pkl"):
+        assert "truncated" in prop(file_component(bom, name), "mlbom:inspection-error")
+
+
+def test_missing_path_and_empty_folder(cli, tmp_path):
+    _, err = cli("generate", tmp_path / "nope", code=2)
+    assert "no such file or folder" in err
+    (tmp_path / "empty" / ".git").mkdir(parents=True)
+    _, err = cli("generate", tmp_path / "empty", code=2)
+    assert "holds no model files" in err
+
+
+def test_symlink_leaving_the_folder(cli, tmp_path):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (tmp_path / "secret").write_text("password")
+    (folder / "leak.txt").symlink_to(tmp_path / "secret")
+    _, err = cli("generate", folder, code=2)
+    assert "outside the model folder" in err
+    (folder / "leak.txt").unlink()
+    (folder / "dir").symlink_to(tmp_path, target_is_directory=True)
+    _, err = cli("generate", folder, code=2)
+    assert "outside the model folder" in err
+
+
+def test_symlink_inside_the_folder_is_fine(cli, tmp_path):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (folder / "alias.safetensors").symlink_to("model.safetensors")
+    bom, _ = cli.bom(folder)
+    assert (
+        file_component(bom, "alias.safetensors")["hashes"]
+        == file_component(bom, "model.safetensors")["hashes"]
+    )
+
+
+def test_fifo_is_refused_without_hanging(cli, tmp_path):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    os.mkfifo(folder / "pipe")
+    _, err = cli("generate", folder, code=2)
+    assert "not a regular file" in err
+
+
+def test_failed_run_keeps_existing_output(cli, tmp_path):
+    out = tmp_path / "bom.json"
+    out.write_text("precious")
+    cli("generate", tmp_path / "missing", "-o", out, code=2)
+    assert out.read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["bom.json"]  # no temporary left behind
+
+
+def test_unwritable_output(cli, tmp_path):
+    folder = hf_folder(tmp_path / "m")
+    _, err = cli("generate", folder, "-o", tmp_path / "no" / "such" / "dir" / "bom.json", code=2)
+    assert "cannot write" in err
+
+
+def test_bad_options(cli, tmp_path):
+    folder = hf_folder(tmp_path / "m")
+    _, err = cli("generate", folder, "--manufacturer-contact", "x@y.z", code=2)
+    assert "--manufacturer" in err
+    _, err = cli(
+        "generate", folder, "--manufacturer", "A", "--manufacturer-contact", "not a contact", code=2
+    )
+    assert "neither an e-mail" in err
+    cli("generate", folder, "--hash", "md5", code=2)
+    cli("generate", folder, "--spec-version", "1.2", code=2)
+
+
+def test_safe_zip_still_scans_after_bomb_limit(tmp_path):
+    """A pickle exactly at the limit passes; the cap is on decompressed bytes."""
+    data = pickle_bytes(SAFE_TORCH)
+    assert len(data) < pickles.MAX_MEMBER

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 import os
 import sqlite3
 import time
@@ -33,6 +34,7 @@ ALGORITHMS: dict[str, tuple[str, Callable[[], hashlib._Hash]]] = {
 }
 DEFAULT_ALGORITHMS = ("sha256", "sha512")  # SHA-512 is what BSI TR-03183-2 asks for
 CHUNK_SIZE = 1 << 20
+MMAP_THRESHOLD = 16 << 20  # smaller files are read into a buffer
 # A file modified less than this long ago may change again within the same mtime tick,
 # so its digest is not cached (the "racy git" problem).
 _RACY_SECONDS = 2.0
@@ -54,15 +56,33 @@ def hash_file(
 ) -> dict[str, str]:
     """Digest one file with every algorithm in a single pass."""
     hashers = [ALGORITHMS[a][1]() for a in algorithms]
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
+
+    def feed(chunk: memoryview) -> None:
+        for h in hashers:
+            h.update(chunk)
+        if advance:
+            advance(len(chunk))
+
     with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buffer):
-            chunk = view[:n]
-            for h in hashers:
-                h.update(chunk)
-            if advance:
-                advance(n)
+        size = os.fstat(f.fileno()).st_size
+        if size and size >= MMAP_THRESHOLD:
+            # Hashing straight from the page cache saves the copy into a buffer, which
+            # costs 10-15% of throughput with SHA-NI. A file truncated by another process
+            # meanwhile would fault, so hash_files refuses files that change (size, mtime).
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                if hasattr(mapped, "madvise"):
+                    mapped.madvise(mmap.MADV_SEQUENTIAL)
+                view = memoryview(mapped)
+                try:
+                    for offset in range(0, len(view), CHUNK_SIZE):
+                        feed(view[offset : offset + CHUNK_SIZE])
+                finally:
+                    view.release()
+        else:
+            buffer = bytearray(CHUNK_SIZE)
+            view = memoryview(buffer)
+            while n := f.readinto(buffer):
+                feed(view[:n])
     return {a: h.hexdigest() for a, h in zip(algorithms, hashers, strict=True)}
 
 

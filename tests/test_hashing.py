@@ -26,7 +26,9 @@ def files(tmp_path):
     return paths
 
 
-def test_digests_match_hashlib(files):
+@pytest.mark.parametrize("threshold", [0, hashing.MMAP_THRESHOLD], ids=["mapped", "read"])
+def test_digests_match_hashlib(files, monkeypatch, threshold):
+    monkeypatch.setattr(hashing, "MMAP_THRESHOLD", threshold)
     algorithms = tuple(hashing.ALGORITHMS)
     result = hash_files(files, algorithms, workers=2)
     for p in files:

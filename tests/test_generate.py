@@ -210,3 +210,21 @@ def test_output_file_inside_model_folder_is_not_listed(cli, model):
     cli("generate", model, "-o", out, "-q")
     bom = assert_valid(out.read_text())
     assert "bom.cdx.json" not in [c["name"] for c in bom["components"]]
+
+
+def test_card_title_description_and_code_blocks(cli, tmp_path):
+    folder = tmp_path / "snapshot"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (folder / "README.md").write_text(
+        "---\nlicense: other\nlicense_name: acme-research\nlicense_link: https://acme.example/license\n---\n"
+        "# Model Card for acme-embed\nThis maps sentences to vectors.\n\n## Usage\n"
+        "```python\n# Limitations\nmodel.encode('x')\n```\n\nThen call it.\n"
+    )
+    bom, _ = cli.bom(folder)
+    m = bom["metadata"]["component"]
+    assert m["name"] == "acme-embed"
+    assert m["description"] == "This maps sentences to vectors."
+    assert "considerations" not in m["modelCard"]  # a comment in code is no section
+    assert m["licenses"] == [
+        {"license": {"name": "acme-research", "url": "https://acme.example/license"}}
+    ]

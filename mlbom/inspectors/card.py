@@ -83,6 +83,8 @@ def inspect(blob: Blob, context: Context) -> Inspection:
         if meta is not None and not isinstance(meta, dict):
             raise InspectionError(f"{blob.path}: the card's front matter is not a mapping")
         info = card_info(meta or {})
+    body = re.sub(r"^(```|~~~).*?^\1[ \t]*$", "", body, flags=re.MULTILINE | re.DOTALL)  # code
+    info.name = info.name or _title(body)
     info.description = info.description or _first_paragraph(body)
     info.considerations = _considerations(body)
     return Inspection(FileFacts(format=FORMAT, structured=True), info)
@@ -175,10 +177,20 @@ def _sections(body: str) -> list[tuple[str, str]]:
     ]
 
 
+def _title(body: str) -> str | None:
+    """The card's `# Title`, without the card template's "Model Card for" prefix."""
+    match = re.search(r"^#[ \t]+(.+?)[ \t#]*$", body, flags=re.MULTILINE)
+    if match is None:
+        return None
+    title = re.sub(r"^model card for\s+", "", _clean(match.group(1)), flags=re.IGNORECASE)
+    return title if 0 < len(title) <= 100 else None
+
+
 def _first_paragraph(body: str) -> str | None:
-    for block in re.split(r"\n\s*\n", body):
+    prose = re.sub(r"^#{1,6}[ \t].*$", "", body, flags=re.MULTILINE)  # headings end paragraphs
+    for block in re.split(r"\n\s*\n", prose):
         block = block.strip()
-        if block and not block.startswith(("#", "<", "!", "|", "```", "[!", "---")):
+        if block and not block.startswith(("<", "!", "|", "[!", "---")):
             return _clean(block) or None
     return None
 

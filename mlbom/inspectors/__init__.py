@@ -57,17 +57,9 @@ def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
                 return run(blob, context), rank
             except InspectionError as e:
                 return _failed(module, e.message.removeprefix(f"{blob.path}: ")), rank
-            except (
-                ValueError,
-                TypeError,
-                KeyError,
-                IndexError,
-                OverflowError,
-                OSError,
-                RecursionError,
-                MemoryError,
-            ) as e:
-                # Third-party parsers (gguf, onnx) signal malformed input in many ways.
+            except Exception as e:
+                # Third-party parsers (gguf, onnx, zipfile) signal malformed input in many
+                # ways; one hostile file must never end the run. --debug shows the traceback.
                 log.debug("inspecting %s failed", blob.path, exc_info=True)
                 return _failed(
                     module, f"malformed {module.FORMAT} file ({type(e).__name__}: {e})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import warnings
 from typing import Any
 
 from mlbom.errors import InspectionError
@@ -30,7 +31,9 @@ def inspect(blob: Blob, context: Context) -> Inspection:
         raise InspectionError(f"{blob.path}: GGUF headers are read from local files only")
     from gguf import GGUFReader, LlamaFileType
 
-    reader = GGUFReader(blob.local_path)
+    with warnings.catch_warnings():  # numpy overflow warnings on hostile offsets: errors follow
+        warnings.simplefilter("ignore")
+        reader = GGUFReader(blob.local_path)
 
     def value(key: str) -> Any:
         field = reader.fields.get(key)

@@ -101,8 +101,8 @@ def _unsafe(imports: set[str]) -> list[str]:
 def _scan_zip(f: BinaryIO, blob: Blob) -> FileFacts:
     try:
         archive = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, ValueError) as e:
-        raise InspectionError(f"{blob.path}: corrupt zip archive ({e})") from e
+    except (zipfile.BadZipFile, ValueError, NotImplementedError) as e:
+        raise InspectionError(f"{blob.path}: corrupt or unsupported zip archive ({e})") from e
     members = archive.infolist()
     if len(members) > MAX_MEMBERS:
         raise InspectionError(

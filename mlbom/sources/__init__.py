@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from mlbom.errors import BadInputError
+from mlbom.errors import BadInputError, InspectionError
 from mlbom.hashing import HashCache
 from mlbom.models import Identity
 from mlbom.progress import Advance
@@ -64,7 +64,7 @@ class Blob(ABC):
     def read_all(self, limit: int) -> bytes:
         """The whole file, refused when it is larger than `limit` (bounded reads)."""
         if self.size > limit:
-            raise BadInputError(
+            raise InspectionError(
                 f"{self.path} is {self.size} bytes, more than the {limit} read for it"
             )
         return self.read_at(0, self.size)

@@ -228,3 +228,12 @@ def test_card_title_description_and_code_blocks(cli, tmp_path):
     assert m["licenses"] == [
         {"license": {"name": "acme-research", "url": "https://acme.example/license"}}
     ]
+
+
+@pytest.mark.parametrize("origin", ["outputs/checkpoint-500", "runs/exp1", "acme/self"])
+def test_name_or_path_that_is_no_ancestor(cli, tmp_path, origin):
+    folder = tmp_path / "self"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (folder / "config.json").write_text(json.dumps({"_name_or_path": origin}))
+    bom, _ = cli.bom(folder, "--name", "acme/self")
+    assert "pedigree" not in bom["metadata"]["component"]

@@ -84,7 +84,7 @@ def assemble(
         publisher=model_name.split("/")[0] if identity.purl and "/" in model_name else None,
         external_references=_website(identity.url),
         properties=_model_properties(files, info, identity),
-        pedigree=_pedigree(info),
+        pedigree=_pedigree(info, model_name),
         tags=info.tags or None,
     )
     extras.component_fields[MODEL_REF] = {"modelCard": _model_card(info, datasets)}
@@ -235,9 +235,10 @@ def _parameter_count(files: list[ModelFile]) -> int | None:
     return max(groups.values()) if groups else None
 
 
-def _pedigree(info: ModelInfo) -> Pedigree | None:
+def _pedigree(info: ModelInfo, model_name: str) -> Pedigree | None:
     ancestors = []
-    for base in info.base_models:
+    # A config saved from an unchanged download names the model itself: not an ancestor.
+    for base in (b for b in info.base_models if b.name.lower() != model_name.lower()):
         props = []
         if base.relation:
             props.append(("mlbom:lineage:relation", base.relation))

@@ -23,6 +23,10 @@ NAMES = frozenset(
      "model_index.json"}
 )  # fmt: skip
 _HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# `_name_or_path` is also where training saved to: `outputs/checkpoint-500` is no Hub repo.
+_LOCAL_CHECKPOINT = re.compile(
+    r"^(outputs?|checkpoints?|runs?|results?|tmp|models?|saved?)/|checkpoint-\d"
+)
 
 
 def matches(path: str) -> bool:
@@ -66,7 +70,7 @@ def _model_config(data: dict[str, Any], info: ModelInfo) -> None:
     if isinstance(architectures, list):
         info.architectures = [a for a in map(text, architectures[:20]) if a]
     origin = text(data.get("_name_or_path"))
-    if origin and _HUB_REPO.match(origin):
+    if origin and _HUB_REPO.match(origin) and not _LOCAL_CHECKPOINT.search(origin):
         info.base_models.append(BaseModel(name=origin, url=hub_url(origin), inferred=True))
     for key, prop in (
         ("torch_dtype", "mlbom:dtype"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from mlbom.errors import InspectionError
@@ -73,25 +74,27 @@ def inspect(blob: Blob, context: Context) -> Inspection:
         license_url=text(value("general.license.link")),
         tags=[str(t) for t in value("general.tags") or []][:100],
     )
-    for i in range(min(int(value("general.base_model.count") or 0), 64)):
-        if name := text(value(f"general.base_model.{i}.name")):
-            org = text(value(f"general.base_model.{i}.organization"))
-            info.base_models.append(BaseModel(
-                name=f"{org}/{name}" if org and "/" not in name else name,
-                version=text(value(f"general.base_model.{i}.version")),
-                url=text(value(f"general.base_model.{i}.repo_url")),
-            ))  # fmt: skip
-    for i in range(min(int(value("general.dataset.count") or 0), 64)):
-        if name := text(value(f"general.dataset.{i}.name")):
-            org = text(value(f"general.dataset.{i}.organization"))
-            info.datasets.append(Dataset(
-                name=f"{org}/{name}" if org and "/" not in name else name,
-                revision=text(value(f"general.dataset.{i}.version")),
-                url=text(value(f"general.dataset.{i}.repo_url")),
-            ))  # fmt: skip
+    info.base_models = [
+        BaseModel(name, version=v, url=u) for name, v, u in _sources(value, "base_model")
+    ]
+    info.datasets = [Dataset(name, revision=v, url=u) for name, v, u in _sources(value, "dataset")]
     if langs := value("general.languages"):
         props += [("mlbom:language", str(lang)) for lang in langs[:50]]
     return Inspection(facts, info)
+
+
+def _sources(value: Callable[[str], Any], kind: str) -> list[tuple[str, str | None, str | None]]:
+    """(organization/name, version, repository URL) of each `general.<kind>.<i>` entry."""
+    found = []
+    for i in range(min(int(value(f"general.{kind}.count") or 0), 64)):
+        if name := text(value(f"general.{kind}.{i}.name")):
+            org = text(value(f"general.{kind}.{i}.organization"))
+            found.append((
+                f"{org}/{name}" if org and "/" not in name else name,
+                text(value(f"general.{kind}.{i}.version")),
+                text(value(f"general.{kind}.{i}.repo_url")),
+            ))  # fmt: skip
+    return found
 
 
 def _check_preamble(blob: Blob) -> None:

@@ -101,7 +101,7 @@ def _unsafe(imports: set[str]) -> list[str]:
 def _scan_zip(f: BinaryIO, blob: Blob) -> FileFacts:
     try:
         archive = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, ValueError, NotImplementedError) as e:
+    except (zipfile.BadZipFile, ValueError) as e:
         raise InspectionError(f"{blob.path}: corrupt or unsupported zip archive ({e})") from e
     members = archive.infolist()
     if len(members) > MAX_MEMBERS:
@@ -125,7 +125,7 @@ def _scan_zip(f: BinaryIO, blob: Blob) -> FileFacts:
         try:
             with archive.open(member) as stream:
                 found = _scan_stream(_Capped(stream, blob.path), blob.path)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as e:
+        except (zipfile.BadZipFile, RuntimeError, OSError) as e:
             raise InspectionError(f"{blob.path}: cannot read {member.filename} ({e})") from e
         if found is None:
             raise InspectionError(f"{blob.path}: {member.filename} is not a pickle")

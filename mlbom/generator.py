@@ -71,22 +71,11 @@ def generate(
     source = open_source(str(model), exclude=tuple(exclude))
     blobs = source.blobs()
 
-    hash_cache = HashCache() if cache else None
-    try:
-        with bar(sum(b.size for b in blobs), "hashing", enabled=progress) as advance:
-            digests = source.digests(chosen, cache=hash_cache, advance=advance)
-    finally:
-        if hash_cache:
-            hash_cache.close()
-
+    # Headers first: they are cheap, and a corrupt single file fails before any hashing.
     context = inspectors.Context(paths=frozenset(b.path for b in blobs))
-    files: list[ModelFile] = []
-    ranked: list[tuple[int, ModelInfo]] = []
+    inspections = [inspectors.inspect(blob, context) for blob in blobs]
     warnings: list[str] = []
-    for blob in blobs:
-        inspection, rank = inspectors.inspect(blob, context)
-        files.append(ModelFile(blob.path, blob.size, digests[blob.path], inspection.facts))
-        ranked.append((rank, inspection.info))
+    for blob, (inspection, _) in zip(blobs, inspections, strict=True):
         if inspection.facts.error:
             if source.single_file:
                 raise BadInputError(f"{blob.path}: {inspection.facts.error}")
@@ -94,9 +83,21 @@ def generate(
         for imported in inspection.facts.unsafe_imports:
             warnings.append(f"{blob.path} imports {imported} when unpickled (unsafe)")
 
+    hash_cache = HashCache() if cache else None
+    try:
+        with bar(sum(b.size for b in blobs), "hashing", enabled=progress) as advance:
+            digests = source.digests(chosen, cache=hash_cache, advance=advance)
+    finally:
+        if hash_cache:
+            hash_cache.close()
+    files = [
+        ModelFile(blob.path, blob.size, digests[blob.path], inspection.facts)
+        for blob, (inspection, _) in zip(blobs, inspections, strict=True)
+    ]
+
     info = ModelInfo()
-    for _, found in sorted(ranked, key=lambda item: item[0]):
-        info.merge(found)
+    for inspection, _ in sorted(inspections, key=lambda item: item[1]):
+        info.merge(inspection.info)
     manufacturer_entity = Manufacturer(manufacturer, manufacturer_contact) if manufacturer else None
     bom, extras = assemble(
         files, info, source.identity(), name=name, version=version, manufacturer=manufacturer_entity

@@ -4,7 +4,6 @@ digests, and says what it knows of the model's identity."""
 
 from __future__ import annotations
 
-import io
 from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -70,17 +69,6 @@ class Blob(ABC):
         return self.read_at(0, self.size)
 
 
-class BytesBlob(Blob):
-    """A blob held in memory (small files fetched from a remote source)."""
-
-    def __init__(self, path: str, data: bytes) -> None:
-        super().__init__(path, len(data))
-        self._data = data
-
-    def open(self) -> BinaryIO:
-        return io.BytesIO(self._data)
-
-
 class Source(ABC):
     """Where a model comes from."""
 
@@ -102,9 +90,6 @@ class Source(ABC):
     def identity(self) -> Identity:
         """What the source knows of the model's name, version and purl."""
         return Identity()
-
-    def total_size(self) -> int:
-        return sum(b.size for b in self.blobs())
 
 
 def open_source(model: str, *, exclude: tuple[Path, ...] = ()) -> Source:

@@ -67,8 +67,9 @@ def hash_file(
         size = os.fstat(f.fileno()).st_size
         if size and size >= MMAP_THRESHOLD:
             # Hashing straight from the page cache saves the copy into a buffer, which
-            # costs 10-15% of throughput with SHA-NI. A file truncated by another process
-            # meanwhile would fault, so hash_files refuses files that change (size, mtime).
+            # costs 10-15% of throughput with SHA-NI. The price: a file truncated by another
+            # process while it is hashed faults (SIGBUS); other changes are caught by
+            # hash_files, which compares size and mtime before and after.
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                 if hasattr(mapped, "madvise"):
                     mapped.madvise(mmap.MADV_SEQUENTIAL)

@@ -206,6 +206,17 @@ def test_adapter_and_diffusers_configs(cli, tmp_path):
     assert base["name"] == "org/base" and prop(base, "mlbom:lineage:relation") == "adapter"
     assert prop(bom["metadata"]["component"], "mlbom:peft-type") == "LORA"
 
+    pipeline = tmp_path / "diffusers"
+    safetensors_file(pipeline / "unet" / "diffusion_pytorch_model.safetensors", {"w": (2,)})
+    (pipeline / "unet" / "config.json").write_text(json.dumps({"model_type": "not-top-level"}))
+    (pipeline / "model_index.json").write_text(
+        json.dumps({"_class_name": "StableDiffusionPipeline"})
+    )
+    bom, _ = cli.bom(pipeline)
+    params = bom["metadata"]["component"]["modelCard"]["modelParameters"]
+    assert params["architectureFamily"] == "diffusers"  # a sub-folder config does not decide
+    assert params["modelArchitecture"] == "StableDiffusionPipeline"
+
 
 def test_zip_member_names_do_not_matter(cli, tmp_path):
     """Members are read, never extracted: a hostile name is harmless."""

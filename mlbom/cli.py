@@ -99,7 +99,15 @@ def main(debug: bool) -> None:
     "hashes",
     multiple=True,
     type=click.Choice(HASH_CHOICES),
-    help="Digest to record; repeat for several [default: sha256 and sha512].",
+    help="Digest to record; repeat for several [default: sha256 and sha512; for hf:// "
+    "models, large files keep the Hub's SHA-256 unless --hash asks for more, which streams them].",
+)
+@click.option(
+    "--source",
+    "verify_source",
+    metavar="hf://ORG/REPO@COMMIT",
+    help="MODEL is a local copy of this Hub repository: check every file against the Hub's "
+    "digests (a mismatch exits 1) and name the model after it.",
 )
 @click.option(
     "--fail-on",
@@ -123,11 +131,14 @@ def generate(
     manufacturer: str | None,
     manufacturer_contact: str | None,
     hashes: tuple[str, ...],
+    verify_source: str | None,
     fail_on: str | None,
     no_cache: bool,
     quiet: bool,
 ) -> None:
-    """Write the CycloneDX ML-BOM of MODEL, a model folder or a single model file.
+    """Write the CycloneDX ML-BOM of MODEL: a model folder, a single model file, or a
+    Hugging Face Hub repository as hf://ORG/REPO[@REVISION] (HF_ENDPOINT and HF_TOKEN
+    are honoured; no weight file is downloaded).
 
     Files are hashed, and weights, configs and the model card are read from their
     headers and text only: no weights are loaded and no pickle is ever unpickled.
@@ -135,7 +146,6 @@ def generate(
     from mlbom.bom.document import write_atomically
     from mlbom.errors import BadInputError
     from mlbom.generator import generate as generate_bom
-    from mlbom.hashing import DEFAULT_ALGORITHMS
 
     if manufacturer_contact and not manufacturer:
         raise BadInputError("--manufacturer-contact needs --manufacturer")
@@ -147,7 +157,8 @@ def generate(
         version=model_version,
         manufacturer=manufacturer,
         manufacturer_contact=manufacturer_contact,
-        algorithms=hashes or DEFAULT_ALGORITHMS,
+        algorithms=hashes or None,
+        verify_source=verify_source,
         cache=not no_cache,
         progress=not quiet,
         exclude=() if to_stdout else (output,),  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,12 @@ from mlbom.hashing import DEFAULT_ALGORITHMS, HashCache, check_algorithms
 from mlbom.models import ModelFile, ModelInfo
 from mlbom.progress import bar
 from mlbom.sources import open_source
+from mlbom.sources.hub import SHA256_ONLY as _SHA256_ONLY
+from mlbom.sources.hub import HubRef, verify_snapshot
+from mlbom.sources.local import LocalSource
 
 log = logging.getLogger(__name__)
+INSPECT_WORKERS = 8
 
 
 @dataclass
@@ -57,24 +62,36 @@ def generate(
     version: str | None = None,
     manufacturer: str | None = None,
     manufacturer_contact: str | None = None,
-    algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+    algorithms: Iterable[str] | None = None,
     cache: bool = True,
     progress: bool = False,
     exclude: Iterable[Path] = (),
+    verify_source: str | None = None,
 ) -> GeneratedBom:
-    """Build the ML-BOM of a local model folder or single model file.
+    """Build the ML-BOM of a local model folder or file, or of `hf://ORG/REPO[@REVISION]`.
 
-    `exclude` names files never to list (the BOM being written into the model folder).
-    Raises `BadInputError` for a model that cannot be read at all.
+    `algorithms` defaults to SHA-256 and SHA-512; a Hub model's large files then carry the
+    Hub's SHA-256 only, and naming the algorithms streams them to compute every one.
+    `verify_source` (`hf://ORG/REPO@COMMIT`) checks a local copy against the Hub's digests
+    and names the model after it. `exclude` names files never to list (the BOM itself).
+    Raises `BadInputError` for a model that cannot be read at all, `CheckFailedError` when
+    files do not match the digests the Hub recorded.
     """
-    chosen = check_algorithms(algorithms)
+    chosen = check_algorithms(algorithms or DEFAULT_ALGORITHMS)
+    if verify_source and "sha256" not in chosen:
+        chosen = ("sha256", *chosen)  # the Hub records SHA-256: compare like with like
+    complete = algorithms is not None
     source = open_source(str(model), exclude=tuple(exclude))
+    if verify_source and not isinstance(source, LocalSource):
+        raise BadInputError("--source checks a local copy: give a local folder as MODEL")
     blobs = source.blobs()
 
     # Headers first: they are cheap, and a corrupt single file fails before any hashing.
+    # Threads, because a remote header read waits on the network.
     context = inspectors.Context(paths=frozenset(b.path for b in blobs))
-    inspections = [inspectors.inspect(blob, context) for blob in blobs]
-    warnings: list[str] = []
+    with ThreadPoolExecutor(INSPECT_WORKERS) as pool:
+        inspections = list(pool.map(lambda blob: inspectors.inspect(blob, context), blobs))
+    warnings: list[str] = list(source.warnings)
     for blob, (inspection, _) in zip(blobs, inspections, strict=True):
         if inspection.facts.error:
             if source.single_file:
@@ -85,22 +102,33 @@ def generate(
 
     hash_cache = HashCache() if cache else None
     try:
-        with bar(sum(b.size for b in blobs), "hashing", enabled=progress) as advance:
-            digests = source.digests(chosen, cache=hash_cache, advance=advance)
+        total = source.bytes_to_read(chosen, complete=complete)
+        with bar(total, "hashing", enabled=progress) as advance:
+            digests = source.digests(chosen, cache=hash_cache, advance=advance, complete=complete)
     finally:
         if hash_cache:
             hash_cache.close()
-    files = [
-        ModelFile(blob.path, blob.size, digests[blob.path], inspection.facts)
-        for blob, (inspection, _) in zip(blobs, inspections, strict=True)
-    ]
+    files = []
+    for blob, (inspection, _) in zip(blobs, inspections, strict=True):
+        inspection.facts.properties += blob.properties
+        files.append(ModelFile(blob.path, blob.size, digests[blob.path], inspection.facts))
+    if sha256_only := [f.path for f in files if _SHA256_ONLY in f.facts.properties]:
+        warnings.append(
+            f"{len(sha256_only)} large files carry only the SHA-256 the Hub recorded: "
+            "pass --hash sha256 --hash sha512 to stream them and add SHA-512"
+        )
+
+    identity = source.identity()
+    if verify_source:
+        identity, missing = verify_snapshot(HubRef.parse(verify_source), blobs, digests)
+        warnings += missing
 
     info = ModelInfo()
     for inspection, _ in sorted(inspections, key=lambda item: item[1]):
         info.merge(inspection.info)
     manufacturer_entity = Manufacturer(manufacturer, manufacturer_contact) if manufacturer else None
     bom, extras = assemble(
-        files, info, source.identity(), name=name, version=version, manufacturer=manufacturer_entity
+        files, info, identity, name=name, version=version, manufacturer=manufacturer_entity
     )
     if not (version or bom.metadata.component.version):  # type: ignore[union-attr]
         warnings.append("no model version found in the card, config or source: pass --version")

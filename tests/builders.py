@@ -188,3 +188,20 @@ def torch_zip(
 
 SAFE_TORCH = [("torch._utils", "_rebuild_tensor_v2"), ("collections", "OrderedDict")]
 EVIL = [("os", "system")]
+
+
+def safetensors_head(shapes: dict[str, tuple[int, ...]]) -> tuple[bytes, int]:
+    """The header of an F16 safetensors file and the file's full size, for files whose
+    (zero) tensor data is never written: a stand-in server serves the rest."""
+    tensors, offset = {}, 0
+    for name, shape in shapes.items():
+        size = 2 * int(np.prod(shape))
+        tensors[name] = {
+            "dtype": "F16",
+            "shape": list(shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    header = json.dumps({"__metadata__": {"format": "pt"}, **tensors}).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header, 8 + len(header) + offset

@@ -1,10 +1,11 @@
-"""Model sources: where a model's files come from (a local folder today; the Hub and OCI
-registries plug in beside it). A source lists the model's files as `Blob`s, gives their
-digests, and says what it knows of the model's identity."""
+"""Model sources: where a model's files come from (a local folder or file, a Hugging Face
+Hub repository; OCI registries plug in beside them). A source lists the model's files as
+`Blob`s, gives their digests, and says what it knows of the model's identity."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -39,6 +40,8 @@ class Blob(ABC):
     def __init__(self, path: str, size: int) -> None:
         self.path = path  # relative POSIX path inside the model
         self.size = size
+        # what the source itself says about the file (a hub's scan status, say)
+        self.properties: list[tuple[str, str]] = []
 
     @property
     def name(self) -> str:
@@ -76,6 +79,8 @@ class Source(ABC):
     location: str
     #: True when the user named one file rather than a folder
     single_file: bool = False
+    #: what the user should know about the source (scan results unavailable, say)
+    warnings: Sequence[str] = ()
 
     @abstractmethod
     def blobs(self) -> list[Blob]:
@@ -83,9 +88,19 @@ class Source(ABC):
 
     @abstractmethod
     def digests(
-        self, algorithms: tuple[str, ...], *, cache: HashCache | None, advance: Advance | None
+        self,
+        algorithms: tuple[str, ...],
+        *,
+        cache: HashCache | None,
+        advance: Advance | None,
+        complete: bool = True,
     ) -> dict[str, dict[str, str]]:
-        """Digests of every blob, by relative path and algorithm."""
+        """Digests of every blob, by relative path and algorithm. A source that already
+        knows a digest (a hub's LFS SHA-256) may give just that one unless `complete`."""
+
+    def bytes_to_read(self, algorithms: tuple[str, ...], *, complete: bool) -> int:
+        """How many bytes `digests` will read, for its progress bar."""
+        return sum(b.size for b in self.blobs())
 
     def identity(self) -> Identity:
         """What the source knows of the model's name, version and purl."""
@@ -93,12 +108,17 @@ class Source(ABC):
 
 
 def open_source(model: str, *, exclude: tuple[Path, ...] = ()) -> Source:
-    """The source for what the user named: a local folder or a single model file."""
+    """The source for what the user named: `hf://ORG/REPO[@REVISION]`, a local folder or
+    a single model file."""
+    if model.startswith("hf://"):
+        from mlbom.sources.hub import HubRef, HubSource
+
+        return HubSource(HubRef.parse(model))
     if "://" in model:
         scheme = model.split("://", 1)[0]
         raise BadInputError(
             f"unsupported model location scheme {scheme}://",
-            hint="give a local model folder or file",
+            hint="give a local model folder or file, or hf://ORG/REPO[@REVISION]",
         )
     from mlbom.sources.local import LocalSource
 

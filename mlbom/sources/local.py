@@ -19,6 +19,7 @@ from mlbom.hashing import HashCache, hash_files
 from mlbom.models import Identity
 from mlbom.progress import Advance
 from mlbom.sources import Blob, Source, is_ignored
+from mlbom.sources.hub import hub_identity
 
 MAX_FILES = 100_000
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -108,7 +109,12 @@ class LocalSource(Source):
         return list(self._blobs)
 
     def digests(
-        self, algorithms: tuple[str, ...], *, cache: HashCache | None, advance: Advance | None
+        self,
+        algorithms: tuple[str, ...],
+        *,
+        cache: HashCache | None,
+        advance: Advance | None,
+        complete: bool = True,
     ) -> dict[str, dict[str, str]]:
         by_file = hash_files(
             [b.file for b in self._blobs], algorithms, cache=cache, advance=advance
@@ -147,13 +153,7 @@ def _hf_cache_identity(root: Path) -> Identity | None:
     repo = "/".join(repo_folder.removeprefix("models--").split("--", 1))
     if not _HF_REPO.match(repo):
         return None
-    return Identity(
-        name=repo,
-        version=root.name,
-        purl=f"pkg:huggingface/{repo}@{root.name}",
-        url=f"https://huggingface.co/{repo}/tree/{root.name}",
-        properties=[("mlbom:source:commit", root.name)],
-    )
+    return hub_identity(repo, root.name)
 
 
 def _hf_local_dir_commit(root: Path) -> str | None:
@@ -185,10 +185,7 @@ def _git_identity(root: Path) -> Identity | None:
     except configparser.Error:
         remote = ""
     if m := _HF_GIT_REMOTE.match(remote):
-        repo = m.group(1)
-        ident.name = repo
-        ident.url = f"https://huggingface.co/{repo}/tree/{commit}"
-        ident.purl = f"pkg:huggingface/{repo}@{commit}"
+        return hub_identity(m.group(1), commit)
     return ident
 
 

@@ -1,0 +1,488 @@
+"""A model repository on the Hugging Face Hub, or an HF-compatible private hub, read
+without downloading its weights.
+
+The revision is resolved to its commit once and everything after is read at that commit.
+Large files are hashed by the Hub itself (the LFS SHA-256 in its file metadata) and
+inspected through byte-range reads of their headers; small non-weight files (card,
+configs, tokenizer) are downloaded, checked against the Hub's digest and hashed locally.
+`HF_ENDPOINT` and `HF_TOKEN` (or a saved `hf auth login`) are honoured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote
+
+from packageurl import PackageURL
+
+from mlbom.errors import BadInputError, CheckFailedError
+from mlbom.hashing import ALGORITHMS, HashCache
+from mlbom.models import Identity
+from mlbom.progress import Advance
+from mlbom.sources import Blob, Source, is_ignored
+from mlbom.sources.remote import RangeReader
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import ModelInfo
+
+log = logging.getLogger(__name__)
+
+SCHEME = "hf://"
+DEFAULT_ENDPOINT = "https://huggingface.co"
+DOWNLOAD_LIMIT = 64 << 20  # non-weight files up to this size are fetched whole and hashed
+MAX_FILES = 100_000
+WORKERS = 8  # concurrent requests: latency, not bandwidth, bounds metadata work
+STREAM_CHUNK = 1 << 20
+# Never downloaded whole unless --hash asks for digests the Hub does not have.
+WEIGHT_SUFFIXES = frozenset({
+    ".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".keras",
+    ".msgpack", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".tflite", ".mlmodel",
+    ".pb", ".ot", ".nemo", ".pte", ".llamafile", ".engine", ".plan", ".mar",
+})  # fmt: skip
+_REPO = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SECURITY_BATCH = 50  # the Hub pages expanded paths-info at 50 entries
+#: the property on a file whose only digest is the Hub's LFS SHA-256
+SHA256_ONLY = ("mlbom:sha256-only", "hub-lfs-metadata")
+
+
+@dataclass(frozen=True)
+class HubRef:
+    """`hf://ORG/REPO[@REVISION]`: a branch, tag or commit; no revision means `main`."""
+
+    repo: str
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> HubRef:
+        body = text.removeprefix(SCHEME)
+        repo, _, revision = body.partition("@")
+        if not _REPO.match(repo) or repo.endswith((".git", "..")) or "--" in repo:
+            raise BadInputError(
+                f"{text} is not a Hub model reference",
+                hint="write hf://ORG/REPO or hf://ORG/REPO@REVISION (branch, tag or commit)",
+            )
+        if "@" in body and not revision:
+            raise BadInputError(f"{text}: empty revision after @")
+        return cls(repo, revision or None)
+
+    def __str__(self) -> str:
+        return f"{SCHEME}{self.repo}" + (f"@{self.revision}" if self.revision else "")
+
+
+def endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def hub_identity(repo: str, commit: str, hub: str = DEFAULT_ENDPOINT) -> Identity:
+    """A Hub model pinned to a commit: `pkg:huggingface/ORG/REPO@<commit>`, plus the
+    `repository_url` qualifier when it lives on another hub than huggingface.co."""
+    namespace, _, name = repo.rpartition("/")
+    qualifiers = {"repository_url": hub} if hub != DEFAULT_ENDPOINT else None
+    purl = PackageURL("huggingface", namespace or None, name, commit, qualifiers)
+    return Identity(
+        name=repo,
+        version=commit,
+        purl=purl.to_string(),
+        url=f"{hub}/{repo}/tree/{commit}",
+        properties=[("mlbom:source", f"{SCHEME}{repo}@{commit}"), ("mlbom:source:commit", commit)],
+    )
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file as the Hub lists it at a commit."""
+
+    path: str
+    size: int
+    sha256: str | None  # the LFS digest, for files stored in LFS or Xet
+    blob_id: str | None  # the git blob id (SHA-1), for files stored in git
+
+
+class Hub:
+    """The Hub's API at one endpoint, through huggingface-hub's own client and session."""
+
+    def __init__(self, ref: HubRef) -> None:
+        from huggingface_hub import HfApi, constants
+        from huggingface_hub.utils import build_hf_headers, get_session
+
+        self.ref = ref
+        self.endpoint = endpoint()
+        self.api: HfApi = HfApi(endpoint=self.endpoint)
+        self.headers = build_hf_headers()
+        self.session = get_session()
+        self.api_timeout = float(constants.HF_HUB_ETAG_TIMEOUT)
+        self.download_timeout = float(constants.HF_HUB_DOWNLOAD_TIMEOUT)
+        self.commit = ""
+
+    def resolve(self) -> list[HubFile]:
+        """Pin the revision to its commit; the repository's files at that commit."""
+        with hub_errors(self.ref, self.endpoint):
+            info = self.api.model_info(
+                self.ref.repo,
+                revision=self.ref.revision,
+                files_metadata=True,
+                timeout=self.api_timeout,
+            )
+            files = _files(info)
+        commit = getattr(info, "sha", None)
+        if not isinstance(commit, str) or not _COMMIT.match(commit):
+            raise BadInputError(f"{self.ref}: the Hub did not name the revision's commit")
+        if self.ref.revision and _COMMIT.match(self.ref.revision) and commit != self.ref.revision:
+            raise BadInputError(f"{self.ref}: the Hub resolved it to another commit, {commit}")
+        self.commit = commit
+        return files
+
+    def url(self, path: str) -> str:
+        return f"{self.endpoint}/{self.ref.repo}/resolve/{self.commit}/{quote(path)}"
+
+    def fetch_range(self, path: str, offset: int, length: int) -> bytes:
+        headers = {**self.headers, "Range": f"bytes={offset}-{offset + length - 1}"}
+        with hub_errors(self.ref, self.endpoint), self._get(path, headers) as response:
+            if response.status_code == 206:
+                return _read_bounded(response, length, path)
+            # A server that ignores Range sends the whole file: take the prefix, or give up.
+            if offset + length > DOWNLOAD_LIMIT:
+                raise BadInputError(f"{self.endpoint} does not answer byte-range requests")
+            return _read_bounded(response, offset + length, path, exact=False)[offset:]
+
+    def download(self, file: HubFile) -> bytes:
+        with hub_errors(self.ref, self.endpoint), self._get(file.path, self.headers) as response:
+            data = _read_bounded(response, file.size, file.path)
+        if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256:
+            raise _mismatch(self.ref, file.path, "its LFS SHA-256")
+        if not file.sha256 and file.blob_id and _git_blob_id(data) != file.blob_id:
+            raise _mismatch(self.ref, file.path, "its git blob id")
+        return data
+
+    def stream_digests(
+        self, file: HubFile, algorithms: tuple[str, ...], advance: Advance | None
+    ) -> dict[str, str]:
+        """Every digest of a file the Hub only hashed with SHA-256, from its streamed bytes."""
+        wanted = tuple(dict.fromkeys((*algorithms, "sha256")))
+        hashers = {a: ALGORITHMS[a][1]() for a in wanted}
+        received = 0
+        with hub_errors(self.ref, self.endpoint), self._get(file.path, self.headers) as response:
+            for chunk in response.iter_bytes(STREAM_CHUNK):
+                received += len(chunk)
+                if received > file.size:
+                    break
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                if advance:
+                    advance(len(chunk))
+        if received != file.size:
+            raise BadInputError(
+                f"{self.ref}: {file.path} is {file.size} bytes on the Hub but {received} "
+                "bytes arrived",
+                hint="the connection may have dropped; run the command again",
+            )
+        digests = {a: h.hexdigest() for a, h in hashers.items()}
+        if file.sha256 and digests["sha256"] != file.sha256:
+            raise _mismatch(self.ref, file.path, "its LFS SHA-256")
+        return {a: digests[a] for a in algorithms} | {"sha256": digests["sha256"]}
+
+    def security(self, paths: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """The Hub's own scan results (malware, pickle imports) per file, where it has them."""
+        batches = [paths[i : i + SECURITY_BATCH] for i in range(0, len(paths), SECURITY_BATCH)]
+        found: dict[str, list[tuple[str, str]]] = {}
+
+        def one(batch: list[str]) -> list[Any]:
+            with hub_errors(self.ref, self.endpoint):
+                return self.api.get_paths_info(
+                    self.ref.repo, batch, expand=True, revision=self.commit
+                )
+
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for entries in pool.map(one, batches):
+                for entry in entries:
+                    if props := _security_properties(getattr(entry, "security", None)):
+                        found[str(entry.path)] = props
+        return found
+
+    @contextmanager
+    def _get(self, path: str, headers: dict[str, str]) -> Iterator[Any]:
+        from huggingface_hub.utils import hf_raise_for_status
+
+        with self.session.stream(
+            "GET", self.url(path), headers=headers, timeout=self.download_timeout
+        ) as response:
+            hf_raise_for_status(response)
+            yield response
+
+
+class HubBlob(Blob):
+    """A Hub file: small ones held in memory once downloaded, others read by range."""
+
+    def __init__(self, hub: Hub, file: HubFile) -> None:
+        super().__init__(file.path, file.size)
+        self.hub = hub
+        self.file = file
+        self.content: bytes | None = None
+        self.properties: list[tuple[str, str]] = []
+        self._reader: RangeReader | None = None
+
+    def open(self) -> BinaryIO:
+        if self.content is not None:
+            return io.BytesIO(self.content)
+        return self._remote()  # type: ignore[return-value]
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        if self.content is not None:
+            return self.content[offset : offset + max(0, length)]
+        # One long-lived reader: a header read right after its length prefix costs nothing.
+        self._reader = self._reader or self._remote()
+        self._reader.seek(offset)
+        return self._reader.read(max(0, min(length, self.size - offset))) or b""
+
+    def _remote(self) -> RangeReader:
+        return RangeReader(self.path, self.size, partial(self.hub.fetch_range, self.path))
+
+
+class HubSource(Source):
+    """`hf://ORG/REPO[@REVISION]`, pinned to the revision's commit."""
+
+    def __init__(self, ref: HubRef) -> None:
+        self.hub = Hub(ref)
+        self.location = str(ref)
+        self.warnings: list[str] = []
+        files = [f for f in self.hub.resolve() if not is_ignored(f.path)]
+        if not files:
+            raise BadInputError(f"{ref} holds no model files")
+        self._blobs = [HubBlob(self.hub, f) for f in sorted(files, key=lambda f: f.path)]
+        fetched = [b for b in self._blobs if _fetch_whole(b.file)]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for blob, content in zip(
+                fetched, pool.map(self.hub.download, [b.file for b in fetched]), strict=True
+            ):
+                blob.content = content
+        try:
+            scans = self.hub.security([b.path for b in self._blobs])
+        except BadInputError as e:  # older or private hubs may not expand paths-info
+            self.warnings.append(f"the Hub's security scan status is unavailable: {e.message}")
+            scans = {}
+        for blob in self._blobs:
+            blob.properties += scans.get(blob.path, [])
+
+    def blobs(self) -> list[Blob]:
+        return list(self._blobs)
+
+    def bytes_to_read(self, algorithms: tuple[str, ...], *, complete: bool) -> int:
+        return sum(b.size for b in self._streamed(algorithms, complete))
+
+    def digests(
+        self,
+        algorithms: tuple[str, ...],
+        *,
+        cache: HashCache | None,
+        advance: Advance | None,
+        complete: bool = True,
+    ) -> dict[str, dict[str, str]]:
+        streamed = self._streamed(algorithms, complete)
+        result: dict[str, dict[str, str]] = {}
+        with ThreadPoolExecutor(min(4, max(1, len(streamed)))) as pool:
+            stream = partial(self.hub.stream_digests, algorithms=algorithms, advance=advance)
+            for blob, digests in zip(
+                streamed, pool.map(stream, [b.file for b in streamed]), strict=True
+            ):
+                result[blob.path] = digests
+        for blob in self._blobs:
+            if blob.content is not None:
+                result[blob.path] = {
+                    a: ALGORITHMS[a][1](blob.content).hexdigest() for a in algorithms
+                }  # type: ignore[call-arg]
+            elif blob.path not in result:
+                assert blob.file.sha256 is not None
+                result[blob.path] = {"sha256": blob.file.sha256}
+                if set(algorithms) - {"sha256"}:
+                    blob.properties.append(SHA256_ONLY)
+        return result
+
+    def _streamed(self, algorithms: tuple[str, ...], complete: bool) -> list[HubBlob]:
+        # Without a SHA-256 from the Hub a file must be read; with one, only when asked.
+        extra = bool(set(algorithms) - {"sha256"})
+        return [
+            b
+            for b in self._blobs
+            if b.content is None and (b.file.sha256 is None or (complete and extra))
+        ]
+
+    def identity(self) -> Identity:
+        ident = hub_identity(self.hub.ref.repo, self.hub.commit, self.hub.endpoint)
+        if self.hub.ref.revision and self.hub.ref.revision != self.hub.commit:
+            ident.properties.append(("mlbom:source:revision", self.hub.ref.revision))
+        return ident
+
+
+def _fetch_whole(file: HubFile) -> bool:
+    suffix = PurePosixPath(file.path).suffix.lower()
+    if suffix in WEIGHT_SUFFIXES:
+        return False
+    return file.size <= DOWNLOAD_LIMIT
+
+
+def _files(info: ModelInfo) -> list[HubFile]:
+    """The siblings of a model_info answer, checked: it is hostile input like any file."""
+    siblings = info.siblings or []
+    if len(siblings) > MAX_FILES:
+        raise BadInputError(f"the repository lists more than {MAX_FILES} files")
+    files = []
+    for sibling in siblings:
+        path, size = sibling.rfilename, sibling.size
+        parts = PurePosixPath(path).parts if isinstance(path, str) else ()
+        if not parts or path.startswith("/") or "\\" in path or ".." in parts or "\0" in path:
+            raise BadInputError(f"the Hub listed an invalid file path {path!r}")
+        if not isinstance(size, int) or size < 0:
+            raise BadInputError(f"the Hub listed no size for {path}")
+        lfs = sibling.lfs
+        sha256 = lfs.get("sha256") if isinstance(lfs, dict) else None
+        if sha256 is not None and not (isinstance(sha256, str) and _SHA256.match(sha256)):
+            raise BadInputError(f"the Hub listed a malformed SHA-256 for {path}")
+        blob_id = sibling.blob_id if isinstance(sibling.blob_id, str) else None
+        files.append(
+            HubFile(path, size, sha256, blob_id if blob_id and _COMMIT.match(blob_id) else None)
+        )
+    return files
+
+
+def _security_properties(security: Any) -> list[tuple[str, str]]:
+    if not isinstance(security, dict) or not isinstance(security.get("status"), str):
+        return []
+    props = [("mlbom:hub:security-status", security["status"][:100])]
+    av = security.get("av_scan") or security.get("avScan")
+    if isinstance(av, dict) and av.get("virusFound"):
+        names = av.get("virusNames") or []
+        props.append(("mlbom:hub:virus-found", ", ".join(map(str, names))[:500] or "true"))
+    scan = security.get("pickle_import_scan") or security.get("pickleImportScan")
+    for item in (scan or {}).get("imports", [])[:100] if isinstance(scan, dict) else []:
+        if isinstance(item, dict) and item.get("safety") == "dangerous":
+            props.append(
+                ("mlbom:hub:unsafe-import", f"{item.get('module')}.{item.get('name')}"[:300])
+            )
+    return props
+
+
+def _read_bounded(response: Any, limit: int, path: str, *, exact: bool = True) -> bytes:
+    """The body, refused when it runs past `limit` (or, when `exact`, stops short of it)."""
+    data = bytearray()
+    for chunk in response.iter_bytes(STREAM_CHUNK):
+        data += chunk
+        if len(data) >= limit:
+            break
+    if len(data) > limit and exact:
+        raise BadInputError(f"the Hub sent more bytes for {path} than it listed")
+    if len(data) < limit and exact:
+        raise BadInputError(
+            f"{path}: the connection ended after {len(data)} of {limit} bytes",
+            hint="run the command again",
+        )
+    return bytes(data[:limit])
+
+
+def _git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _mismatch(ref: HubRef, path: str, what: str) -> CheckFailedError:
+    return CheckFailedError(
+        f"{ref}: the bytes of {path} do not match {what} on the Hub",
+        hint="the file changed in transit or on the server; do not trust this model",
+    )
+
+
+@contextmanager
+def hub_errors(ref: HubRef, hub: str) -> Iterator[None]:
+    """The Hub's and the network's exceptions as mlbom errors with what to do next."""
+    import httpx2
+    from huggingface_hub import errors
+
+    try:
+        yield
+    except errors.GatedRepoError:
+        raise BadInputError(
+            f"{ref} is a gated model and this account has not been granted access",
+            hint="accept its conditions on the Hub, then set HF_TOKEN to a token of that account",
+        ) from None
+    except errors.RepositoryNotFoundError:
+        raise BadInputError(
+            f"{ref}: no such model repository on {hub}",
+            hint="check the name; for a private repository set HF_TOKEN",
+        ) from None
+    except errors.RevisionNotFoundError:
+        raise BadInputError(
+            f"{ref}: revision {ref.revision} does not exist",
+            hint="give a branch, tag or full commit hash of the repository",
+        ) from None
+    except errors.DisabledRepoError:
+        raise BadInputError(f"{ref} has been disabled on {hub}") from None
+    except errors.OfflineModeIsEnabled:
+        raise BadInputError(
+            f"{ref}: the Hub cannot be reached in offline mode (HF_HUB_OFFLINE is set)"
+        ) from None
+    except errors.HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else "?"
+        if status in (401, 403):
+            raise BadInputError(
+                f"{ref}: {hub} refused access (HTTP {status})",
+                hint="set HF_TOKEN to a token with read access to the repository",
+            ) from None
+        raise BadInputError(f"{ref}: {hub} answered HTTP {status}") from None
+    except (httpx2.HTTPError, httpx2.StreamError, OSError) as e:
+        raise BadInputError(
+            f"{ref}: network failure talking to {hub} ({type(e).__name__}: {e})",
+            hint="check the connection and HF_ENDPOINT, then run the command again",
+        ) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise BadInputError(f"{ref}: {hub} sent a malformed answer ({e})") from None
+
+
+def verify_snapshot(
+    ref: HubRef, blobs: Sequence[Blob], digests: dict[str, dict[str, str]]
+) -> tuple[Identity, list[str]]:
+    """Check a local copy of a Hub repository file by file against the Hub's digests (LFS
+    SHA-256, or the git blob id for files kept in git). Any difference is a failed check;
+    repository files missing locally (a partial download) are a warning."""
+    hub = Hub(ref)
+    remote = {f.path: f for f in hub.resolve() if not is_ignored(f.path)}
+    problems = []
+    for blob in blobs:
+        file = remote.get(blob.path)
+        if file is None:
+            problems.append(f"{blob.path} is not in the repository")
+        elif file.size != blob.size:
+            problems.append(f"{blob.path} is {blob.size} bytes here, {file.size} on the Hub")
+        elif file.sha256 and digests[blob.path].get("sha256") != file.sha256:
+            problems.append(f"{blob.path} differs from its LFS SHA-256")
+        elif (
+            not file.sha256
+            and file.blob_id
+            and _git_blob_id(blob.read_all(DOWNLOAD_LIMIT)) != file.blob_id
+        ):
+            problems.append(f"{blob.path} differs from its git blob id")
+    pinned = f"{SCHEME}{ref.repo}@{hub.commit}"
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise CheckFailedError(
+            f"the local files do not match {pinned}: {'; '.join(problems[:10])}{more}",
+            hint="download the repository again at that commit, or drop --source",
+        )
+    warnings = []
+    if missing := sorted(set(remote) - {b.path for b in blobs}):
+        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+        warnings.append(f"{len(missing)} files of {pinned} are not in the local copy: {shown}")
+    identity = hub_identity(ref.repo, hub.commit, hub.endpoint)
+    identity.properties.append(("mlbom:source:verified", "local files match the Hub's digests"))
+    return identity, warnings

@@ -34,9 +34,10 @@ test: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-## bench: the speed figures of the issues (hashing, cache, --help)
+## bench: the speed figures of the issues (hashing, cache, --help, Hub models)
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/bench_generate.py
+	$(BIN)/python bench/bench_hub.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -67,7 +67,7 @@ class RangeReader(io.RawIOBase):
         return done
 
     def _refill(self, want: int) -> None:
-        sequential = self._pos == self._window_start + len(self._window)
+        sequential = bool(self._window) and self._pos == self._window_start + len(self._window)
         self._chunk = min(self._chunk * 2, MAX_CHUNK) if sequential else FIRST_CHUNK
         length = min(max(want, self._chunk), self.size - self._pos)
         self.requests += 1

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import CARD, EVIL, gguf_file, pickle_bytes, safetensors_head
+from tests.builders import (
+    CARD,
+    EVIL,
+    gguf_file,
+    onnx_file,
+    pickle_bytes,
+    safetensors_head,
+    torch_zip,
+)
 from tests.conftest import file_component, prop, props
 from tests.hub_standin import File, HubStandIn, Repo
 
@@ -19,12 +27,14 @@ REPO = "acme/sentiment-bert"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 SHARDS = [{f"layer.{i}.weight": (1024, 2048) for i in range(k, k + 5)} for k in (0, 5)]
 WEIGHTS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-           "tiny.Q8_0.gguf", "pytorch_model.bin")  # fmt: skip
+           "tiny.Q8_0.gguf", "pytorch_model.bin", "onnx/model.onnx", "consolidated.pt")  # fmt: skip
 
 
 def repo_files(tmp_path: Path) -> dict[str, File]:
     (head, size), (head2, size2) = (safetensors_head(shard) for shard in SHARDS)  # 20 MiB each
     gguf = gguf_file(tmp_path / "tiny.gguf").read_bytes()
+    onnx = onnx_file(tmp_path / "model.onnx").read_bytes()
+    torch = torch_zip(tmp_path / "consolidated.pt", EVIL).read_bytes()
     config = {"architectures": ["BertForSequenceClassification"], "model_type": "bert"}
     index = {"metadata": {"total_size": 2 * (size - len(head))},
              "weight_map": {"layer.0.weight": "model-00001-of-00002.safetensors"}}  # fmt: skip
@@ -43,6 +53,8 @@ def repo_files(tmp_path: Path) -> dict[str, File]:
         WEIGHTS[1]: File(head2, size2),
         WEIGHTS[2]: File(gguf, len(gguf) + (8 << 20)),
         WEIGHTS[3]: File(pickle_bytes(EVIL), 4 << 20, security=scan),
+        WEIGHTS[4]: File(onnx, 0),
+        WEIGHTS[5]: File(torch, 0),
     }
 
 
@@ -82,7 +94,7 @@ def test_hub_model_without_downloading_weights(cli, hub):
     assert prop(shard, "mlbom:parameter-count") == str(5 * 1024 * 2048)
     assert prop(shard, "mlbom:hub:security-status") == "safe"
     assert prop(model, "mlbom:parameter-count") == str(10 * 1024 * 2048)
-    assert "2 large files" not in err and "4 large files carry only the SHA-256" in err
+    assert "6 large files carry only the SHA-256" in err
 
     card = file_component(bom, "README.md")  # small files: downloaded, hashed here
     body = CARD.encode()
@@ -100,6 +112,8 @@ def test_hub_model_without_downloading_weights(cli, hub):
     assert prop(pickled, "mlbom:hub:security-status") == "unsafe"
     assert props(pickled, "mlbom:hub:unsafe-import") == ["os.system"]
     assert props(pickled, "mlbom:unsafe-import") == ["os.system"]  # our own scan, by range
+    assert props(file_component(bom, WEIGHTS[5]), "mlbom:unsafe-import") == ["os.system"]
+    assert prop(file_component(bom, WEIGHTS[4]), "mlbom:onnx:producer") == "acme-exporter 2.1"
 
     # the same content as a local folder: card, lineage, datasets
     assert model["name"] == REPO

@@ -110,6 +110,27 @@ def main(debug: bool) -> None:
     "digests (a mismatch exits 1) and name the model after it.",
 )
 @click.option(
+    "--env",
+    "record_env",
+    is_flag=True,
+    help="Record the environment this command runs in as the one that trained the model: "
+    "Python, every installed distribution, OS, NVIDIA GPUs, driver and CUDA, the git commit "
+    "of the current directory (CycloneDX formulation).",
+)
+@click.option(
+    "--requirements",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Record this requirements or lock file (requirements.txt, uv.lock, poetry.lock, "
+    "pylock.toml, Pipfile.lock) as the training environment instead of --env.",
+)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    metavar="NAME@REVISION",
+    help="A dataset the model was trained on, pinned to a revision; repeat for several.",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(["unsafe"]),
     help="Exit 1 (after writing the BOM) when a pickle imports unsafe globals.",
@@ -132,6 +153,9 @@ def generate(
     manufacturer_contact: str | None,
     hashes: tuple[str, ...],
     verify_source: str | None,
+    record_env: bool,
+    requirements: Path | None,
+    datasets: tuple[str, ...],
     fail_on: str | None,
     no_cache: bool,
     quiet: bool,
@@ -149,6 +173,19 @@ def generate(
 
     if manufacturer_contact and not manufacturer:
         raise BadInputError("--manufacturer-contact needs --manufacturer")
+    if record_env and requirements:
+        raise BadInputError(
+            "--env and --requirements both describe the training environment: give one"
+        )
+    environment = None
+    if record_env:
+        from mlbom.environment import collect_environment
+
+        environment = collect_environment()
+    elif requirements:
+        from mlbom.environment import read_requirements
+
+        environment = read_requirements(requirements)
     to_stdout = output is None or str(output) == "-"
     fmt = fmt or ("xml" if output and output.suffix.lower() == ".xml" else "json")
     result = generate_bom(
@@ -159,6 +196,8 @@ def generate(
         manufacturer_contact=manufacturer_contact,
         algorithms=hashes or None,
         verify_source=verify_source,
+        environment=environment,
+        datasets=datasets,
         cache=not no_cache,
         progress=not quiet,
         exclude=() if to_stdout else (output,),  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from mlbom.bom.assemble import Extras, Manufacturer, assemble
 from mlbom.bom.document import as_dict, render, write_atomically
 from mlbom.errors import BadInputError
 from mlbom.hashing import DEFAULT_ALGORITHMS, HashCache, check_algorithms
-from mlbom.models import ModelFile, ModelInfo
+from mlbom.inspectors.card import hub_url
+from mlbom.models import Dataset, Environment, ModelFile, ModelInfo
 from mlbom.progress import bar
 from mlbom.sources import open_source
 from mlbom.sources.hub import SHA256_ONLY as _SHA256_ONLY
@@ -67,17 +68,22 @@ def generate(
     progress: bool = False,
     exclude: Iterable[Path] = (),
     verify_source: str | None = None,
+    datasets: Iterable[str] = (),
+    environment: Environment | None = None,
 ) -> GeneratedBom:
     """Build the ML-BOM of a local model folder or file, or of `hf://ORG/REPO[@REVISION]`.
 
     `algorithms` defaults to SHA-256 and SHA-512; a Hub model's large files then carry the
     Hub's SHA-256 only, and naming the algorithms streams them to compute every one.
     `verify_source` (`hf://ORG/REPO@COMMIT`) checks a local copy against the Hub's digests
-    and names the model after it. `exclude` names files never to list (the BOM itself).
+    and names the model after it. `datasets` (`NAME@REVISION`) pins the datasets the model
+    was trained on; they and `environment` (`mlbom.environment`) go to the BOM's
+    `formulation`. `exclude` names files never to list (the BOM itself).
     Raises `BadInputError` for a model that cannot be read at all, `CheckFailedError` when
     files do not match the digests the Hub recorded.
     """
     chosen = check_algorithms(algorithms or DEFAULT_ALGORITHMS)
+    given_datasets = [parse_dataset(d) for d in datasets]
     if verify_source and "sha256" not in chosen:
         chosen = ("sha256", *chosen)  # the Hub records SHA-256: compare like with like
     complete = algorithms is not None
@@ -126,10 +132,41 @@ def generate(
     info = ModelInfo()
     for inspection, _ in sorted(inspections, key=lambda item: item[1]):
         info.merge(inspection.info)
+    for dataset in given_datasets:
+        _pin_dataset(info, dataset)
     manufacturer_entity = Manufacturer(manufacturer, manufacturer_contact) if manufacturer else None
+    if given_datasets and environment is None:
+        environment = Environment()  # the training step is still worth stating: its inputs
     bom, extras = assemble(
-        files, info, identity, name=name, version=version, manufacturer=manufacturer_entity
+        files,
+        info,
+        identity,
+        name=name,
+        version=version,
+        manufacturer=manufacturer_entity,
+        environment=environment,
     )
     if not (version or bom.metadata.component.version):  # type: ignore[union-attr]
         warnings.append("no model version found in the card, config or source: pass --version")
     return GeneratedBom(bom, extras, files, warnings)
+
+
+def parse_dataset(reference: str) -> Dataset:
+    """`NAME@REVISION` (a Hub dataset id, `hf://datasets/ORG/NAME@REV`, or any name)."""
+    body = reference.strip().removeprefix("hf://datasets/")
+    name, _, revision = body.rpartition("@")
+    if not name or not revision or len(reference) > 500 or any(c.isspace() for c in body):
+        raise BadInputError(
+            f"--dataset {reference!r}: expected NAME@REVISION",
+            hint="for example --dataset stanfordnlp/sst2@8d51e7e (a commit, tag or version)",
+        )
+    return Dataset(name, revision=revision, url=hub_url(name, "datasets"))
+
+
+def _pin_dataset(info: ModelInfo, given: Dataset) -> None:
+    """The revision the user gave wins; what the card says about the dataset is kept."""
+    for i, known in enumerate(info.datasets):
+        if known.name.lower() == given.name.lower():
+            info.datasets[i] = replace(known, revision=given.revision, url=known.url or given.url)
+            return
+    info.datasets.append(given)

@@ -127,3 +127,66 @@ class Identity:
     url: str | None = None
     properties: list[tuple[str, str]] = field(default_factory=list)
     fallback_name: str | None = None  # a folder or file name: used when nothing names the model
+
+
+@dataclass
+class Package:
+    """A Python distribution of the training environment, installed or pinned by a lock file."""
+
+    name: str  # normalized (PEP 503)
+    version: str | None = None
+    purl: str | None = None
+    # (mlbom algorithm, hex digest) pairs: a lock file pins one digest per wheel and sdist.
+    hashes: list[tuple[str, str]] = field(default_factory=list)
+    url: str | None = None  # a direct reference (`name @ url`), without credentials
+    properties: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """Identical GPUs of the training machine."""
+
+    model: str
+    memory: str | None = None  # as nvidia-smi reports it, e.g. "81920 MiB"
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class TrainingCode:
+    """The git checkout the training ran from."""
+
+    name: str  # the repository's name
+    commit: str
+    url: str | None = None  # remote.origin.url without credentials, query or fragment
+    branch: str | None = None
+    dirty: bool | None = None  # tracked files differ from the commit; None: not known
+
+
+@dataclass(frozen=True)
+class RequirementsFile:
+    """The requirements or lock file an environment was read from."""
+
+    name: str  # the file name only, never its path
+    sha256: str
+    format: str  # requirements | uv.lock | poetry.lock | pylock.toml | Pipfile.lock
+
+
+@dataclass
+class Environment:
+    """Where the model was made: the training step's interpreter, system, packages, GPUs and
+    code, or what a requirements or lock file pins. Unknown facts stay None or empty."""
+
+    python_implementation: str | None = None  # CPython, PyPy, …
+    python_version: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    kernel: str | None = None
+    machine: str | None = None  # x86_64, arm64, …
+    packages: list[Package] = field(default_factory=list)
+    gpus: list[Gpu] = field(default_factory=list)
+    nvidia_driver: str | None = None
+    cuda_version: str | None = None
+    cuda_reported_by: str | None = None  # nvidia-smi (the driver's CUDA) | nvcc (the toolkit)
+    code: TrainingCode | None = None
+    requirements: RequirementsFile | None = None
+    properties: list[tuple[str, str]] = field(default_factory=list)

@@ -1,7 +1,9 @@
 """Facts → CycloneDX. What cyclonedx-python-lib models (components, hashes, licences,
 pedigree, dependencies, metadata) is built with the library; what it does not model yet
-(`modelCard`, component `data`, `compositions`) is returned as `Extras`, JSON fragments
-that `document` adds to the serialized BOM before validating the whole."""
+(`modelCard`, component `data`, `compositions`, `formulation`) is returned as `Extras`,
+JSON fragments that `document` adds to the serialized BOM before validating the whole.
+The formulation's components are library `Component`s all the same: `document` has the
+library serialize them, so that purls, hashes and properties are written by it."""
 
 from __future__ import annotations
 
@@ -29,11 +31,14 @@ from packageurl import PackageURL
 
 from mlbom import __version__
 from mlbom.bom.urls import safe_url
+from mlbom.environment import strip_credentials
 from mlbom.errors import BadInputError
 from mlbom.hashing import ALGORITHMS
-from mlbom.models import Identity, ModelFile, ModelInfo
+from mlbom.models import Environment, Identity, ModelFile, ModelInfo
 
 MODEL_REF = "model"
+FORMULA_REF = "formulation"
+CODE_REF = "formulation:code"
 _SHARD = re.compile(r"-\d+-of-\d+$")
 WEIGHT_FORMATS = frozenset({"safetensors", "gguf", "onnx", "pickle", "pytorch", "torchscript"})
 _COUNTED_FORMATS = ("safetensors", "gguf", "onnx")  # headers that give parameter counts
@@ -53,6 +58,18 @@ class Extras:
 
     component_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     compositions: list[dict[str, Any]] = field(default_factory=list)
+    formulation: list[Formula] = field(default_factory=list)
+
+
+@dataclass
+class Formula:
+    """One `formulation` entry: its components for the library to serialize, and the
+    workflow and properties as JSON (the library models neither)."""
+
+    bom_ref: str
+    components: list[Component] = field(default_factory=list)
+    workflows: list[dict[str, Any]] = field(default_factory=list)
+    properties: list[dict[str, str]] = field(default_factory=list)
 
 
 def assemble(
@@ -63,7 +80,10 @@ def assemble(
     name: str | None = None,
     version: str | None = None,
     manufacturer: Manufacturer | None = None,
+    environment: Environment | None = None,
 ) -> tuple[Bom, Extras]:
+    """The BOM of a model; `environment`, where it was trained, goes to `formulation` and
+    never among the model's components or dependencies."""
     extras = Extras()
     licenses = _licenses(info)
     maker = _organization(manufacturer) if manufacturer else None
@@ -101,7 +121,110 @@ def assemble(
     bom.register_dependency(model, file_components)
     # Every file in the model was listed, so the model's dependencies are complete.
     extras.compositions.append({"aggregate": "complete", "dependencies": [MODEL_REF]})
+    if environment is not None:
+        extras.formulation.append(_formula(environment, datasets))
     return bom, extras
+
+
+def _formula(env: Environment, datasets: list[Component]) -> Formula:
+    """The training step: what it ran on and with, its inputs (datasets, code), its output
+    (the model). Datasets stay top-level components; the workflow refers to them."""
+    components = _environment_components(env)
+    inputs = [{"resource": {"ref": str(d.bom_ref)}} for d in datasets]
+    if env.code:
+        inputs.append({"resource": {"ref": CODE_REF}})
+    workflow: dict[str, Any] = {
+        "bom-ref": f"{FORMULA_REF}:training",
+        "uid": "training",
+        "name": "training",
+        "description": "The step that trained the model, in the environment recorded here",
+        "taskTypes": ["build"],
+    }
+    if inputs:
+        workflow["inputs"] = inputs
+    workflow["outputs"] = [{"resource": {"ref": MODEL_REF}, "type": "artifact"}]
+    properties = [{"name": n, "value": v} for n, v in dict.fromkeys(env.properties)]
+    return Formula(FORMULA_REF, components, [workflow], properties)
+
+
+def _environment_components(env: Environment) -> list[Component]:
+    made = []
+    if env.python_implementation or env.python_version:
+        made.append(Component(
+            type=ComponentType.PLATFORM, bom_ref=f"{FORMULA_REF}:python",
+            name=env.python_implementation or "Python", version=env.python_version,
+        ))  # fmt: skip
+    if env.os_name:
+        made.append(Component(
+            type=ComponentType.OPERATING_SYSTEM, bom_ref=f"{FORMULA_REF}:os",
+            name=env.os_name, version=env.os_version,
+            properties=_properties([
+                (n, v) for n, v in (("mlbom:os:kernel", env.kernel), ("mlbom:os:machine", env.machine))
+                if v
+            ]),
+        ))  # fmt: skip
+    nvidia = OrganizationalEntity(name="NVIDIA")
+    for index, gpu in enumerate(env.gpus):
+        props = [("mlbom:gpu:count", str(gpu.count))]
+        if gpu.memory:
+            props.append(("mlbom:gpu:memory", gpu.memory))
+        made.append(Component(
+            type=ComponentType.DEVICE, bom_ref=f"{FORMULA_REF}:gpu:{index}", name=gpu.model,
+            manufacturer=nvidia, properties=_properties(props),
+        ))  # fmt: skip
+    if env.nvidia_driver:
+        made.append(Component(
+            type=ComponentType.DEVICE_DRIVER, bom_ref=f"{FORMULA_REF}:nvidia-driver",
+            name="NVIDIA driver", version=env.nvidia_driver, publisher="NVIDIA",
+        ))  # fmt: skip
+    if env.cuda_version:
+        # A library: CUDA is the runtime the framework (PyTorch, JAX) links against, not the
+        # framework the training code is written in. No purl: no purl type covers it, and a
+        # pkg:generic one would identify it to no vulnerability database.
+        made.append(Component(
+            type=ComponentType.LIBRARY, bom_ref=f"{FORMULA_REF}:cuda", name="CUDA",
+            version=env.cuda_version, publisher="NVIDIA",
+            properties=_properties([("mlbom:cuda:reported-by", env.cuda_reported_by or "unknown")]),
+        ))  # fmt: skip
+    if env.code:
+        props = [("mlbom:git:branch", env.code.branch)] if env.code.branch else []
+        if env.code.dirty is not None:
+            props.append(("mlbom:git:dirty", "true" if env.code.dirty else "false"))
+        made.append(Component(
+            type=ComponentType.APPLICATION, bom_ref=CODE_REF, name=env.code.name,
+            version=env.code.commit, external_references=_source(env.code.url, vcs=True),
+            properties=_properties(props),
+        ))  # fmt: skip
+    if env.requirements:
+        made.append(Component(
+            type=ComponentType.FILE, bom_ref=f"{FORMULA_REF}:requirements",
+            name=env.requirements.name,
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=env.requirements.sha256)],
+            properties=_properties([("mlbom:format", env.requirements.format)]),
+        ))  # fmt: skip
+    refs: set[str] = set()
+    for package in env.packages:
+        ref = base = f"{FORMULA_REF}:{package.purl or package.name}"
+        while ref in refs:  # a lock may pin one name twice, per platform or Python version
+            ref = f"{base}#{len(refs)}"
+        refs.add(ref)
+        made.append(Component(
+            type=ComponentType.LIBRARY, bom_ref=ref, name=package.name, version=package.version,
+            purl=PackageURL.from_string(package.purl) if package.purl else None,
+            hashes=[
+                HashType(alg=HashAlgorithm(ALGORITHMS[a][0]), content=d) for a, d in package.hashes
+            ],
+            external_references=_source(package.url, vcs="vcs_url=" in (package.purl or "")),
+            properties=_properties(package.properties),
+        ))  # fmt: skip
+    return made
+
+
+def _source(url: str | None, *, vcs: bool) -> list[ExternalReference]:
+    """Where code came from; credentials are stripped again in case the caller did not."""
+    url = strip_credentials(url)
+    kind = ExternalReferenceType.VCS if vcs else ExternalReferenceType.DISTRIBUTION
+    return [ExternalReference(type=kind, url=XsUri(url))] if url else []
 
 
 def _file_component(

@@ -13,13 +13,14 @@ from cyclonedx.model.bom import Bom
 from cyclonedx.output import make_outputter
 from cyclonedx.schema import OutputFormat, SchemaVersion
 
-from mlbom.bom.assemble import Extras
+from mlbom.bom.assemble import Extras, Formula
 from mlbom.errors import BadInputError, InvalidBomError
 
 SPEC_VERSIONS = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
 FORMATS = ("json", "xml")
 _TOP_ORDER = ("$schema", "bomFormat", "specVersion", "serialNumber", "version", "metadata",
-              "components", "services", "externalReferences", "dependencies", "compositions")  # fmt: skip
+              "components", "services", "externalReferences", "dependencies", "compositions",
+              "properties", "vulnerabilities", "annotations", "formulation")  # fmt: skip
 
 
 def spec_version(value: str) -> SchemaVersion:
@@ -54,6 +55,8 @@ def _render_json(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
         component.update(extras.component_fields.get(component.get("bom-ref", ""), {}))
     if extras.compositions:
         doc["compositions"] = extras.compositions
+    if extras.formulation:
+        doc["formulation"] = [_formula(f, version) for f in extras.formulation]
     order = {k: i for i, k in enumerate(_TOP_ORDER)}
     doc = {k: doc[k] for k in sorted(doc, key=lambda k: order.get(k, len(order)))}
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -65,6 +68,19 @@ def _render_json(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
     return text
 
 
+def _formula(formula: Formula, version: SchemaVersion) -> dict[str, Any]:
+    entry: dict[str, Any] = {"bom-ref": formula.bom_ref}
+    if formula.components:
+        # The library writes the components, as it does the top-level ones.
+        helper = make_outputter(Bom(components=formula.components), OutputFormat.JSON, version)
+        entry["components"] = json.loads(helper.output_as_string())["components"]
+    if formula.workflows:
+        entry["workflows"] = formula.workflows
+    if formula.properties:
+        entry["properties"] = formula.properties
+    return entry
+
+
 def _render_xml(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
     from cyclonedx.validation.xml import XmlValidator
     from lxml import etree
@@ -74,7 +90,7 @@ def _render_xml(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
     root = etree.fromstring(
         make_outputter(bom, OutputFormat.XML, version).output_as_string().encode()
     )
-    add_extras(root, extras)
+    add_extras(root, extras, version)
     text = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode()
     error = XmlValidator(version).validate_str(text)
     if error is not None:

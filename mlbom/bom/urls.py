@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-_FORBIDDEN = re.compile(r"[\s<>\"{}|\\^`\x00-\x1f\x7f]")
+NOT_IN_IRI = re.compile(r"[\s<>\"{}|\\^`\x00-\x1f\x7f]")
 
 
 def safe_url(value: str | None) -> str | None:
     """`value` when it is an absolute http(s) URL with nothing an IRI forbids, else None."""
-    if not value or len(value) > 2000 or _FORBIDDEN.search(value):
+    if not value or len(value) > 2000 or NOT_IN_IRI.search(value):
         return None
     try:
         parts = urlsplit(value)

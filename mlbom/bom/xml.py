@@ -1,13 +1,16 @@
-"""The `Extras` (modelCard, component data, compositions) as CycloneDX XML, placed where the
-XSD's sequences expect them."""
+"""The `Extras` (modelCard, component data, compositions, formulation) as CycloneDX XML,
+placed where the XSD's sequences expect them."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cyclonedx.model.bom import Bom
+from cyclonedx.output import make_outputter
+from cyclonedx.schema import OutputFormat, SchemaVersion
 from lxml import etree
 
-from mlbom.bom.assemble import Extras
+from mlbom.bom.assemble import Extras, Formula
 
 # JSON array name -> XML item element name
 _ITEMS = {
@@ -15,14 +18,16 @@ _ITEMS = {
     "performanceMetrics": "performanceMetric", "users": "user", "useCases": "useCase",
     "technicalLimitations": "technicalLimitation", "ethicalConsiderations": "ethicalConsideration",
     "properties": "property", "assemblies": "assembly", "dependencies": "dependency",
+    "workflows": "workflow", "taskTypes": "taskType",
 }  # fmt: skip
 # Elements that must come after the ones mlbom adds, per the XSD sequences.
 _COMPONENT_AFTER = ("cryptoProperties", "tags", "signature")
 _BOM_AFTER = ("properties", "vulnerabilities", "annotations", "formulation", "declarations",
               "definitions", "signature")  # fmt: skip
+_FORMULATION_AFTER = ("declarations", "definitions", "citations", "signature")
 
 
-def add_extras(root: etree._Element, extras: Extras) -> None:
+def add_extras(root: etree._Element, extras: Extras, version: SchemaVersion) -> None:
     ns = etree.QName(root).namespace
     for component in root.iter(f"{{{ns}}}component"):
         for name, value in extras.component_fields.get(component.get("bom-ref", ""), {}).items():
@@ -34,6 +39,28 @@ def add_extras(root: etree._Element, extras: Extras) -> None:
         for composition in extras.compositions:
             compositions.append(_composition(ns, composition))
         _insert(root, compositions, _BOM_AFTER)
+    if extras.formulation:
+        formulation = etree.Element(f"{{{ns}}}formulation")
+        for formula in extras.formulation:
+            formulation.append(_formula(ns, formula, version))
+        _insert(root, formulation, _FORMULATION_AFTER)
+
+
+def _formula(ns: str, formula: Formula, version: SchemaVersion) -> etree._Element:
+    # XSD order: components, services, workflows, properties. The workflow dicts are built in
+    # the XSD's order too (uid … taskTypes, inputs, outputs), so `_element` keeps it.
+    element = etree.Element(f"{{{ns}}}formula", {"bom-ref": formula.bom_ref})
+    if formula.components:
+        # The library writes the components, as it does the top-level ones.
+        helper = make_outputter(Bom(components=formula.components), OutputFormat.XML, version)
+        element.append(
+            etree.fromstring(helper.output_as_string().encode()).find(f"{{{ns}}}components")
+        )
+    if formula.workflows:
+        element.append(_list(ns, "workflows", formula.workflows))
+    if formula.properties:
+        element.append(_properties(ns, formula.properties))
+    return element
 
 
 def _insert(parent: etree._Element, child: etree._Element, before: tuple[str, ...]) -> None:

@@ -51,6 +51,16 @@ def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
     return chosen
 
 
+def hash_bytes(data: bytes, algorithms: tuple[str, ...]) -> dict[str, str]:
+    """Digest bytes in memory with every algorithm."""
+    digests = {}
+    for a in algorithms:
+        hasher = ALGORITHMS[a][1]()
+        hasher.update(data)
+        digests[a] = hasher.hexdigest()
+    return digests
+
+
 def hash_file(
     path: Path, algorithms: tuple[str, ...], advance: Advance | None = None
 ) -> dict[str, str]:

@@ -195,11 +195,21 @@ def test_gated_repository(cli, hub, monkeypatch):
     cli.bom(f"hf://{REPO}", "-q")
 
 
-@pytest.mark.parametrize("where", ["/api/models/", "/resolve/.*README", "/lfs-cdn/"])
+@pytest.mark.parametrize(
+    "where", ["/api/models/", "/paths-info/", "/resolve/.*README", "/lfs-cdn/", "/resolve/.*gguf"]
+)
 def test_dropped_connection(cli, hub, where):
     hub.drop = re.compile(where)
     _, err = cli("generate", f"hf://{REPO}", code=2)
     assert "network failure" in err or "connection ended" in err
+
+
+def test_other_digests_for_small_files(cli, hub):
+    bom, _ = cli.bom(f"hf://{REPO}", "--hash", "blake2b-256", "--hash", "sha3-512", "-q")
+    card = file_component(bom, "README.md")
+    assert {h["alg"] for h in card["hashes"]} == {"BLAKE2b-256", "SHA3-512"}
+    shard = file_component(bom, WEIGHTS[0])  # streamed: the Hub's SHA-256 checked and kept
+    assert {h["alg"] for h in shard["hashes"]} == {"BLAKE2b-256", "SHA3-512", "SHA-256"}
 
 
 def test_unreachable_hub(cli, monkeypatch):
@@ -211,7 +221,7 @@ def test_unreachable_hub(cli, monkeypatch):
 def test_hub_without_security_scans(cli, hub):
     hub.paths_info = False
     bom, err = cli.bom(f"hf://{REPO}", "-q")
-    assert "security scan status is unavailable" in err
+    assert "offers no security scan status" in err
     assert prop(file_component(bom, WEIGHTS[0]), "mlbom:hub:security-status") is None
 
 

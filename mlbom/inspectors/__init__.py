@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from types import ModuleType
 
-from mlbom.errors import InspectionError
+from mlbom.errors import InspectionError, MlbomError
 from mlbom.models import FileFacts, ModelInfo
 from mlbom.sources import Blob
 
@@ -57,6 +57,8 @@ def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
                 return run(blob, context), rank
             except InspectionError as e:
                 return _failed(module, e.message.removeprefix(f"{blob.path}: ")), rank
+            except MlbomError:
+                raise  # not the file's fault (a remote file's network failed): ends the run
             except Exception as e:
                 # Third-party parsers (gguf, onnx, zipfile) signal malformed input in many
                 # ways; one hostile file must never end the run. --debug shows the traceback.

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from packageurl import PackageURL
 
 from mlbom.errors import BadInputError, CheckFailedError
-from mlbom.hashing import ALGORITHMS, HashCache
+from mlbom.hashing import ALGORITHMS, HashCache, hash_bytes
 from mlbom.models import Identity
 from mlbom.progress import Advance
 from mlbom.sources import Blob, Source, is_ignored
@@ -55,6 +55,7 @@ _REPO = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 SECURITY_BATCH = 50  # the Hub pages expanded paths-info at 50 entries
+_NOT_OFFERED = (404, 405, 501)  # paths-info on a hub without it
 #: the property on a file whose only digest is the Hub's LFS SHA-256
 SHA256_ONLY = ("mlbom:sha256-only", "hub-lfs-metadata")
 
@@ -195,19 +196,29 @@ class Hub:
             raise _mismatch(self.ref, file.path, "its LFS SHA-256")
         return {a: digests[a] for a in algorithms} | {"sha256": digests["sha256"]}
 
-    def security(self, paths: list[str]) -> dict[str, list[tuple[str, str]]]:
-        """The Hub's own scan results (malware, pickle imports) per file, where it has them."""
+    def security(self, paths: list[str]) -> dict[str, list[tuple[str, str]]] | None:
+        """The Hub's own scan results (malware, pickle imports) per file, where it has them;
+        None from a hub that does not offer them (an older or private one)."""
+        from huggingface_hub.errors import HfHubHTTPError
+
         batches = [paths[i : i + SECURITY_BATCH] for i in range(0, len(paths), SECURITY_BATCH)]
         found: dict[str, list[tuple[str, str]]] = {}
 
-        def one(batch: list[str]) -> list[Any]:
+        def one(batch: list[str]) -> list[Any] | None:
             with hub_errors(self.ref, self.endpoint):
-                return self.api.get_paths_info(
-                    self.ref.repo, batch, expand=True, revision=self.commit
-                )
+                try:
+                    return self.api.get_paths_info(
+                        self.ref.repo, batch, expand=True, revision=self.commit
+                    )
+                except HfHubHTTPError as e:
+                    if e.response is not None and e.response.status_code in _NOT_OFFERED:
+                        return None
+                    raise
 
         with ThreadPoolExecutor(WORKERS) as pool:
             for entries in pool.map(one, batches):
+                if entries is None:
+                    return None
                 for entry in entries:
                     if props := _security_properties(getattr(entry, "security", None)):
                         found[str(entry.path)] = props
@@ -232,7 +243,6 @@ class HubBlob(Blob):
         self.hub = hub
         self.file = file
         self.content: bytes | None = None
-        self.properties: list[tuple[str, str]] = []
         self._reader: RangeReader | None = None
 
     def open(self) -> BinaryIO:
@@ -269,13 +279,11 @@ class HubSource(Source):
                 fetched, pool.map(self.hub.download, [b.file for b in fetched]), strict=True
             ):
                 blob.content = content
-        try:
-            scans = self.hub.security([b.path for b in self._blobs])
-        except BadInputError as e:  # older or private hubs may not expand paths-info
-            self.warnings.append(f"the Hub's security scan status is unavailable: {e.message}")
-            scans = {}
+        scans = self.hub.security([b.path for b in self._blobs])
+        if scans is None:
+            self.warnings.append(f"{self.hub.endpoint} offers no security scan status")
         for blob in self._blobs:
-            blob.properties += scans.get(blob.path, [])
+            blob.properties += (scans or {}).get(blob.path, [])
 
     def blobs(self) -> list[Blob]:
         return list(self._blobs)
@@ -301,9 +309,7 @@ class HubSource(Source):
                 result[blob.path] = digests
         for blob in self._blobs:
             if blob.content is not None:
-                result[blob.path] = {
-                    a: ALGORITHMS[a][1](blob.content).hexdigest() for a in algorithms
-                }  # type: ignore[call-arg]
+                result[blob.path] = hash_bytes(blob.content, algorithms)
             elif blob.path not in result:
                 assert blob.file.sha256 is not None
                 result[blob.path] = {"sha256": blob.file.sha256}

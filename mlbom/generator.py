@@ -25,7 +25,7 @@ from mlbom.models import Dataset, Environment, ModelFile, ModelInfo
 from mlbom.progress import bar
 from mlbom.sources import open_source
 from mlbom.sources.hub import SHA256_ONLY as _SHA256_ONLY
-from mlbom.sources.hub import HubRef, verify_snapshot
+from mlbom.sources.hub import HubCopy, HubRef
 from mlbom.sources.local import LocalSource
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ def generate(
     source = open_source(str(model), exclude=tuple(exclude))
     if verify_source and not isinstance(source, LocalSource):
         raise BadInputError("--source checks a local copy: give a local folder as MODEL")
+    hub_copy = HubCopy(HubRef.parse(verify_source)) if verify_source else None
     blobs = source.blobs()
 
     # Headers first: they are cheap, and a corrupt single file fails before any hashing.
@@ -125,8 +126,8 @@ def generate(
         )
 
     identity = source.identity()
-    if verify_source:
-        identity, missing = verify_snapshot(HubRef.parse(verify_source), blobs, digests)
+    if hub_copy:
+        identity, missing = hub_copy.check(blobs, digests)
         warnings += missing
 
     info = ModelInfo()

@@ -275,3 +275,8 @@ def test_source_extra_local_file_fails(cli, hub, snapshot):
 def test_source_needs_a_local_model(cli, hub):
     _, err = cli("generate", f"hf://{REPO}", "--source", f"hf://{REPO}", code=2)
     assert "local" in err
+
+
+def test_source_unknown_repository(cli, hub, snapshot):
+    _, err = cli("generate", snapshot, "--source", "hf://acme/nope@main", code=2)
+    assert "no such model repository" in err

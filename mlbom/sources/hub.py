@@ -455,40 +455,46 @@ def hub_errors(ref: HubRef, hub: str) -> Iterator[None]:
         raise BadInputError(f"{ref}: {hub} sent a malformed answer ({e})") from None
 
 
-def verify_snapshot(
-    ref: HubRef, blobs: Sequence[Blob], digests: dict[str, dict[str, str]]
-) -> tuple[Identity, list[str]]:
-    """Check a local copy of a Hub repository file by file against the Hub's digests (LFS
-    SHA-256, or the git blob id for files kept in git). Any difference is a failed check;
-    repository files missing locally (a partial download) are a warning."""
-    hub = Hub(ref)
-    remote = {f.path: f for f in hub.resolve() if not is_ignored(f.path)}
-    problems = []
-    for blob in blobs:
-        file = remote.get(blob.path)
-        if file is None:
-            problems.append(f"{blob.path} is not in the repository")
-        elif file.size != blob.size:
-            problems.append(f"{blob.path} is {blob.size} bytes here, {file.size} on the Hub")
-        elif file.sha256 and digests[blob.path].get("sha256") != file.sha256:
-            problems.append(f"{blob.path} differs from its LFS SHA-256")
-        elif (
-            not file.sha256
-            and file.blob_id
-            and _git_blob_id(blob.read_all(DOWNLOAD_LIMIT)) != file.blob_id
-        ):
-            problems.append(f"{blob.path} differs from its git blob id")
-    pinned = f"{SCHEME}{ref.repo}@{hub.commit}"
-    if problems:
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise CheckFailedError(
-            f"the local files do not match {pinned}: {'; '.join(problems[:10])}{more}",
-            hint="download the repository again at that commit, or drop --source",
-        )
-    warnings = []
-    if missing := sorted(set(remote) - {b.path for b in blobs}):
-        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
-        warnings.append(f"{len(missing)} files of {pinned} are not in the local copy: {shown}")
-    identity = hub_identity(ref.repo, hub.commit, hub.endpoint)
-    identity.properties.append(("mlbom:source:verified", "local files match the Hub's digests"))
-    return identity, warnings
+class HubCopy:
+    """A local folder said to be a copy of a Hub repository. The reference is resolved when
+    made, so that a bad one fails before any hashing; `check` then compares file by file
+    with the Hub's digests (LFS SHA-256, or the git blob id for files kept in git)."""
+
+    def __init__(self, ref: HubRef) -> None:
+        self.hub = Hub(ref)
+        self.remote = {f.path: f for f in self.hub.resolve() if not is_ignored(f.path)}
+
+    def check(
+        self, blobs: Sequence[Blob], digests: dict[str, dict[str, str]]
+    ) -> tuple[Identity, list[str]]:
+        """The Hub model's identity and warnings (repository files missing locally: a
+        partial download); any local file that differs is a failed check."""
+        problems = []
+        for blob in blobs:
+            file = self.remote.get(blob.path)
+            if file is None:
+                problems.append(f"{blob.path} is not in the repository")
+            elif file.size != blob.size:
+                problems.append(f"{blob.path} is {blob.size} bytes here, {file.size} on the Hub")
+            elif file.sha256 and digests[blob.path].get("sha256") != file.sha256:
+                problems.append(f"{blob.path} differs from its LFS SHA-256")
+            elif (
+                not file.sha256
+                and file.blob_id
+                and _git_blob_id(blob.read_all(DOWNLOAD_LIMIT)) != file.blob_id
+            ):
+                problems.append(f"{blob.path} differs from its git blob id")
+        pinned = f"{SCHEME}{self.hub.ref.repo}@{self.hub.commit}"
+        if problems:
+            more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+            raise CheckFailedError(
+                f"the local files do not match {pinned}: {'; '.join(problems[:10])}{more}",
+                hint="download the repository again at that commit, or drop --source",
+            )
+        warnings = []
+        if missing := sorted(set(self.remote) - {b.path for b in blobs}):
+            shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+            warnings.append(f"{len(missing)} files of {pinned} are not in the local copy: {shown}")
+        identity = hub_identity(self.hub.ref.repo, self.hub.commit, self.hub.endpoint)
+        identity.properties.append(("mlbom:source:verified", "local files match the Hub's digests"))
+        return identity, warnings

@@ -215,3 +215,214 @@ def generate(
     if fail_on == "unsafe" and result.unsafe_imports:
         found = "; ".join(f"{path}: {', '.join(g)}" for path, g in result.unsafe_imports.items())
         raise CheckFailedError(f"unsafe pickle imports: {found}")
+
+
+_KEY_PASSWORD = click.option(
+    "--key-password",
+    envvar="MLBOM_KEY_PASSWORD",
+    metavar="PASSWORD",
+    help="Password of the private key [env: MLBOM_KEY_PASSWORD].",
+)
+
+
+@main.command()
+@click.argument("bom", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the bundle here [default: BOM.sigstore.json].",
+)
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sign with this PEM private key (ECDSA P-256/P-384 or Ed25519) instead of keyless.",
+)
+@_KEY_PASSWORD
+@click.option(
+    "--identity-token",
+    metavar="TOKEN",
+    help="OIDC identity token for keyless signing [default: SIGSTORE_ID_TOKEN, ambient CI "
+    "credentials, or the browser].",
+)
+@click.option(
+    "--trust-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A private Sigstore instance (ClientTrustConfig JSON).",
+)
+@click.option("--staging", is_flag=True, help="Use the public Sigstore staging instance.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_handle_errors
+def sign(
+    bom: Path,
+    output: Path | None,
+    key: Path | None,
+    key_password: str | None,
+    identity_token: str | None,
+    trust_config: Path | None,
+    staging: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Sign the CycloneDX JSON ML-BOM in BOM as an in-toto attestation (predicate type
+    https://cyclonedx.org/bom, the model's files as subjects) in a Sigstore bundle."""
+    from attest import keys
+    from attest.sign import sign as sign_bom
+    from attest.statement import read_bom
+    from mlbom.bom.document import write_atomically
+    from mlbom.errors import BadInputError
+
+    if key and (identity_token or trust_config or staging):
+        raise BadInputError("--key signs without Sigstore: drop the keyless options")
+    target = output or bom.with_name(bom.name + ".sigstore.json")
+    if target.exists() and not overwrite:
+        raise BadInputError(f"{target} exists", hint="pass --overwrite to replace it")
+    document = read_bom(bom)
+    private = keys.load_private_key(key, key_password) if key else None
+    bundle = sign_bom(
+        document,
+        key=private,
+        identity_token=identity_token,
+        trust_config=trust_config,
+        staging=staging,
+    )
+    write_atomically(target, bundle)
+    if not quiet:
+        click.echo(f"wrote the signed attestation of {bom} to {target}", err=True)
+
+
+@main.command()
+@click.argument("bom", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--bundle",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The Sigstore bundle [default: BOM.sigstore.json].",
+)
+@click.option(
+    "--key", type=click.Path(dir_okay=False, path_type=Path), help="PEM public key of the signer."
+)
+@click.option("--cert-identity", metavar="ID", help="The signer's identity, exactly.")
+@click.option(
+    "--cert-identity-regexp",
+    metavar="RE",
+    help="A regular expression the whole identity must match (anchored at both ends).",
+)
+@click.option("--cert-oidc-issuer", metavar="ISSUER", help="The identity's OIDC issuer, exactly.")
+@click.option(
+    "--trusted-root",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sigstore trusted root JSON to verify against.",
+)
+@click.option(
+    "--trust-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A private Sigstore instance (ClientTrustConfig JSON).",
+)
+@click.option("--staging", is_flag=True, help="Verify against the public staging instance.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="No network: the trusted root shipped with sigstore (or --trusted-root).",
+)
+@click.option(
+    "--model",
+    type=click.Path(exists=True, path_type=Path),
+    help="Re-hash this model folder (or file): every file must equal its subject.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_handle_errors
+def verify(
+    bom: Path,
+    bundle: Path | None,
+    key: Path | None,
+    cert_identity: str | None,
+    cert_identity_regexp: str | None,
+    cert_oidc_issuer: str | None,
+    trusted_root: Path | None,
+    trust_config: Path | None,
+    staging: bool,
+    offline: bool,
+    model: Path | None,
+    as_json: bool,
+) -> None:
+    """Verify BOM against its Sigstore bundle and a signer: a public key, or an identity
+    and its issuer. Exit 0 verified, 1 not verified (the failed check is named), 2 bad input.
+    """
+    import json
+
+    from attest import keys
+    from attest.statement import read_bom
+    from attest.verify import MAX_BUNDLE, Signer
+    from attest.verify import verify as verify_bom
+    from mlbom.errors import BadInputError, NotVerifiedError
+
+    signer = Signer(
+        key=keys.load_public_key(key) if key else None,
+        identity=cert_identity,
+        identity_regexp=cert_identity_regexp,
+        issuer=cert_oidc_issuer,
+    )
+    bundle = bundle or bom.with_name(bom.name + ".sigstore.json")
+    document = read_bom(bom)
+    try:
+        with open(bundle, "rb") as f:
+            raw = f.read(MAX_BUNDLE + 1)
+    except OSError as e:
+        raise BadInputError(f"cannot read the bundle {bundle}: {e.strerror}") from None
+    try:
+        result = verify_bom(
+            document,
+            raw,
+            signer,
+            trusted_root=trusted_root,
+            trust_config=trust_config,
+            staging=staging,
+            offline=offline,
+            model=model,
+            model_exclude=(bom, bundle),
+        )
+    except NotVerifiedError as e:
+        if as_json:
+            failure = {"verified": False, "failed": e.check, "reason": e.reason}
+            click.echo(json.dumps(failure, indent=2))
+        raise
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        issuer = f" (issuer {result.issuer})" if result.issuer else ""
+        click.echo(
+            f"verified: {bom} signed by {result.signer}{issuer}; "
+            f"{len(result.subjects)} files; checks: {', '.join(result.passed)}"
+        )
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    "prefix",
+    default="mlbom",
+    show_default=True,
+    help="Write PREFIX.key (private, mode 0600) and PREFIX.pub.",
+)
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["ecdsa-p256", "ecdsa-p384", "ed25519"]),
+    default="ecdsa-p256",
+    show_default=True,
+    help="Key type.",
+)
+@_KEY_PASSWORD
+@_handle_errors
+def keygen(prefix: str, kind: str, key_password: str | None) -> None:
+    """Write a key pair for signing without Sigstore (air-gapped sites); the private key is
+    encrypted when a password is given."""
+    from attest import keys
+
+    private, public = Path(prefix + ".key"), Path(prefix + ".pub")
+    keys.write_key_pair(keys.generate(kind), private, public, key_password)  # type: ignore[arg-type]
+    if not key_password:
+        click.echo("warning: the private key is not encrypted (no --key-password)", err=True)
+    click.echo(f"wrote {private} and {public}", err=True)

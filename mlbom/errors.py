@@ -46,3 +46,12 @@ class CheckFailedError(MlbomError):
     """A check asked for by the user failed (exit 1): an unsafe import with --fail-on unsafe."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+class NotVerifiedError(CheckFailedError):
+    """A signed BOM did not verify (exit 1); `check` names which check failed."""
+
+    def __init__(self, check: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"not verified ({check}): {message}", hint=hint)
+        self.check = check
+        self.reason = message

@@ -1,0 +1,140 @@
+"""Signing keys for air-gapped sites: ECDSA P-256 / P-384 and Ed25519 in PEM, through
+`cryptography`. A key is named in a bundle by its hint, the base64 SHA-256 of its DER
+public key, as Sigstore and cosign do."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+from typing import Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from mlbom.errors import BadInputError
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+KeyType = Literal["ecdsa-p256", "ecdsa-p384", "ed25519"]
+KEY_TYPES: tuple[KeyType, ...] = ("ecdsa-p256", "ecdsa-p384", "ed25519")
+MAX_PEM = 64 << 10
+# The digest each ECDSA curve signs with (Sigstore's PKIX_ECDSA_P256_SHA_256, P384_SHA_384).
+_EC_HASH = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384}
+
+
+def load_private_key(path: Path, password: str | None = None) -> PrivateKey:
+    data = _read_pem(path)
+    try:
+        key = serialization.load_pem_private_key(data, password.encode() if password else None)
+    except TypeError as e:  # encrypted without a password, or a password for a plain key
+        raise BadInputError(
+            f"{path}: {e}", hint="give --key-password (or MLBOM_KEY_PASSWORD)"
+        ) from None
+    except ValueError:
+        raise BadInputError(f"{path} is not a PEM private key, or the password is wrong") from None
+    return _checked(key, path)  # type: ignore[return-value]
+
+
+def load_public_key(path: Path) -> PublicKey:
+    data = _read_pem(path)
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise BadInputError(f"{path} is not a PEM public key") from None
+    return _checked(key, path)  # type: ignore[return-value]
+
+
+def public_key_of(key: PrivateKey) -> PublicKey:
+    return key.public_key()
+
+
+def hint(key: PublicKey) -> str:
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def sign(key: PrivateKey, data: bytes) -> bytes:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    return key.sign(data, ec.ECDSA(_EC_HASH[key.curve.name]()))
+
+
+def verify(key: PublicKey, signature: bytes, data: bytes) -> bool:
+    try:
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, data)
+        else:
+            key.verify(signature, data, ec.ECDSA(_EC_HASH[key.curve.name]()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def generate(kind: KeyType = "ecdsa-p256") -> PrivateKey:
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(ec.SECP256R1() if kind == "ecdsa-p256" else ec.SECP384R1())
+
+
+def write_key_pair(
+    key: PrivateKey, private_path: Path, public_path: Path, password: str | None
+) -> None:
+    """The private key (encrypted when a password is given) with mode 0600, the public key
+    beside it; neither file may exist yet, and a failure leaves neither behind."""
+    encryption = (
+        serialization.BestAvailableEncryption(password.encode())
+        if password
+        else serialization.NoEncryption()
+    )
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    written: list[Path] = []
+    try:
+        for path, data, mode in (
+            (private_path, private_pem, 0o600),
+            (public_path, public_pem, 0o644),
+        ):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            written.append(path)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+    except FileExistsError as e:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise BadInputError(f"{e.filename} exists: not overwriting a key") from None
+    except OSError as e:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise BadInputError(f"cannot write {e.filename}: {e.strerror}") from None
+
+
+def _read_pem(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_PEM + 1)
+    except OSError as e:
+        raise BadInputError(f"cannot read the key {path}: {e.strerror}") from None
+    if len(data) > MAX_PEM:
+        raise BadInputError(f"{path} is too large to be a PEM key")
+    return data
+
+
+def _checked(key: object, path: Path) -> object:
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return key
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and (
+        key.curve.name in _EC_HASH
+    ):
+        return key
+    raise BadInputError(
+        f"{path}: unsupported key type", hint="use an ECDSA P-256 or P-384 key, or Ed25519"
+    )

@@ -1,0 +1,111 @@
+"""`sign`: an ML-BOM in, a Sigstore bundle v0.3 (JSON) out, holding a DSSE envelope over the
+in-toto statement (`attest.statement`).
+
+Keyless signing goes through the `sigstore` library (Fulcio certificate for an OIDC identity,
+Rekor transparency-log entry). Key signing is for air-gapped sites: the bundle names the key
+by its hint and carries no certificate and no log entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from attest import keys
+from attest.statement import PAYLOAD_TYPE, statement
+from mlbom.errors import BadInputError
+
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what a DSSE signature covers."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+
+
+def sign(
+    bom: dict[str, Any],
+    *,
+    key: keys.PrivateKey | None = None,
+    identity_token: str | None = None,
+    trust_config: Path | None = None,
+    staging: bool = False,
+) -> str:
+    """The bundle JSON for `bom`: with `key` when given, else keyless. The keyless identity
+    token comes from `identity_token`, `SIGSTORE_ID_TOKEN`, ambient CI credentials, or the
+    browser flow when a person is at the terminal."""
+    payload = statement(bom)
+    if key is not None:
+        return sign_with_key(payload, key)
+    return _sign_keyless(payload, identity_token, trust_config, staging)
+
+
+def sign_with_key(payload: bytes, key: keys.PrivateKey) -> str:
+    hint = keys.hint(key.public_key())
+    signature = keys.sign(key, pae(PAYLOAD_TYPE, payload))
+    bundle = {
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": hint}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": PAYLOAD_TYPE,
+            "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": hint}],
+        },
+    }
+    return json.dumps(bundle, indent=2) + "\n"
+
+
+def trust(trust_config: Path | None, staging: bool) -> Any:
+    """The ClientTrustConfig for a private instance, the public staging one, or production."""
+    from sigstore.models import ClientTrustConfig
+
+    if trust_config is not None:
+        try:
+            return ClientTrustConfig.from_json(trust_config.read_text())
+        except OSError as e:
+            raise BadInputError(f"cannot read {trust_config}: {e.strerror}") from None
+        except Exception as e:  # pydantic and protobuf errors alike: a malformed file
+            raise BadInputError(
+                f"{trust_config} is not a Sigstore ClientTrustConfig: {e}"
+            ) from None
+    return ClientTrustConfig.staging() if staging else ClientTrustConfig.production()
+
+
+def _sign_keyless(
+    payload: bytes, identity_token: str | None, trust_config: Path | None, staging: bool
+) -> str:
+    from sigstore.dsse import Statement
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.oidc import IdentityError, IdentityToken, Issuer, detect_credential
+    from sigstore.sign import SigningContext
+
+    config = trust(trust_config, staging)
+    try:
+        raw = identity_token or os.environ.get("SIGSTORE_ID_TOKEN") or detect_credential()
+        if raw is None and sys.stdin.isatty():
+            raw = str(Issuer(config.signing_config.get_oidc_url()).identity_token())
+        if raw is None:
+            raise BadInputError(
+                "no identity token for keyless signing",
+                hint="in CI give the job an OIDC token (GitHub Actions: id-token: write), or "
+                "pass --identity-token / SIGSTORE_ID_TOKEN, or sign with --key",
+            )
+        token = IdentityToken(raw)
+        context = SigningContext.from_trust_config(config)
+        with context.signer(token, cache=False) as signer:
+            bundle = signer.sign_dsse(Statement(payload))
+    except IdentityError as e:
+        raise BadInputError(f"the identity token was refused: {e}") from None
+    except SigstoreError as e:
+        raise BadInputError(f"keyless signing failed: {e}") from None
+    except OSError as e:  # requests' connection errors are OSErrors
+        raise BadInputError(
+            f"keyless signing failed: cannot reach the Sigstore instance ({e})",
+            hint="check the network, or --trust-config for a private instance",
+        ) from None
+    return bundle.to_json()

@@ -1,0 +1,92 @@
+"""The in-toto Statement v1 mlbom signs: the CycloneDX BOM as predicate, the model's files
+as subjects (relative path and SHA-256, taken from the BOM's `file` components).
+
+Payload bytes are the statement in RFC 8785 canonical JSON, so the same BOM always gives
+the same payload, and a predicate is compared with a BOM after the same canonicalisation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+from mlbom.errors import BadInputError
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://cyclonedx.org/bom"  # what cosign, policy-controller, Kyverno match
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+MAX_BOM = 256 << 20
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+Subject = dict[str, Any]  # {"name": path, "digest": {"sha256": hex}}
+
+
+def read_bom(path: Path) -> dict[str, Any]:
+    """A CycloneDX JSON BOM from disk: bounded, parsed, and recognisably a BOM."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BOM + 1)
+    except OSError as e:
+        raise BadInputError(f"cannot read {path}: {e.strerror}") from e
+    if len(data) > MAX_BOM:
+        raise BadInputError(f"{path} is larger than {MAX_BOM >> 20} MiB")
+    return parse_bom(data, str(path))
+
+
+def parse_bom(data: bytes | str, name: str = "the BOM") -> dict[str, Any]:
+    try:
+        bom = json.loads(data)
+    except (ValueError, RecursionError) as e:
+        hint = "sign the JSON form: mlbom generate --format json" if _looks_xml(data) else None
+        raise BadInputError(f"{name} is not JSON ({e})", hint=hint) from None
+    if not isinstance(bom, dict) or bom.get("bomFormat") != "CycloneDX":
+        raise BadInputError(f"{name} is not a CycloneDX BOM (no bomFormat: CycloneDX)")
+    return bom
+
+
+def subjects(bom: dict[str, Any]) -> list[Subject]:
+    """One subject per `file` component of the BOM, sorted by path."""
+    found: dict[str, str] = {}
+    for component in bom.get("components") or []:
+        if not isinstance(component, dict) or component.get("type") != "file":
+            continue
+        name = component.get("name")
+        digest = next(
+            (h.get("content") for h in component.get("hashes") or []
+             if isinstance(h, dict) and h.get("alg") == "SHA-256"),
+            None,
+        )  # fmt: skip
+        if not isinstance(name, str) or not isinstance(digest, str) or not _SHA256.match(digest):
+            raise BadInputError(
+                f"the BOM's file {name!r} has no SHA-256",
+                hint="generate the BOM with SHA-256 (the default) to sign it",
+            )
+        if name in found:
+            raise BadInputError(f"the BOM lists the file {name} twice")
+        found[name] = digest
+    if not found:
+        raise BadInputError("the BOM lists no files: there is nothing to attest")
+    return [{"name": n, "digest": {"sha256": found[n]}} for n in sorted(found)]
+
+
+def statement(bom: dict[str, Any]) -> bytes:
+    """The canonical payload bytes of the statement over `bom`."""
+    return canonical({
+        "_type": STATEMENT_TYPE,
+        "subject": subjects(bom),
+        "predicateType": PREDICATE_TYPE,
+        "predicate": bom,
+    })  # fmt: skip
+
+
+def canonical(value: Any) -> bytes:
+    return rfc8785.dumps(value)
+
+
+def _looks_xml(data: bytes | str) -> bool:
+    head = data[:100].lstrip()
+    return head.startswith(b"<" if isinstance(head, bytes) else "<")

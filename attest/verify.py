@@ -113,11 +113,7 @@ def verify(
     statement = _statement(payload_type, payload)
     result.passed.append("payload")
     if canonical(statement["predicate"]) != canonical(bom):
-        serial = (
-            statement["predicate"].get("serialNumber")
-            if isinstance(statement["predicate"], dict)
-            else None
-        )
+        serial = statement["predicate"].get("serialNumber")
         raise NotVerifiedError("bom", f"the bundle attests another BOM (serial number {serial})")
     result.passed.append("bom")
     expected = subjects(bom)
@@ -215,7 +211,9 @@ class _Policy:
         from sigstore.verify import policy
 
         self.signer = signer
-        self.issuer = policy.OIDCIssuer(signer.issuer or "")
+        # Fulcio writes the issuer in the original extension, the newer one, or both.
+        issuer = signer.issuer or ""
+        self.issuer = policy.AnyOf([policy.OIDCIssuer(issuer), policy.OIDCIssuerV2(issuer)])
         self.failed: str | None = None
         self.identity = ""
 
@@ -226,8 +224,8 @@ class _Policy:
         self.identity = next(iter(sorted(sans)), "")
         try:
             self.issuer.verify(cert)
-        except VerificationError as e:
-            self.failed = str(e)
+        except VerificationError:
+            self.failed = f"the identity was not issued by {self.signer.issuer}"
             raise
         if self.signer.identity is not None:
             ok = self.signer.identity in sans

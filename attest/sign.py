@@ -79,6 +79,8 @@ def trust(trust_config: Path | None, staging: bool) -> Any:
 def _sign_keyless(
     payload: bytes, identity_token: str | None, trust_config: Path | None, staging: bool
 ) -> str:
+    from sigstore._internal.fulcio.client import FulcioClientError
+    from sigstore._internal.rekor import RekorClientError
     from sigstore.dsse import Statement
     from sigstore.errors import Error as SigstoreError
     from sigstore.oidc import IdentityError, IdentityToken, Issuer, detect_credential
@@ -97,15 +99,30 @@ def _sign_keyless(
             )
         token = IdentityToken(raw)
         context = SigningContext.from_trust_config(config)
-        with context.signer(token, cache=False) as signer:
+        # The default cache=True: sigstore 4.x with cache=False asks for the certificate with
+        # one fresh key and signs with another, and the log rightly refuses the entry.
+        with context.signer(token) as signer:
             bundle = signer.sign_dsse(Statement(payload))
     except IdentityError as e:
         raise BadInputError(f"the identity token was refused: {e}") from None
     except SigstoreError as e:
         raise BadInputError(f"keyless signing failed: {e}") from None
+    except (FulcioClientError, RekorClientError) as e:  # not sigstore Errors: the CA or log said no
+        service = "the certificate authority" if isinstance(e, FulcioClientError) else "the log"
+        raise BadInputError(f"keyless signing failed: {service} refused: {_refusal(e)}") from None
     except OSError as e:  # requests' connection errors are OSErrors
         raise BadInputError(
             f"keyless signing failed: cannot reach the Sigstore instance ({e})",
             hint="check the network, or --trust-config for a private instance",
         ) from None
     return bundle.to_json()
+
+
+def _refusal(error: Exception) -> str:
+    """What a Sigstore service answered: sigstore wraps the HTTP error without its body."""
+    http = error.__cause__ or (error.args[0] if error.args else None)
+    response = getattr(http, "response", None)
+    if response is None:
+        return str(error) or type(error).__name__
+    body = response.text.strip()[:500]
+    return f"HTTP {response.status_code}" + (f": {body}" if body else "")

@@ -102,13 +102,13 @@ def verify(
     model_exclude: tuple[Path, ...] = (),
 ) -> Verification:
     """Run the checks; raises `NotVerifiedError` naming the first that fails."""
-    document = _parse_bundle(bundle)
+    document = parse_bundle(bundle)
     if signer.key is not None:
         payload_type, payload = _verify_with_key(document, signer.key)
         result = Verification(f"key {keys.hint(signer.key)}", None, [], ["bundle"])
     else:
-        payload_type, payload, result = _verify_keyless(
-            bundle, signer, _verifier(trusted_root, trust_config, staging, offline)
+        payload_type, payload, result = verify_keyless(
+            bundle, signer, sigstore_verifier(trusted_root, trust_config, staging, offline)
         )
     statement = _statement(payload_type, payload)
     result.passed.append("payload")
@@ -130,7 +130,7 @@ def verify(
 # -- the signature ----------------------------------------------------------------------------
 
 
-def _parse_bundle(bundle: bytes | str) -> dict[str, Any]:
+def parse_bundle(bundle: bytes | str) -> dict[str, Any]:
     if len(bundle) > MAX_BUNDLE:
         raise NotVerifiedError("bundle", f"the bundle is larger than {MAX_BUNDLE >> 20} MiB")
     try:
@@ -182,7 +182,7 @@ def _verify_with_key(document: dict[str, Any], key: keys.PublicKey) -> tuple[str
     return payload_type, payload
 
 
-def _verifier(
+def sigstore_verifier(
     trusted_root: Path | None, trust_config: Path | None, staging: bool, offline: bool
 ) -> Any:
     from sigstore.models import TrustedRoot
@@ -261,7 +261,7 @@ def _sans(cert: Any) -> set[str]:
     return sans
 
 
-def _verify_keyless(
+def verify_keyless(
     bundle: bytes | str, signer: Signer, verifier: Any
 ) -> tuple[str, bytes, Verification]:
     from sigstore.errors import VerificationError

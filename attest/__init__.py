@@ -1,14 +1,16 @@
 """attest: in-toto statements over ML-BOMs, signed as Sigstore bundles (keyless or with a
 private key), and their verification against a signer and, optionally, the model's files.
 
-`attest.sign(bom, ...)` and `attest.verify(bom, bundle, signer, ...)` are the library calls;
+`attest.sign(bom, ...)` and `attest.verify(bom, bundle, signer, ...)` are the library calls,
+and `attest.verify_model(...)` checks an OpenSSF model-signing (OMS) signature;
 `mlbom sign`, `mlbom verify` and `mlbom keygen` are thin layers over them. sigstore itself is
 imported only when a keyless bundle is made or checked.
 """
 
 from __future__ import annotations
 
+from attest.oms import verify_model
 from attest.sign import sign
 from attest.verify import Signer, Verification, verify
 
-__all__ = ["Signer", "Verification", "sign", "verify"]
+__all__ = ["Signer", "Verification", "sign", "verify", "verify_model"]

@@ -426,3 +426,104 @@ def keygen(prefix: str, kind: str, key_password: str | None) -> None:
     if not key_password:
         click.echo("warning: the private key is not encrypted (no --key-password)", err=True)
     click.echo(f"wrote {private} and {public}", err=True)
+
+
+@main.command("verify-model")
+@click.argument("model", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--signature",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The OpenSSF model-signing signature (a Sigstore bundle, often model.sig).",
+)
+@click.option(
+    "--key", type=click.Path(dir_okay=False, path_type=Path), help="PEM public key of the signer."
+)
+@click.option("--cert-identity", metavar="ID", help="The signer's identity, exactly.")
+@click.option(
+    "--cert-identity-regexp",
+    metavar="RE",
+    help="A regular expression the whole identity must match (anchored at both ends).",
+)
+@click.option("--cert-oidc-issuer", metavar="ISSUER", help="The identity's OIDC issuer, exactly.")
+@click.option(
+    "--trusted-root",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sigstore trusted root JSON to verify against.",
+)
+@click.option(
+    "--trust-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A private Sigstore instance (ClientTrustConfig JSON).",
+)
+@click.option("--staging", is_flag=True, help="Verify against the public staging instance.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="No network: the trusted root shipped with sigstore (or --trusted-root).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_handle_errors
+def verify_model(
+    model: Path,
+    signature: Path,
+    key: Path | None,
+    cert_identity: str | None,
+    cert_identity_regexp: str | None,
+    cert_oidc_issuer: str | None,
+    trusted_root: Path | None,
+    trust_config: Path | None,
+    staging: bool,
+    offline: bool,
+    as_json: bool,
+) -> None:
+    """Verify MODEL (a folder or file) against an OpenSSF model-signing signature (predicate
+    https://model_signing/signature/v1.0, as NVIDIA NGC signs its models) and a signer: a
+    public key, or an identity and its issuer. Every file is re-hashed. Exit 0 verified,
+    1 not verified (the failed check is named), 2 bad input.
+    """
+    import json
+
+    from attest import keys
+    from attest.oms import verify_model as verify_oms
+    from attest.verify import MAX_BUNDLE, Signer
+    from mlbom.errors import BadInputError, NotVerifiedError
+
+    signer = Signer(
+        key=keys.load_public_key(key) if key else None,
+        identity=cert_identity,
+        identity_regexp=cert_identity_regexp,
+        issuer=cert_oidc_issuer,
+    )
+    try:
+        with open(signature, "rb") as f:
+            raw = f.read(MAX_BUNDLE + 1)
+    except OSError as e:
+        raise BadInputError(f"cannot read the signature {signature}: {e.strerror}") from None
+    try:
+        result = verify_oms(
+            raw,
+            signer,
+            model=model,
+            trusted_root=trusted_root,
+            trust_config=trust_config,
+            staging=staging,
+            offline=offline,
+            exclude=(signature,),
+        )
+    except NotVerifiedError as e:
+        if as_json:
+            failure = {"verified": False, "failed": e.check, "reason": e.reason}
+            click.echo(json.dumps(failure, indent=2))
+        raise
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        issuer = f" (issuer {result.issuer})" if result.issuer else ""
+        manner = result.serialization
+        how = f"{manner.method}, {manner.hash_type}" if manner else "unknown"
+        click.echo(
+            f"verified: {model} signed by {result.signer}{issuer}; model {result.model_name!r} "
+            f"sha256:{result.model_digest}; {len(result.files)} files ({how}); "
+            f"checks: {', '.join(result.passed)}"
+        )

@@ -43,10 +43,11 @@ test: $(VENV)/.installed $(NODE_PEERS)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-## bench: the speed figures of the issues (hashing, cache, --help, Hub models)
-bench: $(VENV)/.bench-installed
+## bench: the speed figures of the issues (hashing, cache, --help, Hub models, verify)
+bench: $(VENV)/.bench-installed $(NODE_PEERS)
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_hub.py
+	$(BIN)/python bench/bench_verify.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

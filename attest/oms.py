@@ -34,7 +34,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import os
 import re
 import stat
@@ -50,8 +49,13 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from attest import keys
 from attest.sign import pae
-from attest.statement import PAYLOAD_TYPE, STATEMENT_TYPE
-from attest.verify import Signer, parse_bundle, sigstore_verifier, verify_keyless
+from attest.verify import (
+    Signer,
+    in_toto_statement,
+    parse_bundle,
+    sigstore_verifier,
+    verify_keyless,
+)
 from mlbom.errors import BadInputError, NotVerifiedError
 from mlbom.hashing import hash_files
 
@@ -310,29 +314,17 @@ def _check_certificate_key(chain: Any, key: keys.PublicKey) -> None:
 
 
 def _statement(payload_type: str, payload: bytes) -> dict[str, Any]:
-    if payload_type != PAYLOAD_TYPE:
-        raise NotVerifiedError(
-            "payload", f"the payload type is {payload_type!r}, not {PAYLOAD_TYPE}"
-        )
     try:
-        statement = json.loads(payload)
-    except (ValueError, RecursionError):
-        raise NotVerifiedError("payload", "the payload is not JSON") from None
-    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
-        raise NotVerifiedError("payload", "the payload is not an in-toto Statement v1")
-    predicate_type = statement.get("predicateType")
-    if predicate_type == COMPAT_PREDICATE_TYPE:
+        return in_toto_statement(payload_type, payload, PREDICATE_TYPE)
+    except NotVerifiedError as e:
+        if COMPAT_PREDICATE_TYPE not in e.reason:
+            raise
         raise NotVerifiedError(
             "payload",
             f"the signature uses model_signing's pre-1.0 format ({COMPAT_PREDICATE_TYPE}), "
             "which records no serialization and no model digest",
             hint="have the model re-signed with model_signing 1.0 or later",
-        )
-    if predicate_type != PREDICATE_TYPE:
-        raise NotVerifiedError(
-            "payload", f"the predicate type is {predicate_type!r}, not {PREDICATE_TYPE}"
-        )
-    return statement
+        ) from None
 
 
 def _malformed(what: str) -> NotVerifiedError:

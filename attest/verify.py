@@ -110,7 +110,7 @@ def verify(
         payload_type, payload, result = verify_keyless(
             bundle, signer, sigstore_verifier(trusted_root, trust_config, staging, offline)
         )
-    statement = _statement(payload_type, payload)
+    statement = in_toto_statement(payload_type, payload)
     result.passed.append("payload")
     if canonical(statement["predicate"]) != canonical(bom):
         serial = statement["predicate"].get("serialNumber")
@@ -291,7 +291,10 @@ def verify_keyless(
 # -- the statement ----------------------------------------------------------------------------
 
 
-def _statement(payload_type: str, payload: bytes) -> dict[str, Any]:
+def in_toto_statement(
+    payload_type: str, payload: bytes, predicate_type: str = PREDICATE_TYPE
+) -> dict[str, Any]:
+    """The in-toto Statement v1 in a DSSE payload, of the predicate type wanted."""
     if payload_type != PAYLOAD_TYPE:
         raise NotVerifiedError(
             "payload", f"the payload type is {payload_type!r}, not {PAYLOAD_TYPE}"
@@ -302,10 +305,10 @@ def _statement(payload_type: str, payload: bytes) -> dict[str, Any]:
         raise NotVerifiedError("payload", "the payload is not JSON") from None
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
         raise NotVerifiedError("payload", "the payload is not an in-toto Statement v1")
-    if statement.get("predicateType") != PREDICATE_TYPE:
+    if statement.get("predicateType") != predicate_type:
         raise NotVerifiedError(
             "payload",
-            f"the predicate type is {statement.get('predicateType')!r}, not {PREDICATE_TYPE}",
+            f"the predicate type is {statement.get('predicateType')!r}, not {predicate_type}",
         )
     if not isinstance(statement.get("subject"), list) or not isinstance(
         statement.get("predicate"), dict

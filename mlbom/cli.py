@@ -275,6 +275,8 @@ def sign(
 
     if key and (identity_token or trust_config or staging):
         raise BadInputError("--key signs without Sigstore: drop the keyless options")
+    if trust_config and staging:
+        raise BadInputError("give --trust-config or --staging, not both")
     target = output or bom.with_name(bom.name + ".sigstore.json")
     if target.exists() and not overwrite:
         raise BadInputError(f"{target} exists", hint="pass --overwrite to replace it")
@@ -292,6 +294,46 @@ def sign(
         click.echo(f"wrote the signed attestation of {bom} to {target}", err=True)
 
 
+def _verification_options(command: F) -> F:
+    """The signer (a key, or an identity and issuer) and the trust to verify against:
+    the same flags for every verifying command."""
+    options = [
+        click.option(
+            "--key",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="PEM public key of the signer.",
+        ),
+        click.option("--cert-identity", metavar="ID", help="The signer's identity, exactly."),
+        click.option(
+            "--cert-identity-regexp",
+            metavar="RE",
+            help="A regular expression the whole identity must match (anchored at both ends).",
+        ),
+        click.option(
+            "--cert-oidc-issuer", metavar="ISSUER", help="The identity's OIDC issuer, exactly."
+        ),
+        click.option(
+            "--trusted-root",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Sigstore trusted root JSON to verify against.",
+        ),
+        click.option(
+            "--trust-config",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="A private Sigstore instance (ClientTrustConfig JSON).",
+        ),
+        click.option("--staging", is_flag=True, help="Verify against the public staging instance."),
+        click.option(
+            "--offline",
+            is_flag=True,
+            help="No network: the trusted root shipped with sigstore (or --trusted-root).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("bom", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -299,32 +341,7 @@ def sign(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The Sigstore bundle [default: BOM.sigstore.json].",
 )
-@click.option(
-    "--key", type=click.Path(dir_okay=False, path_type=Path), help="PEM public key of the signer."
-)
-@click.option("--cert-identity", metavar="ID", help="The signer's identity, exactly.")
-@click.option(
-    "--cert-identity-regexp",
-    metavar="RE",
-    help="A regular expression the whole identity must match (anchored at both ends).",
-)
-@click.option("--cert-oidc-issuer", metavar="ISSUER", help="The identity's OIDC issuer, exactly.")
-@click.option(
-    "--trusted-root",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Sigstore trusted root JSON to verify against.",
-)
-@click.option(
-    "--trust-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A private Sigstore instance (ClientTrustConfig JSON).",
-)
-@click.option("--staging", is_flag=True, help="Verify against the public staging instance.")
-@click.option(
-    "--offline",
-    is_flag=True,
-    help="No network: the trusted root shipped with sigstore (or --trusted-root).",
-)
+@_verification_options
 @click.option(
     "--model",
     type=click.Path(exists=True, path_type=Path),
@@ -436,32 +453,7 @@ def keygen(prefix: str, kind: str, key_password: str | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The OpenSSF model-signing signature (a Sigstore bundle, often model.sig).",
 )
-@click.option(
-    "--key", type=click.Path(dir_okay=False, path_type=Path), help="PEM public key of the signer."
-)
-@click.option("--cert-identity", metavar="ID", help="The signer's identity, exactly.")
-@click.option(
-    "--cert-identity-regexp",
-    metavar="RE",
-    help="A regular expression the whole identity must match (anchored at both ends).",
-)
-@click.option("--cert-oidc-issuer", metavar="ISSUER", help="The identity's OIDC issuer, exactly.")
-@click.option(
-    "--trusted-root",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Sigstore trusted root JSON to verify against.",
-)
-@click.option(
-    "--trust-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A private Sigstore instance (ClientTrustConfig JSON).",
-)
-@click.option("--staging", is_flag=True, help="Verify against the public staging instance.")
-@click.option(
-    "--offline",
-    is_flag=True,
-    help="No network: the trusted root shipped with sigstore (or --trusted-root).",
-)
+@_verification_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @_handle_errors
 def verify_model(

@@ -294,6 +294,28 @@ def sign(
         click.echo(f"wrote the signed attestation of {bom} to {target}", err=True)
 
 
+def _signer(
+    key: Path | None, identity: str | None, identity_regexp: str | None, issuer: str | None
+) -> Any:
+    from attest import keys
+    from attest.verify import Signer
+
+    public = keys.load_public_key(key) if key else None
+    return Signer(key=public, identity=identity, identity_regexp=identity_regexp, issuer=issuer)
+
+
+def _read_bundle(path: Path, what: str) -> bytes:
+    """At most one byte more than a bundle may hold: the verifier refuses the rest."""
+    from attest.verify import MAX_BUNDLE
+    from mlbom.errors import BadInputError
+
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_BUNDLE + 1)
+    except OSError as e:
+        raise BadInputError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
 def _verification_options(command: F) -> F:
     """The signer (a key, or an identity and issuer) and the trust to verify against:
     the same flags for every verifying command."""
@@ -368,25 +390,14 @@ def verify(
     """
     import json
 
-    from attest import keys
     from attest.statement import read_bom
-    from attest.verify import MAX_BUNDLE, Signer
     from attest.verify import verify as verify_bom
-    from mlbom.errors import BadInputError, NotVerifiedError
+    from mlbom.errors import NotVerifiedError
 
-    signer = Signer(
-        key=keys.load_public_key(key) if key else None,
-        identity=cert_identity,
-        identity_regexp=cert_identity_regexp,
-        issuer=cert_oidc_issuer,
-    )
+    signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
     bundle = bundle or bom.with_name(bom.name + ".sigstore.json")
     document = read_bom(bom)
-    try:
-        with open(bundle, "rb") as f:
-            raw = f.read(MAX_BUNDLE + 1)
-    except OSError as e:
-        raise BadInputError(f"cannot read the bundle {bundle}: {e.strerror}") from None
+    raw = _read_bundle(bundle, "the bundle")
     try:
         result = verify_bom(
             document,
@@ -476,22 +487,11 @@ def verify_model(
     """
     import json
 
-    from attest import keys
     from attest.oms import verify_model as verify_oms
-    from attest.verify import MAX_BUNDLE, Signer
-    from mlbom.errors import BadInputError, NotVerifiedError
+    from mlbom.errors import NotVerifiedError
 
-    signer = Signer(
-        key=keys.load_public_key(key) if key else None,
-        identity=cert_identity,
-        identity_regexp=cert_identity_regexp,
-        issuer=cert_oidc_issuer,
-    )
-    try:
-        with open(signature, "rb") as f:
-            raw = f.read(MAX_BUNDLE + 1)
-    except OSError as e:
-        raise BadInputError(f"cannot read the signature {signature}: {e.strerror}") from None
+    signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
+    raw = _read_bundle(signature, "the signature")
     try:
         result = verify_oms(
             raw,

@@ -49,6 +49,35 @@ def parse_bom(data: bytes | str, name: str = "the BOM") -> dict[str, Any]:
 
 
 def subjects(bom: dict[str, Any]) -> list[Subject]:
+    """The statement's subjects: the model's files, then the OCI manifest for a model
+    packaged as an OCI artifact (as cosign names an image: REGISTRY/REPO and its digest)."""
+    found = file_subjects(bom)
+    if artifact := oci_subject(bom):
+        found.append(artifact)
+    return found
+
+
+def oci_subject(bom: dict[str, Any]) -> Subject | None:
+    """The manifest subject of a BOM whose model has a `pkg:oci` purl pinned to a digest."""
+    from packageurl import PackageURL
+
+    component = (bom.get("metadata") or {}).get("component") or {}
+    purl = component.get("purl") if isinstance(component, dict) else None
+    if not isinstance(purl, str) or not purl.startswith("pkg:oci/"):
+        return None
+    try:
+        parsed = PackageURL.from_string(purl)
+    except ValueError:
+        raise BadInputError(f"the BOM's model purl {purl!r} is malformed") from None
+    digest = (parsed.version or "").removeprefix("sha256:")
+    if not _SHA256.match(digest):
+        raise BadInputError(f"the BOM's model purl {purl} is not pinned to a sha256 digest")
+    qualifiers = parsed.qualifiers if isinstance(parsed.qualifiers, dict) else {}
+    name = qualifiers.get("repository_url") or parsed.name
+    return {"name": name, "digest": {"sha256": digest}}
+
+
+def file_subjects(bom: dict[str, Any]) -> list[Subject]:
     """One subject per `file` component of the BOM, sorted by path."""
     found: dict[str, str] = {}
     for component in bom.get("components") or []:

@@ -31,6 +31,7 @@ from attest.statement import (
     STATEMENT_TYPE,
     Subject,
     canonical,
+    file_subjects,
     subjects,
 )
 from mlbom.errors import BadInputError, NotVerifiedError
@@ -122,9 +123,24 @@ def verify(
     result.subjects = expected
     result.passed.append("subjects")
     if model is not None:
-        _check_model(model, expected, model_exclude)
+        _check_model(model, file_subjects(bom), model_exclude)
         result.passed.append("model")
     return result
+
+
+def attested_bom(bundle: bytes | str, bom: dict[str, Any]) -> None:
+    """Refuse a bundle whose statement is not over `bom`. No signature is checked: this is
+    a consistency check before publishing, not a verification."""
+    try:
+        envelope = parse_bundle(bundle).get("dsseEnvelope")
+        payload = base64.b64decode(envelope["payload"], validate=True)  # type: ignore[index]
+        statement = in_toto_statement(envelope["payloadType"], payload)  # type: ignore[index]
+    except (KeyError, TypeError, binascii.Error, NotVerifiedError):
+        raise BadInputError("the bundle holds no in-toto statement over a CycloneDX BOM") from None
+    if canonical(statement["predicate"]) != canonical(bom):
+        raise BadInputError(
+            "the bundle attests another BOM", hint="give the bundle `mlbom sign` wrote for it"
+        )
 
 
 # -- the signature ----------------------------------------------------------------------------

@@ -316,6 +316,14 @@ def _read_bundle(path: Path, what: str) -> bytes:
         raise BadInputError(f"cannot read {what} {path}: {e.strerror}") from None
 
 
+_INSECURE_REGISTRY = click.option(
+    "--insecure-registry",
+    multiple=True,
+    metavar="HOST",
+    help="Reach this registry over plain HTTP (loopback registries always are).",
+)
+
+
 def _verification_options(command: F) -> F:
     """The signer (a key, or an identity and issuer) and the trust to verify against:
     the same flags for every verifying command."""
@@ -357,12 +365,19 @@ def _verification_options(command: F) -> F:
 
 
 @main.command()
-@click.argument("bom", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("bom", metavar="BOM|MODEL_REF")
 @click.option(
     "--bundle",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The Sigstore bundle [default: BOM.sigstore.json].",
 )
+@click.option(
+    "--store",
+    metavar="STORE",
+    help="Find the BOM and bundle of MODEL_REF (hf://…@COMMIT, oci://…@sha256:…, a model "
+    "folder) in this store: a folder, oci://REGISTRY/REPO or hf://ORG/REPO.",
+)
+@_INSECURE_REGISTRY
 @_verification_options
 @click.option(
     "--model",
@@ -372,8 +387,10 @@ def _verification_options(command: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @_handle_errors
 def verify(
-    bom: Path,
+    bom: str,
     bundle: Path | None,
+    store: str | None,
+    insecure_registry: tuple[str, ...],
     key: Path | None,
     cert_identity: str | None,
     cert_identity_regexp: str | None,
@@ -386,18 +403,29 @@ def verify(
     as_json: bool,
 ) -> None:
     """Verify BOM against its Sigstore bundle and a signer: a public key, or an identity
-    and its issuer. Exit 0 verified, 1 not verified (the failed check is named), 2 bad input.
+    and its issuer. With --store, find the BOM and bundle of MODEL_REF there. Exit 0
+    verified, 1 not verified or no attestation (the failed check is named), 2 bad input or
+    an unreachable store.
     """
     import json
 
-    from attest.statement import read_bom
+    from attest.statement import parse_bom, read_bom
+    from attest.stores import attestation_for, open_store
     from attest.verify import verify as verify_bom
-    from mlbom.errors import NotVerifiedError
+    from mlbom.errors import BadInputError, NotVerifiedError
 
     signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
-    bundle = bundle or bom.with_name(bom.name + ".sigstore.json")
-    document = read_bom(bom)
-    raw = _read_bundle(bundle, "the bundle")
+    excluded: tuple[Path, ...] = ()
+    if store:
+        if bundle:
+            raise BadInputError("--store finds the bundle: drop --bundle")
+        opened = open_store(store, insecure_registries=insecure_registry)
+        ref, attestation = attestation_for(bom, opened)
+        document, raw = parse_bom(attestation.bom, f"the BOM of {ref}"), attestation.bundle
+    else:
+        bundle = bundle or Path(bom + ".sigstore.json")
+        document, raw = read_bom(Path(bom)), _read_bundle(bundle, "the bundle")
+        excluded = (Path(bom), bundle)
     try:
         result = verify_bom(
             document,
@@ -408,7 +436,7 @@ def verify(
             staging=staging,
             offline=offline,
             model=model,
-            model_exclude=(bom, bundle),
+            model_exclude=excluded,
         )
     except NotVerifiedError as e:
         if as_json:
@@ -518,4 +546,106 @@ def verify_model(
             f"verified: {model} signed by {result.signer}{issuer}; model {result.model_name!r} "
             f"sha256:{result.model_digest}; {len(result.files)} files ({how}); "
             f"checks: {', '.join(result.passed)}"
+        )
+
+
+@main.command()
+@click.argument("bom", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--bundle",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The Sigstore bundle [default: BOM.sigstore.json].",
+)
+@click.option(
+    "--to", "store", required=True, metavar="STORE",
+    help="A folder, oci://REGISTRY/REPO or hf://ORG/REPO.",
+)  # fmt: skip
+@click.option(
+    "--model",
+    "model_ref",
+    metavar="MODEL_REF",
+    help="The model to file it under [default: the BOM's own: its Hub commit, OCI manifest, "
+    "or the digest of its files].",
+)
+@_INSECURE_REGISTRY
+@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_handle_errors
+def push(
+    bom: Path,
+    bundle: Path | None,
+    store: str,
+    model_ref: str | None,
+    insecure_registry: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Publish BOM and its bundle in an attestation store, filed under the model."""
+    from attest.reference import resolve
+    from attest.statement import file_subjects, read_bom
+    from attest.stores import Attestation, bom_reference, open_store
+    from attest.verify import attested_bom
+    from mlbom.errors import BadInputError
+
+    bundle = bundle or bom.with_name(bom.name + ".sigstore.json")
+    document = read_bom(bom)
+    raw = _read_bundle(bundle, "the bundle")
+    attested_bom(raw, document)  # a bundle for another BOM is refused before it travels
+    ref = resolve(model_ref) if model_ref else bom_reference(document)
+    if model_ref and ref.kind == "oci":  # a folder's BOM filed under an OCI model
+        from mlbom.sources.oci import manifest_files
+
+        layers = manifest_files(ref)
+        files = {s["name"]: s["digest"]["sha256"] for s in file_subjects(document)}
+        if layers != files:
+            differ = sorted(n for n in set(layers) | set(files) if layers.get(n) != files.get(n))
+            raise BadInputError(
+                f"the layers of {ref} are not the BOM's files: {', '.join(differ[:10])}",
+                hint="push the attestation of the BOM generated for this model",
+            )
+    with open(bom, "rb") as f:
+        bom_bytes = f.read()
+    where = open_store(store, insecure_registries=insecure_registry).push(
+        ref, Attestation(bom_bytes, raw)
+    )
+    if not quiet:
+        click.echo(f"pushed the attestation of {ref} to {where}", err=True)
+
+
+@main.command()
+@click.argument("model_ref", metavar="MODEL_REF")
+@click.option(
+    "--from", "store", required=True, metavar="STORE",
+    help="A folder, oci://REGISTRY/REPO or hf://ORG/REPO.",
+)  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Write DIR/mlbom.cdx.json and DIR/mlbom.cdx.json.sigstore.json.",
+)
+@_INSECURE_REGISTRY
+@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_handle_errors
+def pull(
+    model_ref: str, store: str, output: Path, insecure_registry: tuple[str, ...], quiet: bool
+) -> None:
+    """Fetch the BOM and bundle of MODEL_REF from an attestation store (not verified: run
+    mlbom verify on them)."""
+    from attest.stores import BOM_NAME, BUNDLE_NAME, attestation_for, open_store
+    from mlbom.bom.document import write_atomically
+    from mlbom.errors import BadInputError
+
+    ref, attestation = attestation_for(
+        model_ref, open_store(store, insecure_registries=insecure_registry)
+    )
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInputError(f"cannot create {output}: {e.strerror}") from None
+    write_atomically(output / BOM_NAME, attestation.bom.decode("utf-8", "replace"))
+    write_atomically(output / BUNDLE_NAME, attestation.bundle.decode("utf-8", "replace"))
+    if not quiet:
+        click.echo(
+            f"wrote the attestation of {ref} to {output / BOM_NAME} and its bundle", err=True
         )

@@ -1,7 +1,8 @@
 """A local stand-in for the Hugging Face Hub, speaking the routes huggingface-hub and mlbom
 use: `GET /api/models/{repo}[/revision/{rev}]` with file metadata, `POST .../paths-info/{rev}`
 with security scans, and `GET|HEAD /{repo}/resolve/{rev}/{path}` with byte ranges, the commit
-header and a redirect to a CDN path for LFS files. Point HF_ENDPOINT at `url`.
+header and a redirect to a CDN path for LFS files, and commits (`preupload`, `commit`, as
+`HfApi.create_commit` sends them). Point HF_ENDPOINT at `url`.
 
 Files may be virtual: a header followed by zeros up to any size, never held in memory, so a
 100 GB model costs nothing. Every request and every byte served is recorded.
@@ -9,6 +10,7 @@ Files may be virtual: a header followed by zeros up to any size, never held in m
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -57,6 +59,11 @@ class Repo:
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     branches: dict[str, str] = field(default_factory=dict)
     token: str | None = None  # private: this bearer token is needed
+    history: dict[str, dict[str, File]] = field(default_factory=dict)  # older commits
+
+    def files_at(self, revision: str) -> dict[str, File]:
+        return self.history.get(revision, self.files)
+
     gated: bool = False  # files need a token that has been granted access
     granted: tuple[str, ...] = ()
 
@@ -68,6 +75,7 @@ class HubStandIn:
         self.served: dict[str, int] = defaultdict(int)  # file path -> body bytes sent
         self.drop: re.Pattern[str] | None = None  # close the connection on matching paths
         self.paths_info = True  # False: answer paths-info with 404 like an older hub
+        self.commits: list[tuple[str, str | None]] = []  # repository, summary
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -110,6 +118,10 @@ class HubStandIn:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if m := re.fullmatch(rf"/api/models/({_REPO})/preupload/([^/]+)", path):
+                    return self._preupload(m[1], m[2], body)
+                if m := re.fullmatch(rf"/api/models/({_REPO})/commit/([^/]+)", path):
+                    return self._commit(m[1], m[2], body)
                 if m := re.fullmatch(rf"/api/models/({_REPO})/paths-info/([^/]+)", path):
                     return self._paths_info(m[1], m[2], body)
                 if m := re.fullmatch(rf"/api/models/({_REPO})(?:/revision/([^/]+))?", path):
@@ -133,7 +145,10 @@ class HubStandIn:
                     code = 403 if auth else 401
                     self._error(code, "GatedRepo", "Access to this model is restricted")
                     return None
-                if revision not in (repo.commit, *repo.branches) and revision != "main":
+                if (
+                    revision not in (repo.commit, *repo.branches, *repo.history)
+                    and revision != "main"
+                ):
                     self._error(404, "RevisionNotFound", "Invalid rev id")
                     return None
                 return repo
@@ -142,7 +157,7 @@ class HubStandIn:
                 if not (repo := self._repo(name, revision)):
                     return
                 siblings = []
-                for path, f in sorted(repo.files.items()):
+                for path, f in sorted(repo.files_at(revision).items()):
                     entry: dict = {"rfilename": path}
                     if query.get("blobs"):
                         entry |= {"size": f.size, "blobId": f.git_oid() if not f.lfs else "b" * 40}
@@ -150,7 +165,8 @@ class HubStandIn:
                             entry["lfs"] = {"sha256": f.sha256, "size": f.size, "pointerSize": 134}
                     siblings.append(entry)
                 body = {
-                    "_id": "x", "id": name, "modelId": name, "sha": repo.commit,
+                    "_id": "x", "id": name, "modelId": name,
+                    "sha": revision if revision in repo.history else repo.commit,
                     "private": bool(repo.token), "gated": "manual" if repo.gated else False,
                     "disabled": False, "downloads": 0, "likes": 0, "tags": [],
                     "siblings": siblings, "lastModified": "2026-01-01T00:00:00.000Z",
@@ -165,7 +181,7 @@ class HubStandIn:
                     return
                 out = []
                 for path in form.get("paths", []):
-                    if f := repo.files.get(path):
+                    if f := repo.files_at(revision).get(path):
                         entry = {"type": "file", "oid": "c" * 40, "size": f.size, "path": path}
                         if f.lfs:
                             entry["lfs"] = {"oid": f.sha256, "size": f.size, "pointerSize": 134}
@@ -174,12 +190,40 @@ class HubStandIn:
                         out.append(entry)
                 self._json(out)
 
+            def _preupload(self, name: str, revision: str, body: bytes) -> None:
+                if not (self._repo(name, revision)):
+                    return
+                paths = [f["path"] for f in json.loads(body)["files"]]
+                self._json({"files": [
+                    {"path": p, "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                    for p in paths
+                ]})  # fmt: skip
+
+            def _commit(self, name: str, revision: str, body: bytes) -> None:
+                if not (repo := self._repo(name, revision)):
+                    return
+                lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+                header = next(item["value"] for item in lines if item["key"] == "header")
+                if header.get("parentCommit") not in (None, repo.commit):
+                    return self._error(412, None, "A commit has happened since")
+                files = dict(repo.files)
+                for item in lines:
+                    if item["key"] == "file":
+                        content = base64.b64decode(item["value"]["content"])
+                        files[item["value"]["path"]] = File(content, 0, lfs=False)
+                repo.history[repo.commit] = repo.files
+                digest = hashlib.sha1(repr(sorted(files)).encode() + repo.commit.encode())
+                repo.files, repo.commit = files, digest.hexdigest()
+                hub.commits.append((name, header.get("summary")))
+                self._json({"commitUrl": f"{hub.url}/{name}/commit/{repo.commit}",
+                            "commitOid": repo.commit})  # fmt: skip
+
             # -- files -----------------------------------------------------------------------
 
             def _resolve(self, name: str, revision: str, path: str) -> None:
                 if not (repo := self._repo(name, revision, files=True)):
                     return
-                f = repo.files.get(path)
+                f = repo.files_at(revision).get(path)
                 if f is None:
                     return self._error(404, "EntryNotFound", "Entry not found")
                 extra = {"X-Repo-Commit": repo.commit, "ETag": f'"{f.sha256 or f.git_oid()}"'}

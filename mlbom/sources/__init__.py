@@ -26,6 +26,9 @@ IGNORED_NAMES = frozenset(
         "__pycache__",
         ".DS_Store",
         ".ipynb_checkpoints",
+        # an attestation committed beside the model (the Hub store) describes it, is not it
+        "mlbom.cdx.json",
+        "mlbom.cdx.json.sigstore.json",
     }
 )
 

@@ -186,7 +186,7 @@ class Hub:
                 if advance:
                     advance(len(chunk))
         if received != file.size:
-            raise BadInputError(
+            raise HubUnreachableError(
                 f"{self.ref}: {file.path} is {file.size} bytes on the Hub but {received} "
                 "bytes arrived",
                 hint="the connection may have dropped; run the command again",
@@ -391,7 +391,7 @@ def _read_bounded(response: Any, limit: int, path: str, *, exact: bool = True) -
     if len(data) > limit and exact:
         raise BadInputError(f"the Hub sent more bytes for {path} than it listed")
     if len(data) < limit and exact:
-        raise BadInputError(
+        raise HubUnreachableError(
             f"{path}: the connection ended after {len(data)} of {limit} bytes",
             hint="run the command again",
         )
@@ -409,6 +409,18 @@ def _mismatch(ref: HubRef, path: str, what: str) -> CheckFailedError:
     )
 
 
+class HubNotFoundError(BadInputError):
+    """No such repository, revision or file (or a private one without a token)."""
+
+
+class HubAccessError(BadInputError):
+    """The hub refused access: a gated model, a missing or weak token."""
+
+
+class HubUnreachableError(BadInputError):
+    """The hub could not be asked: network, DNS, TLS, offline mode."""
+
+
 @contextmanager
 def hub_errors(ref: HubRef, hub: str) -> Iterator[None]:
     """The Hub's and the network's exceptions as mlbom errors with what to do next."""
@@ -418,36 +430,37 @@ def hub_errors(ref: HubRef, hub: str) -> Iterator[None]:
     try:
         yield
     except errors.GatedRepoError:
-        raise BadInputError(
+        raise HubAccessError(
             f"{ref} is a gated model and this account has not been granted access",
             hint="accept its conditions on the Hub, then set HF_TOKEN to a token of that account",
         ) from None
     except errors.RepositoryNotFoundError:
-        raise BadInputError(
+        raise HubNotFoundError(
             f"{ref}: no such model repository on {hub}",
             hint="check the name; for a private repository set HF_TOKEN",
         ) from None
     except errors.RevisionNotFoundError:
-        raise BadInputError(
+        raise HubNotFoundError(
             f"{ref}: revision {ref.revision} does not exist",
             hint="give a branch, tag or full commit hash of the repository",
         ) from None
     except errors.DisabledRepoError:
         raise BadInputError(f"{ref} has been disabled on {hub}") from None
     except errors.OfflineModeIsEnabled:
-        raise BadInputError(
+        raise HubUnreachableError(
             f"{ref}: the Hub cannot be reached in offline mode (HF_HUB_OFFLINE is set)"
         ) from None
     except errors.HfHubHTTPError as e:
         status = e.response.status_code if e.response is not None else "?"
         if status in (401, 403):
-            raise BadInputError(
+            raise HubAccessError(
                 f"{ref}: {hub} refused access (HTTP {status})",
                 hint="set HF_TOKEN to a token with read access to the repository",
             ) from None
-        raise BadInputError(f"{ref}: {hub} answered HTTP {status}") from None
+        failed = HubUnreachableError if isinstance(status, int) and status >= 500 else BadInputError
+        raise failed(f"{ref}: {hub} answered HTTP {status}") from None
     except (httpx2.HTTPError, httpx2.StreamError, OSError) as e:
-        raise BadInputError(
+        raise HubUnreachableError(
             f"{ref}: network failure talking to {hub} ({type(e).__name__}: {e})",
             hint="check the connection and HF_ENDPOINT, then run the command again",
         ) from None

@@ -1,0 +1,123 @@
+"""Attestation stores: where a model's signed ML-BOM lives, found by the model's reference.
+
+One interface, one module per kind: a local folder (`folder.py`, the embedded default; in a
+cluster a mounted volume), an OCI registry (`oci.py`, the bundle as an OCI 1.1 referrer of
+the model's manifest, as cosign does), and the model's own Hub repository (`hub.py`).
+
+A store holds, per model, the BOM and its Sigstore bundle. What goes wrong is told apart,
+because the admission webhook must tell "no attestation" from "store unreachable":
+`NoAttestationError`, `StoreUnreachableError`, `StoreAuthError`, `CorruptEntryError`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from attest.reference import ModelRef
+from mlbom.errors import BadInputError, CheckFailedError, MlbomError
+
+BOM_NAME = "mlbom.cdx.json"
+BUNDLE_NAME = "mlbom.cdx.json.sigstore.json"
+MAX_ENTRY = 256 << 20  # a BOM or a bundle
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """A BOM (CycloneDX JSON bytes) and the Sigstore bundle that signs it."""
+
+    bom: bytes
+    bundle: bytes
+
+
+class NoAttestationError(CheckFailedError):
+    """The store answered: it holds nothing for this model (exit 1)."""
+
+
+class CorruptEntryError(CheckFailedError):
+    """The store holds something for the model, but not a readable attestation (exit 1)."""
+
+
+class StoreUnreachableError(MlbomError):
+    """The store could not be asked: network, DNS, TLS, a missing folder (exit 2)."""
+
+
+class StoreAuthError(MlbomError):
+    """The store refused the credentials, or there were none (exit 2)."""
+
+
+class Store(ABC):
+    """Where attestations live."""
+
+    #: the store as the user named it, for messages
+    location: str
+
+    @abstractmethod
+    def push(self, ref: ModelRef, attestation: Attestation) -> str:
+        """Store the attestation of the pinned `ref`; returns where it now is."""
+
+    @abstractmethod
+    def pull(self, ref: ModelRef) -> Attestation:
+        """The attestation of the pinned `ref`, or `NoAttestationError`."""
+
+    def models(self) -> list[ModelRef]:
+        """The models the store holds attestations for, where it can list them."""
+        raise BadInputError(f"{self.location} cannot list its models")
+
+
+def open_store(location: str, *, insecure_registries: tuple[str, ...] = ()) -> Store:
+    """The store `location` names: `oci://REGISTRY/REPO`, `hf://ORG/REPO`, or a folder."""
+    if location.startswith("oci://"):
+        from attest.stores.oci import OciStore
+
+        return OciStore(location, insecure_registries=insecure_registries)
+    if location.startswith("hf://"):
+        from attest.stores.hub import HubStore
+
+        return HubStore(location)
+    if "://" in location:
+        raise BadInputError(
+            f"unsupported store {location}",
+            hint="give a folder, oci://REGISTRY/REPO or hf://ORG/REPO",
+        )
+    from attest.stores.folder import FolderStore
+
+    return FolderStore(Path(location))
+
+
+def bom_reference(bom: dict[str, object]) -> ModelRef:
+    """The model a BOM describes, as stores key it: the Hub repository and commit or the OCI
+    manifest of its purl, else (a local folder's BOM) the digest over its files' SHA-256s,
+    the same value model_signing and `attest.reference.resolve` give the folder."""
+    import hashlib
+
+    from packageurl import PackageURL
+
+    from attest.statement import file_subjects, oci_subject
+
+    component = bom.get("metadata", {}).get("component", {})  # type: ignore[union-attr]
+    purl = component.get("purl") if isinstance(component, dict) else None
+    if isinstance(purl, str) and purl.startswith("pkg:huggingface/"):
+        parsed = PackageURL.from_string(purl)
+        name = f"{parsed.namespace}/{parsed.name}" if parsed.namespace else parsed.name
+        if parsed.version:
+            return ModelRef("hf", name, parsed.version.lower())
+    if artifact := oci_subject(bom):  # type: ignore[arg-type]
+        return ModelRef("oci", artifact["name"], "sha256:" + artifact["digest"]["sha256"])
+    hasher = hashlib.sha256()
+    for subject in file_subjects(bom):  # type: ignore[arg-type]
+        hasher.update(bytes.fromhex(subject["digest"]["sha256"]))
+    digest = "sha256:" + hasher.hexdigest()
+    return ModelRef("local", digest, digest)
+
+
+def attestation_for(model: str | ModelRef, store: str | Store) -> tuple[ModelRef, Attestation]:
+    """The attestation of the model `model` names, from `store`: the library call the
+    admission webhook makes. The reference is pinned first (a tag or branch resolved, a
+    folder hashed); raises the store errors, each telling what went wrong."""
+    from attest.reference import resolve
+
+    ref = resolve(model)
+    opened = open_store(store) if isinstance(store, str) else store
+    return ref, opened.pull(ref)

@@ -1,0 +1,269 @@
+"""Model references and attestation stores: the local folder and the Hub repository (the OCI
+registry store has its own tests), the push / pull / verify --store commands, and many
+concurrent writers into one folder."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+
+import attest
+import mlbom
+from attest import keys
+from attest.reference import ModelRef, parse, resolve
+from attest.stores import (
+    Attestation,
+    CorruptEntryError,
+    NoAttestationError,
+    StoreAuthError,
+    StoreUnreachableError,
+    bom_reference,
+    open_store,
+)
+from tests.builders import hf_folder
+from tests.hub_standin import HubStandIn, Repo
+from tests.test_hub import COMMIT, REPO, repo_files
+
+HF = f"hf://acme/model@{'a' * 40}"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "name", "digest", "tag"),
+    [
+        (HF, "hf", "acme/model", "a" * 40, None),
+        ("hf://acme/model", "hf", "acme/model", None, "main"),
+        ("hf://acme/model@v1.0", "hf", "acme/model", None, "v1.0"),
+        ("oci://ghcr.io/acme/llm:q4", "oci", "ghcr.io/acme/llm", None, "q4"),
+        ("oci://localhost:5000/models/x", "oci", "localhost:5000/models/x", None, "latest"),
+        (f"oci://r.io/m@sha256:{'b' * 64}", "oci", "r.io/m", f"sha256:{'b' * 64}", None),
+        (f"sha256:{'c' * 64}", "local", f"sha256:{'c' * 64}", f"sha256:{'c' * 64}", None),
+    ],
+)
+def test_parse(text, kind, name, digest, tag):
+    ref = parse(text)
+    assert (ref.kind, ref.name, ref.digest, ref.tag) == (kind, name, digest, tag)
+    assert ref.pinned == (digest is not None)
+    if digest:
+        assert str(parse(str(ref))) == str(ref)
+
+
+@pytest.mark.parametrize(
+    "text", ["oci://r.io/m@sha1:abc", "oci://R.io/UPPER", "s3://bucket/model", "hf://a/b/c"]
+)
+def test_parse_refuses(text):
+    with pytest.raises(mlbom.errors.BadInputError):
+        parse(text)
+
+
+def test_unpinned_is_never_treated_as_pinned():
+    with pytest.raises(mlbom.errors.BadInputError, match="not pinned"):
+        parse("hf://acme/model@main").require_pinned()
+
+
+def test_folder_digest_equals_model_signings(tmp_path):
+    import model_signing
+    from cryptography.hazmat.primitives import serialization
+
+    model = hf_folder(tmp_path / "model")
+    key = keys.generate("ecdsa-p256")
+    pem = tmp_path / "k.pem"
+    pem.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))  # fmt: skip
+    signature = tmp_path / "model.sig"
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=pem).sign(model, signature)
+    envelope = json.loads(signature.read_text())["dsseEnvelope"]
+    import base64
+
+    subject = json.loads(base64.b64decode(envelope["payload"]))["subject"][0]
+    ref = resolve(str(model))
+    assert ref.digest == "sha256:" + subject["digest"]["sha256"]
+    bom = mlbom.generate(model).to_dict()
+    assert bom_reference(bom).digest == ref.digest  # the same key from the BOM alone
+
+
+def test_hub_reference_resolves_to_its_commit(hub):
+    assert resolve(f"hf://{REPO}@v1.0") == ModelRef("hf", REPO, COMMIT, "v1.0")
+
+
+# -- the folder store ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed(tmp_path):
+    model = hf_folder(tmp_path / "model")
+    document = mlbom.generate(model, version="1.0").to_dict()
+    key = keys.generate("ed25519")
+    bom = json.dumps(document).encode()
+    return model, document, Attestation(bom, attest.sign(document, key=key).encode()), key
+
+
+def test_folder_round_trip(tmp_path, signed):
+    model, _document, attestation, _key = signed
+    store = open_store(str(tmp_path / "store"))
+    ref = resolve(str(model))
+    store.push(ref, attestation)
+    assert store.pull(ref) == attestation
+    assert [str(m) for m in store.models()] == [str(ref)]
+    found_ref, found = attest.resolve(str(model), str(tmp_path / "store"))
+    assert found_ref == ref and found == attestation
+    again = Attestation(attestation.bom, attestation.bundle + b"\n")
+    store.push(ref, again)  # a newer attestation replaces the entry
+    assert store.pull(ref) == again
+    objects = list((tmp_path / "store" / "objects").iterdir())
+    assert len(objects) == 1  # the replaced object is gone
+
+
+def test_folder_errors(tmp_path, signed):
+    _, _, attestation, _ = signed
+    ref = ModelRef("hf", "acme/model", "a" * 40)
+    with pytest.raises(StoreUnreachableError):
+        open_store(str(tmp_path / "nowhere")).pull(ref)
+    store = open_store(str(tmp_path / "store"))
+    store.push(ModelRef("hf", "acme/other", "b" * 40), attestation)
+    with pytest.raises(NoAttestationError):
+        store.pull(ref)
+    store.push(ref, attestation)
+    entry = tmp_path / "store" / "entries" / "hf" / "acme" / "model" / ("a" * 40)
+    (entry / "mlbom.cdx.json.sigstore.json").write_bytes(b"\x00garbage")
+    with pytest.raises(CorruptEntryError):
+        store.pull(ref)
+    with pytest.raises(mlbom.errors.BadInputError, match="not pinned"):
+        store.push(ModelRef("hf", "acme/model", None, "main"), attestation)
+
+
+def test_folder_never_deletes_outside_its_objects(tmp_path, signed):
+    _, _, attestation, _ = signed
+    ref = ModelRef("hf", "acme/model", "a" * 40)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    entry = tmp_path / "store" / "entries" / "hf" / "acme" / "model" / ("a" * 40)
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(victim)  # planted by someone with write access to the store
+    open_store(str(tmp_path / "store")).push(ref, attestation)
+    assert (victim / "keep.txt").read_text() == "mine"
+
+
+def _writer(store: str, index: int, attestation: Attestation) -> None:
+    target = open_store(store)
+    for round_ in range(5):
+        target.push(ModelRef("hf", f"acme/m{index % 4}", f"{index % 4:040x}"), attestation)
+        target.push(ModelRef("hf", f"acme/w{index}", f"{round_:040x}"), attestation)
+
+
+def test_many_concurrent_writers(tmp_path, signed):
+    _, _document, attestation, key = signed
+    store = str(tmp_path / "store")
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_writer, args=(store, i, attestation)) for i in range(8)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(60)
+        assert w.exitcode == 0
+    opened = open_store(store)
+    models = opened.models()
+    assert len(models) == 4 + 8 * 5
+    signer = attest.Signer(key=key.public_key())
+    for ref in models:
+        found = opened.pull(ref)
+        attest.verify(json.loads(found.bom), found.bundle, signer)
+    assert not [p for p in (tmp_path / "store" / "objects").iterdir() if p.name.endswith(".tmp")]
+
+
+# -- the Hub store -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    standin = HubStandIn()
+    standin.repos[REPO] = Repo(repo_files(tmp_path), branches={"v1.0": COMMIT})
+    monkeypatch.setenv("HF_ENDPOINT", standin.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_TOKEN", "hf_writer")
+    yield standin
+    standin.close()
+
+
+def test_hub_store_round_trip(hub, signed):
+    _, _, attestation, _ = signed
+    store = open_store(f"hf://{REPO}")
+    ref = ModelRef("hf", REPO, COMMIT)
+    with pytest.raises(NoAttestationError):
+        store.pull(ref)  # nothing committed at the model's commit
+    where = store.push(ref, attestation)
+    new_commit = where.rsplit("@", 1)[1]
+    assert hub.repos[REPO].commit == new_commit != COMMIT
+    assert store.pull(ModelRef("hf", REPO, new_commit)) == attestation
+    with pytest.raises(mlbom.errors.BadInputError, match="its own model"):
+        store.pull(ModelRef("hf", "acme/other", new_commit))
+    # a Hub model generated after the push does not list its attestation as a model file
+    bom = mlbom.generate(f"hf://{REPO}@{new_commit}").to_dict()
+    assert "mlbom.cdx.json" not in {c["name"] for c in bom["components"]}
+
+
+def test_hub_store_errors(hub, signed, monkeypatch):
+    _, _, attestation, _ = signed
+    store = open_store(f"hf://{REPO}")
+    ref = ModelRef("hf", REPO, store.push(ModelRef("hf", REPO, COMMIT), attestation).rsplit("@")[1])
+    hub.repos[REPO].gated = True  # and this token was not granted access
+    with pytest.raises(StoreAuthError):
+        store.pull(ref)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(StoreUnreachableError):
+        open_store(f"hf://{REPO}").pull(ref)
+
+
+# -- the commands --------------------------------------------------------------------------
+
+
+def test_push_pull_verify_through_a_folder(cli, tmp_path):
+    model = hf_folder(tmp_path / "model")
+    bom = tmp_path / "bom.json"
+    mlbom.generate(model, version="1.0").write(bom)
+    cli("keygen", "-o", tmp_path / "k")
+    cli("sign", bom, "--key", tmp_path / "k.key")
+    store = tmp_path / "store"
+    cli("push", bom, "--to", store)
+    out, _ = cli("verify", model, "--store", store, "--key", tmp_path / "k.pub", "--model", model)
+    assert out.startswith("verified:")
+    cli("pull", model, "--from", store, "-o", tmp_path / "pulled")
+    assert json.loads((tmp_path / "pulled" / "mlbom.cdx.json").read_text()) == json.loads(
+        bom.read_text()
+    )
+    cli("verify", tmp_path / "pulled" / "mlbom.cdx.json", "--key", tmp_path / "k.pub")
+
+    other = hf_folder(tmp_path / "other")
+    (other / "vocab.txt").write_text("changed\n")
+    _, err = cli("verify", other, "--store", store, "--key", tmp_path / "k.pub", code=1)
+    assert "no attestation" in err
+    _, err = cli("verify", model, "--store", tmp_path / "none", "--key", tmp_path / "k.pub", code=2)
+    assert "does not exist" in err
+
+
+def test_push_refuses_a_bundle_for_another_bom(cli, tmp_path):
+    model = hf_folder(tmp_path / "model")
+    bom, other = tmp_path / "bom.json", tmp_path / "other.json"
+    mlbom.generate(model, version="1.0").write(bom)
+    mlbom.generate(model, version="2.0").write(other)
+    cli("keygen", "-o", tmp_path / "k")
+    cli("sign", other, "--key", tmp_path / "k.key")
+    _, err = cli("push", bom, "--bundle", f"{other}.sigstore.json", "--to", tmp_path / "s", code=2)
+    assert "attests another BOM" in err and not (tmp_path / "s").exists()
+
+
+def test_push_to_hub(cli, hub, tmp_path):
+    bom = tmp_path / "bom.json"
+    mlbom.generate(f"hf://{REPO}@{COMMIT}").write(bom)
+    cli("keygen", "-o", tmp_path / "k")
+    cli("sign", bom, "--key", tmp_path / "k.key")
+    _, err = cli("push", bom, "--to", f"hf://{REPO}")
+    new = hub.repos[REPO].commit
+    assert f"hf://{REPO}@{new}" in err
+    out, _ = cli(
+        "verify", f"hf://{REPO}@{new}", "--store", f"hf://{REPO}", "--key", tmp_path / "k.pub"
+    )
+    assert out.startswith("verified:")

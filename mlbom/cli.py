@@ -410,7 +410,7 @@ def verify(
     import json
 
     from attest.statement import parse_bom, read_bom
-    from attest.stores import attestation_for, open_store
+    from attest.stores import CorruptEntryError, NoAttestationError, attestation_for, open_store
     from attest.verify import verify as verify_bom
     from mlbom.errors import BadInputError, NotVerifiedError
 
@@ -420,7 +420,13 @@ def verify(
         if bundle:
             raise BadInputError("--store finds the bundle: drop --bundle")
         opened = open_store(store, insecure_registries=insecure_registry)
-        ref, attestation = attestation_for(bom, opened)
+        try:
+            ref, attestation = attestation_for(bom, opened)
+        except (NoAttestationError, CorruptEntryError) as e:
+            if as_json:  # machines learn "no attestation" like any other failed check
+                failure = {"verified": False, "failed": "attestation", "reason": e.message}
+                click.echo(json.dumps(failure, indent=2))
+            raise
         document, raw = parse_bom(attestation.bom, f"the BOM of {ref}"), attestation.bundle
     else:
         bundle = bundle or Path(bom + ".sigstore.json")

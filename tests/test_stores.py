@@ -238,8 +238,8 @@ def test_push_pull_verify_through_a_folder(cli, tmp_path):
 
     other = hf_folder(tmp_path / "other")
     (other / "vocab.txt").write_text("changed\n")
-    _, err = cli("verify", other, "--store", store, "--key", tmp_path / "k.pub", code=1)
-    assert "no attestation" in err
+    out, err = cli("verify", other, "--store", store, "--key", tmp_path / "k.pub", "--json", code=1)
+    assert "no attestation" in err and json.loads(out)["failed"] == "attestation"
     _, err = cli("verify", model, "--store", tmp_path / "none", "--key", tmp_path / "k.pub", code=2)
     assert "does not exist" in err
 

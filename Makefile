@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The Node test peers (a local Sigstore instance, an independent verifier), from the lock file
 NODE_PEERS := tests/sigstore/node_modules/.installed
+# The OCI test registry: Debian's docker-registry (the CNCF distribution registry)
+REGISTRY_PEER := $(VENV)/.docker-registry
 
 .PHONY: demo test lint bench clean
 
@@ -26,6 +28,18 @@ $(NODE_PEERS): tests/sigstore/package.json tests/sigstore/package-lock.json
 		echo "npm not found: the keyless Sigstore tests will be skipped (they fail when CI=true)"; \
 	fi
 
+$(REGISTRY_PEER): | $(BIN)/python
+	@if command -v docker-registry >/dev/null 2>&1; then \
+		touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y docker-registry \
+			|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y docker-registry)) \
+			&& touch $@ \
+			|| echo "could not install docker-registry: the OCI registry tests will be skipped (they fail when CI=true)"; \
+	else \
+		echo "docker-registry not found and not root: the OCI registry tests will be skipped (they fail when CI=true); install it with: sudo apt-get install docker-registry"; \
+	fi
+
 ## demo: the ML-BOM of the built-in example model, written to out/ and summarised
 demo: $(VENV)/.installed
 	@mkdir -p out
@@ -38,7 +52,7 @@ demo: $(VENV)/.installed
 		len(d['components']), 'components, validated against CycloneDX', d['specVersion'])"
 
 ## test: lint and the whole test suite
-test: $(VENV)/.installed $(NODE_PEERS)
+test: $(VENV)/.installed $(NODE_PEERS) $(REGISTRY_PEER)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -96,7 +96,12 @@ def parse(text: str) -> ModelRef:
     return ModelRef("local", str(Path(text)))
 
 
-def resolve(text: str | ModelRef, *, exclude: tuple[Path, ...] = ()) -> ModelRef:
+def resolve(
+    text: str | ModelRef,
+    *,
+    exclude: tuple[Path, ...] = (),
+    insecure_registries: tuple[str, ...] = (),
+) -> ModelRef:
     """The reference pinned: a branch or tag resolved to its commit or manifest digest, a
     local folder hashed. Raises `BadInputError` when that cannot be done."""
     ref = parse(text) if isinstance(text, str) else text
@@ -111,7 +116,10 @@ def resolve(text: str | ModelRef, *, exclude: tuple[Path, ...] = ()) -> ModelRef
     if ref.kind == "oci":
         from mlbom.sources.oci import resolve_digest
 
-        return ModelRef("oci", ref.name, resolve_digest(ref.name, ref.tag or "latest"), ref.tag)
+        digest = resolve_digest(
+            ref.name, ref.tag or "latest", insecure_registries=insecure_registries
+        )
+        return ModelRef("oci", ref.name, digest, ref.tag)
     from attest.oms import folder_digest
 
     return ModelRef("local", ref.name, "sha256:" + folder_digest(Path(ref.name), exclude=exclude))

@@ -22,6 +22,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 HASH_CHOICES = ("sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512",
                 "blake2b-256", "blake2b-384", "blake2b-512")  # fmt: skip
 
+_INSECURE_REGISTRY = click.option(
+    "--insecure-registry",
+    multiple=True,
+    metavar="HOST",
+    help="Reach this registry over plain HTTP (loopback registries always are).",
+)
+
 
 def _handle_errors(command: F) -> F:
     """Turn mlbom's errors into a message and an exit code; no traceback unless --debug."""
@@ -109,6 +116,7 @@ def main(debug: bool) -> None:
     help="MODEL is a local copy of this Hub repository: check every file against the Hub's "
     "digests (a mismatch exits 1) and name the model after it.",
 )
+@_INSECURE_REGISTRY
 @click.option(
     "--env",
     "record_env",
@@ -153,6 +161,7 @@ def generate(
     manufacturer_contact: str | None,
     hashes: tuple[str, ...],
     verify_source: str | None,
+    insecure_registry: tuple[str, ...],
     record_env: bool,
     requirements: Path | None,
     datasets: tuple[str, ...],
@@ -160,9 +169,10 @@ def generate(
     no_cache: bool,
     quiet: bool,
 ) -> None:
-    """Write the CycloneDX ML-BOM of MODEL: a model folder, a single model file, or a
-    Hugging Face Hub repository as hf://ORG/REPO[@REVISION] (HF_ENDPOINT and HF_TOKEN
-    are honoured; no weight file is downloaded).
+    """Write the CycloneDX ML-BOM of MODEL: a model folder, a single model file, a Hugging
+    Face Hub repository as hf://ORG/REPO[@REVISION] (HF_ENDPOINT and HF_TOKEN are
+    honoured), or an OCI artifact as oci://REGISTRY/REPO[:TAG|@sha256:…] (credentials from
+    the docker config). No remote weight file is downloaded.
 
     Files are hashed, and weights, configs and the model card are read from their
     headers and text only: no weights are loaded and no pickle is ever unpickled.
@@ -198,6 +208,7 @@ def generate(
         verify_source=verify_source,
         environment=environment,
         datasets=datasets,
+        insecure_registries=insecure_registry,
         cache=not no_cache,
         progress=not quiet,
         exclude=() if to_stdout else (output,),  # type: ignore[arg-type]
@@ -316,14 +327,6 @@ def _read_bundle(path: Path, what: str) -> bytes:
         raise BadInputError(f"cannot read {what} {path}: {e.strerror}") from None
 
 
-_INSECURE_REGISTRY = click.option(
-    "--insecure-registry",
-    multiple=True,
-    metavar="HOST",
-    help="Reach this registry over plain HTTP (loopback registries always are).",
-)
-
-
 def _verification_options(command: F) -> F:
     """The signer (a key, or an identity and issuer) and the trust to verify against:
     the same flags for every verifying command."""
@@ -421,7 +424,7 @@ def verify(
             raise BadInputError("--store finds the bundle: drop --bundle")
         opened = open_store(store, insecure_registries=insecure_registry)
         try:
-            ref, attestation = attestation_for(bom, opened)
+            ref, attestation = attestation_for(bom, opened, insecure_registries=insecure_registry)
         except (NoAttestationError, CorruptEntryError) as e:
             if as_json:  # machines learn "no attestation" like any other failed check
                 failure = {"verified": False, "failed": "attestation", "reason": e.message}
@@ -595,11 +598,14 @@ def push(
     document = read_bom(bom)
     raw = _read_bundle(bundle, "the bundle")
     attested_bom(raw, document)  # a bundle for another BOM is refused before it travels
-    ref = resolve(model_ref) if model_ref else bom_reference(document)
+    if model_ref:
+        ref = resolve(model_ref, insecure_registries=insecure_registry)
+    else:
+        ref = bom_reference(document)
     if model_ref and ref.kind == "oci":  # a folder's BOM filed under an OCI model
         from mlbom.sources.oci import manifest_files
 
-        layers = manifest_files(ref)
+        layers = manifest_files(ref, insecure_registries=insecure_registry)
         files = {s["name"]: s["digest"]["sha256"] for s in file_subjects(document)}
         if layers != files:
             differ = sorted(n for n in set(layers) | set(files) if layers.get(n) != files.get(n))
@@ -638,13 +644,11 @@ def pull(
 ) -> None:
     """Fetch the BOM and bundle of MODEL_REF from an attestation store (not verified: run
     mlbom verify on them)."""
-    from attest.stores import BOM_NAME, BUNDLE_NAME, attestation_for, open_store
+    from attest.stores import BOM_NAME, BUNDLE_NAME, attestation_for
     from mlbom.bom.document import write_atomically
     from mlbom.errors import BadInputError
 
-    ref, attestation = attestation_for(
-        model_ref, open_store(store, insecure_registries=insecure_registry)
-    )
+    ref, attestation = attestation_for(model_ref, store, insecure_registries=insecure_registry)
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -23,8 +23,7 @@ from mlbom.hashing import DEFAULT_ALGORITHMS, HashCache, check_algorithms
 from mlbom.inspectors.card import hub_url
 from mlbom.models import Dataset, Environment, ModelFile, ModelInfo
 from mlbom.progress import bar
-from mlbom.sources import open_source
-from mlbom.sources.hub import SHA256_ONLY as _SHA256_ONLY
+from mlbom.sources import SHA256_ONLY, open_source
 from mlbom.sources.hub import HubCopy, HubRef
 from mlbom.sources.local import LocalSource
 
@@ -70,15 +69,18 @@ def generate(
     verify_source: str | None = None,
     datasets: Iterable[str] = (),
     environment: Environment | None = None,
+    insecure_registries: tuple[str, ...] = (),
 ) -> GeneratedBom:
-    """Build the ML-BOM of a local model folder or file, or of `hf://ORG/REPO[@REVISION]`.
+    """Build the ML-BOM of a local model folder or file, `hf://ORG/REPO[@REVISION]` or
+    `oci://REGISTRY/REPO[:TAG|@DIGEST]`.
 
     `algorithms` defaults to SHA-256 and SHA-512; a Hub model's large files then carry the
     Hub's SHA-256 only, and naming the algorithms streams them to compute every one.
     `verify_source` (`hf://ORG/REPO@COMMIT`) checks a local copy against the Hub's digests
     and names the model after it. `datasets` (`NAME@REVISION`) pins the datasets the model
     was trained on; they and `environment` (`mlbom.environment`) go to the BOM's
-    `formulation`. `exclude` names files never to list (the BOM itself).
+    `formulation`. `exclude` names files never to list (the BOM itself);
+    `insecure_registries` are OCI registries reached over plain HTTP.
     Raises `BadInputError` for a model that cannot be read at all, `CheckFailedError` when
     files do not match the digests the Hub recorded.
     """
@@ -87,7 +89,9 @@ def generate(
     if verify_source and "sha256" not in chosen:
         chosen = ("sha256", *chosen)  # the Hub records SHA-256: compare like with like
     complete = algorithms is not None
-    source = open_source(str(model), exclude=tuple(exclude))
+    source = open_source(
+        str(model), exclude=tuple(exclude), insecure_registries=insecure_registries
+    )
     if verify_source and not isinstance(source, LocalSource):
         raise BadInputError("--source checks a local copy: give a local folder as MODEL")
     hub_copy = HubCopy(HubRef.parse(verify_source)) if verify_source else None
@@ -119,9 +123,9 @@ def generate(
     for blob, (inspection, _) in zip(blobs, inspections, strict=True):
         inspection.facts.properties += blob.properties
         files.append(ModelFile(blob.path, blob.size, digests[blob.path], inspection.facts))
-    if sha256_only := [f.path for f in files if _SHA256_ONLY in f.facts.properties]:
+    if sha256_only := [f.path for f in files if SHA256_ONLY in dict(f.facts.properties)]:
         warnings.append(
-            f"{len(sha256_only)} large files carry only the SHA-256 the Hub recorded: "
+            f"{len(sha256_only)} large files carry only the SHA-256 their source recorded: "
             "pass --hash sha256 --hash sha512 to stream them and add SHA-512"
         )
 

@@ -94,7 +94,7 @@ def test_hub_model_without_downloading_weights(cli, hub):
     assert prop(shard, "mlbom:parameter-count") == str(5 * 1024 * 2048)
     assert prop(shard, "mlbom:hub:security-status") == "safe"
     assert prop(model, "mlbom:parameter-count") == str(10 * 1024 * 2048)
-    assert "6 large files carry only the SHA-256" in err
+    assert "6 large files carry only the SHA-256 their source recorded" in err
 
     card = file_component(bom, "README.md")  # small files: downloaded, hashed here
     body = CARD.encode()

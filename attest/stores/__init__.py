@@ -112,12 +112,18 @@ def bom_reference(bom: dict[str, object]) -> ModelRef:
     return ModelRef("local", digest, digest)
 
 
-def attestation_for(model: str | ModelRef, store: str | Store) -> tuple[ModelRef, Attestation]:
+def attestation_for(
+    model: str | ModelRef, store: str | Store, *, insecure_registries: tuple[str, ...] = ()
+) -> tuple[ModelRef, Attestation]:
     """The attestation of the model `model` names, from `store`: the library call the
     admission webhook makes. The reference is pinned first (a tag or branch resolved, a
     folder hashed); raises the store errors, each telling what went wrong."""
     from attest.reference import resolve
 
-    ref = resolve(model)
-    opened = open_store(store) if isinstance(store, str) else store
+    ref = resolve(model, insecure_registries=insecure_registries)
+    opened = (
+        open_store(store, insecure_registries=insecure_registries)
+        if isinstance(store, str)
+        else store
+    )
     return ref, opened.pull(ref)

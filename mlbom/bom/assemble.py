@@ -101,7 +101,7 @@ def assemble(
         licenses=licenses,
         purl=PackageURL.from_string(identity.purl) if identity.purl else None,
         manufacturer=maker,
-        publisher=model_name.split("/")[0] if identity.purl and "/" in model_name else None,
+        publisher=_publisher(model_name, identity),
         external_references=_website(identity.url),
         properties=_model_properties(files, info, identity),
         pedigree=_pedigree(info, model_name),
@@ -415,6 +415,14 @@ def _organization(manufacturer: Manufacturer) -> OrganizationalEntity:
             f"manufacturer contact {contact!r} is neither an e-mail address nor an http(s) URL"
         )
     return OrganizationalEntity(name=manufacturer.name, urls=[XsUri(contact)] if contact else None)
+
+
+def _publisher(model_name: str, identity: Identity) -> str | None:
+    """The Hub organisation of a Hub model; a registry host publishes nothing."""
+    purl = identity.purl or ""
+    if purl.startswith("pkg:huggingface/") and "/" in model_name:
+        return model_name.split("/")[0]
+    return None
 
 
 def _website(url: str | None) -> list[ExternalReference]:

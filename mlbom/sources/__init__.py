@@ -33,6 +33,11 @@ IGNORED_NAMES = frozenset(
 )
 
 
+#: the property on a file whose only digest is the one its source recorded (a Hub's LFS
+#: SHA-256, an OCI layer digest); its value says which
+SHA256_ONLY = "mlbom:sha256-only"
+
+
 def is_ignored(relative_path: str) -> bool:
     return any(part in IGNORED_NAMES for part in PurePosixPath(relative_path).parts)
 
@@ -110,18 +115,25 @@ class Source(ABC):
         return Identity()
 
 
-def open_source(model: str, *, exclude: tuple[Path, ...] = ()) -> Source:
-    """The source for what the user named: `hf://ORG/REPO[@REVISION]`, a local folder or
-    a single model file."""
+def open_source(
+    model: str, *, exclude: tuple[Path, ...] = (), insecure_registries: tuple[str, ...] = ()
+) -> Source:
+    """The source for what the user named: `hf://ORG/REPO[@REVISION]`,
+    `oci://REGISTRY/REPO[:TAG|@DIGEST]`, a local folder or a single model file."""
     if model.startswith("hf://"):
         from mlbom.sources.hub import HubRef, HubSource
 
         return HubSource(HubRef.parse(model))
+    if model.startswith("oci://"):
+        from mlbom.sources.oci import OciSource
+
+        return OciSource(model, insecure_registries=insecure_registries)
     if "://" in model:
         scheme = model.split("://", 1)[0]
         raise BadInputError(
             f"unsupported model location scheme {scheme}://",
-            hint="give a local model folder or file, or hf://ORG/REPO[@REVISION]",
+            hint="give a local model folder or file, hf://ORG/REPO[@REVISION] or "
+            "oci://REGISTRY/REPO[:TAG|@sha256:…]",
         )
     from mlbom.sources.local import LocalSource
 

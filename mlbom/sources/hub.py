@@ -30,7 +30,7 @@ from mlbom.errors import BadInputError, CheckFailedError
 from mlbom.hashing import ALGORITHMS, HashCache, hash_bytes
 from mlbom.models import Identity
 from mlbom.progress import Advance
-from mlbom.sources import Blob, Source, is_ignored
+from mlbom.sources import SHA256_ONLY, Blob, Source, is_ignored
 from mlbom.sources.remote import RangeReader
 
 if TYPE_CHECKING:
@@ -56,8 +56,6 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 SECURITY_BATCH = 50  # the Hub pages expanded paths-info at 50 entries
 _NOT_OFFERED = (404, 405, 501)  # paths-info on a hub without it
-#: the property on a file whose only digest is the Hub's LFS SHA-256
-SHA256_ONLY = ("mlbom:sha256-only", "hub-lfs-metadata")
 
 
 @dataclass(frozen=True)
@@ -314,7 +312,7 @@ class HubSource(Source):
                 assert blob.file.sha256 is not None
                 result[blob.path] = {"sha256": blob.file.sha256}
                 if set(algorithms) - {"sha256"}:
-                    blob.properties.append(SHA256_ONLY)
+                    blob.properties.append((SHA256_ONLY, "hub-lfs-metadata"))
         return result
 
     def _streamed(self, algorithms: tuple[str, ...], complete: bool) -> list[HubBlob]:

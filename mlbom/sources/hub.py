@@ -11,27 +11,30 @@ configs, tokenizer) are downloaded, checked against the Hub's digest and hashed 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from packageurl import PackageURL
 
-from mlbom.errors import BadInputError, CheckFailedError
-from mlbom.hashing import ALGORITHMS, HashCache, hash_bytes
+from mlbom.errors import BadInputError, CheckFailedError, MlbomError
 from mlbom.models import Identity
-from mlbom.progress import Advance
-from mlbom.sources import SHA256_ONLY, Blob, Source, is_ignored
-from mlbom.sources.remote import RangeReader
+from mlbom.sources import Blob, is_ignored
+from mlbom.sources.remote import (
+    DOWNLOAD_LIMIT,
+    STREAM_CHUNK,
+    WORKERS,
+    RemoteBlob,
+    RemoteSource,
+)
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -41,16 +44,7 @@ log = logging.getLogger(__name__)
 
 SCHEME = "hf://"
 DEFAULT_ENDPOINT = "https://huggingface.co"
-DOWNLOAD_LIMIT = 64 << 20  # non-weight files up to this size are fetched whole and hashed
 MAX_FILES = 100_000
-WORKERS = 8  # concurrent requests: latency, not bandwidth, bounds metadata work
-STREAM_CHUNK = 1 << 20
-# Never downloaded whole unless --hash asks for digests the Hub does not have.
-WEIGHT_SUFFIXES = frozenset({
-    ".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".keras",
-    ".msgpack", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".tflite", ".mlmodel",
-    ".pb", ".ot", ".nemo", ".pte", ".llamafile", ".engine", ".plan", ".mar",
-})  # fmt: skip
 _REPO = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -167,32 +161,10 @@ class Hub:
             raise _mismatch(self.ref, file.path, "its git blob id")
         return data
 
-    def stream_digests(
-        self, file: HubFile, algorithms: tuple[str, ...], advance: Advance | None
-    ) -> dict[str, str]:
-        """Every digest of a file the Hub only hashed with SHA-256, from its streamed bytes."""
-        wanted = tuple(dict.fromkeys((*algorithms, "sha256")))
-        hashers = {a: ALGORITHMS[a][1]() for a in wanted}
-        received = 0
-        with hub_errors(self.ref, self.endpoint), self._get(file.path, self.headers) as response:
-            for chunk in response.iter_bytes(STREAM_CHUNK):
-                received += len(chunk)
-                if received > file.size:
-                    break
-                for hasher in hashers.values():
-                    hasher.update(chunk)
-                if advance:
-                    advance(len(chunk))
-        if received != file.size:
-            raise HubUnreachableError(
-                f"{self.ref}: {file.path} is {file.size} bytes on the Hub but {received} "
-                "bytes arrived",
-                hint="the connection may have dropped; run the command again",
-            )
-        digests = {a: h.hexdigest() for a, h in hashers.items()}
-        if file.sha256 and digests["sha256"] != file.sha256:
-            raise _mismatch(self.ref, file.path, "its LFS SHA-256")
-        return {a: digests[a] for a in algorithms} | {"sha256": digests["sha256"]}
+    @contextmanager
+    def chunks(self, path: str) -> Iterator[Iterator[bytes]]:
+        with hub_errors(self.ref, self.endpoint), self._get(path, self.headers) as response:
+            yield response.iter_bytes(STREAM_CHUNK)
 
     def security(self, paths: list[str]) -> dict[str, list[tuple[str, str]]] | None:
         """The Hub's own scan results (malware, pickle imports) per file, where it has them;
@@ -233,109 +205,41 @@ class Hub:
             yield response
 
 
-class HubBlob(Blob):
-    """A Hub file: small ones held in memory once downloaded, others read by range."""
-
-    def __init__(self, hub: Hub, file: HubFile) -> None:
-        super().__init__(file.path, file.size)
-        self.hub = hub
-        self.file = file
-        self.content: bytes | None = None
-        self._reader: RangeReader | None = None
-
-    def open(self) -> BinaryIO:
-        if self.content is not None:
-            return io.BytesIO(self.content)
-        return self._remote()  # type: ignore[return-value]
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        if self.content is not None:
-            return self.content[offset : offset + max(0, length)]
-        # One long-lived reader: a header read right after its length prefix costs nothing.
-        self._reader = self._reader or self._remote()
-        self._reader.seek(offset)
-        return self._reader.read(max(0, min(length, self.size - offset))) or b""
-
-    def _remote(self) -> RangeReader:
-        return RangeReader(self.path, self.size, partial(self.hub.fetch_range, self.path))
-
-
-class HubSource(Source):
+class HubSource(RemoteSource):
     """`hf://ORG/REPO[@REVISION]`, pinned to the revision's commit."""
+
+    sha256_origin = "hub-lfs-metadata"
 
     def __init__(self, ref: HubRef) -> None:
         self.hub = Hub(ref)
         self.location = str(ref)
         self.warnings: list[str] = []
-        files = [f for f in self.hub.resolve() if not is_ignored(f.path)]
+        files = {f.path: f for f in self.hub.resolve() if not is_ignored(f.path)}
         if not files:
             raise BadInputError(f"{ref} holds no model files")
-        self._blobs = [HubBlob(self.hub, f) for f in sorted(files, key=lambda f: f.path)]
-        fetched = [b for b in self._blobs if _fetch_whole(b.file)]
-        with ThreadPoolExecutor(WORKERS) as pool:
-            for blob, content in zip(
-                fetched, pool.map(self.hub.download, [b.file for b in fetched]), strict=True
-            ):
-                blob.content = content
+        self._files = files
+        self._blobs = [
+            RemoteBlob(f.path, f.size, f.sha256, partial(self.hub.fetch_range, f.path))
+            for f in sorted(files.values(), key=lambda f: f.path)
+        ]
+        self.download_small(lambda blob: self.hub.download(self._files[blob.path]))
         scans = self.hub.security([b.path for b in self._blobs])
         if scans is None:
             self.warnings.append(f"{self.hub.endpoint} offers no security scan status")
         for blob in self._blobs:
             blob.properties += (scans or {}).get(blob.path, [])
 
-    def blobs(self) -> list[Blob]:
-        return list(self._blobs)
+    def chunks(self, blob: RemoteBlob) -> AbstractContextManager[Iterable[bytes]]:
+        return self.hub.chunks(blob.path)
 
-    def bytes_to_read(self, algorithms: tuple[str, ...], *, complete: bool) -> int:
-        return sum(b.size for b in self._streamed(algorithms, complete))
-
-    def digests(
-        self,
-        algorithms: tuple[str, ...],
-        *,
-        cache: HashCache | None,
-        advance: Advance | None,
-        complete: bool = True,
-    ) -> dict[str, dict[str, str]]:
-        streamed = self._streamed(algorithms, complete)
-        result: dict[str, dict[str, str]] = {}
-        with ThreadPoolExecutor(min(4, max(1, len(streamed)))) as pool:
-            stream = partial(self.hub.stream_digests, algorithms=algorithms, advance=advance)
-            for blob, digests in zip(
-                streamed, pool.map(stream, [b.file for b in streamed]), strict=True
-            ):
-                result[blob.path] = digests
-        for blob in self._blobs:
-            if blob.content is not None:
-                result[blob.path] = hash_bytes(blob.content, algorithms)
-            elif blob.path not in result:
-                assert blob.file.sha256 is not None
-                result[blob.path] = {"sha256": blob.file.sha256}
-                if set(algorithms) - {"sha256"}:
-                    blob.properties.append((SHA256_ONLY, "hub-lfs-metadata"))
-        return result
-
-    def _streamed(self, algorithms: tuple[str, ...], complete: bool) -> list[HubBlob]:
-        # Without a SHA-256 from the Hub a file must be read; with one, only when asked.
-        extra = bool(set(algorithms) - {"sha256"})
-        return [
-            b
-            for b in self._blobs
-            if b.content is None and (b.file.sha256 is None or (complete and extra))
-        ]
+    def mismatch(self, blob: RemoteBlob) -> MlbomError:
+        return _mismatch(self.hub.ref, blob.path, "its LFS SHA-256")
 
     def identity(self) -> Identity:
         ident = hub_identity(self.hub.ref.repo, self.hub.commit, self.hub.endpoint)
         if self.hub.ref.revision and self.hub.ref.revision != self.hub.commit:
             ident.properties.append(("mlbom:source:revision", self.hub.ref.revision))
         return ident
-
-
-def _fetch_whole(file: HubFile) -> bool:
-    suffix = PurePosixPath(file.path).suffix.lower()
-    if suffix in WEIGHT_SUFFIXES:
-        return False
-    return file.size <= DOWNLOAD_LIMIT
 
 
 def _files(info: ModelInfo) -> list[HubFile]:

@@ -19,21 +19,19 @@ caller words in its own terms.
 from __future__ import annotations
 
 import hashlib
-import io
 import ipaddress
 import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import oras.container
 import oras.provider
@@ -42,13 +40,10 @@ import requests
 from packageurl import PackageURL
 
 from attest.reference import ModelRef, parse
-from mlbom.errors import BadInputError, CheckFailedError
-from mlbom.hashing import ALGORITHMS, HashCache, hash_bytes
+from mlbom.errors import BadInputError, CheckFailedError, MlbomError
 from mlbom.models import Identity
-from mlbom.progress import Advance
-from mlbom.sources import SHA256_ONLY, Blob, Source, is_ignored
-from mlbom.sources.hub import DOWNLOAD_LIMIT, STREAM_CHUNK, WEIGHT_SUFFIXES
-from mlbom.sources.remote import RangeReader
+from mlbom.sources import is_ignored
+from mlbom.sources.remote import DOWNLOAD_LIMIT, STREAM_CHUNK, RemoteBlob, RemoteSource
 
 log = logging.getLogger(__name__)
 
@@ -696,35 +691,10 @@ def oci_identity(name: str, digest: str, tag: str | None = None) -> Identity:
     return Identity(name=name, version=digest, purl=purl.to_string(), properties=properties)
 
 
-class OciBlob(Blob):
-    """A layer: small files held in memory once fetched, others read by range."""
-
-    def __init__(self, source: OciSource, layer: Layer) -> None:
-        super().__init__(layer.path, layer.size)
-        self.layer = layer
-        self.source = source
-        self.content: bytes | None = None
-        self._reader: RangeReader | None = None
-
-    def open(self) -> BinaryIO:
-        if self.content is not None:
-            return io.BytesIO(self.content)
-        return self._remote()  # type: ignore[return-value]
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        if self.content is not None:
-            return self.content[offset : offset + max(0, length)]
-        # One long-lived reader: a header read right after its length prefix costs nothing.
-        self._reader = self._reader or self._remote()
-        self._reader.seek(offset)
-        return self._reader.read(max(0, min(length, self.size - offset))) or b""
-
-    def _remote(self) -> RangeReader:
-        return RangeReader(self.path, self.size, partial(self.source.fetch_range, self.layer))
-
-
-class OciSource(Source):
+class OciSource(RemoteSource):
     """`oci://REGISTRY/REPO[:TAG|@sha256:…]`, pinned to its manifest digest."""
+
+    sha256_origin = "oci-layer-digest"
 
     def __init__(self, ref: ModelRef | str, *, insecure_registries: Sequence[str] = ()) -> None:
         ref = parse(ref) if isinstance(ref, str) else ref
@@ -741,11 +711,12 @@ class OciSource(Source):
             if not files:
                 raise BadInputError(f"{ref} holds no model files")
             self.config = self._config()
-            self._blobs = [OciBlob(self, f) for f in sorted(files, key=lambda f: f.path)]
-            fetched = [b for b in self._blobs if _fetch_whole(b.layer)]
-            with ThreadPoolExecutor(WORKERS) as pool:
-                for blob, content in zip(fetched, pool.map(self._download, fetched), strict=True):
-                    blob.content = content
+            self._layers = {f.path: f for f in files}
+            self._blobs = [
+                RemoteBlob(f.path, f.size, f.sha256, partial(self._fetch_range, f))
+                for f in sorted(files, key=lambda f: f.path)
+            ]
+            self.download_small(self._download)
 
     @property
     def digest(self) -> str:
@@ -766,79 +737,27 @@ class OciSource(Source):
         except (ValueError, RecursionError) as e:
             raise RegistryError("malformed", f"the manifest's config is not JSON ({e})") from None
 
-    def _download(self, blob: OciBlob) -> bytes:
-        return self.client.blob(self.repository, blob.layer.digest, blob.size, blob.size)
+    def _download(self, blob: RemoteBlob) -> bytes:
+        layer = self._layers[blob.path]
+        return self.client.blob(self.repository, layer.digest, layer.size, layer.size)
 
-    def fetch_range(self, layer: Layer, offset: int, length: int) -> bytes:
+    def _fetch_range(self, layer: Layer, offset: int, length: int) -> bytes:
         with model_errors(self.ref):
             return self.client.read_range(
                 self.repository, layer.digest, offset, length, whole_limit=DOWNLOAD_LIMIT
             )
 
-    def stream_digests(
-        self, layer: Layer, algorithms: tuple[str, ...], advance: Advance | None
-    ) -> dict[str, str]:
-        """Every digest of a layer, from its streamed bytes, checked against its digest."""
-        wanted = tuple(dict.fromkeys((*algorithms, "sha256")))
-        hashers = {a: ALGORITHMS[a][1]() for a in wanted}
-        received = 0
+    @contextmanager
+    def chunks(self, blob: RemoteBlob) -> Iterator[Iterable[bytes]]:
+        layer = self._layers[blob.path]
         with model_errors(self.ref):
-            for chunk in self.client.blob_chunks(self.repository, layer.digest, layer.size):
-                received += len(chunk)
-                for hasher in hashers.values():
-                    hasher.update(chunk)
-                if advance:
-                    advance(len(chunk))
-        if received != layer.size:
-            raise BadInputError(
-                f"{self.ref}: {layer.path} is {layer.size} bytes in its manifest but {received} "
-                "bytes arrived",
-                hint="the connection may have dropped; run the command again",
-            )
-        digests = {a: h.hexdigest() for a, h in hashers.items()}
-        if digests["sha256"] != layer.sha256:
-            raise CheckFailedError(
-                f"{self.ref}: the bytes of {layer.path} do not match its layer digest",
-                hint="the file changed in transit or on the registry; do not trust this model",
-            )
-        return {a: digests[a] for a in algorithms} | {"sha256": digests["sha256"]}
+            yield self.client.blob_chunks(self.repository, layer.digest, layer.size)
 
-    def blobs(self) -> list[Blob]:
-        return list(self._blobs)
-
-    def bytes_to_read(self, algorithms: tuple[str, ...], *, complete: bool) -> int:
-        return sum(b.size for b in self._streamed(algorithms, complete))
-
-    def digests(
-        self,
-        algorithms: tuple[str, ...],
-        *,
-        cache: HashCache | None,
-        advance: Advance | None,
-        complete: bool = True,
-    ) -> dict[str, dict[str, str]]:
-        streamed = self._streamed(algorithms, complete)
-        result: dict[str, dict[str, str]] = {}
-        with ThreadPoolExecutor(min(4, max(1, len(streamed)))) as pool:
-            stream = partial(self.stream_digests, algorithms=algorithms, advance=advance)
-            for blob, digests in zip(
-                streamed, pool.map(stream, [b.layer for b in streamed]), strict=True
-            ):
-                result[blob.path] = digests
-        for blob in self._blobs:
-            if blob.content is not None:
-                result[blob.path] = hash_bytes(blob.content, algorithms)
-            elif blob.path not in result:
-                result[blob.path] = {"sha256": blob.layer.sha256}
-                if set(algorithms) - {"sha256"}:
-                    blob.properties.append((SHA256_ONLY, "oci-layer-digest"))
-        return result
-
-    def _streamed(self, algorithms: tuple[str, ...], complete: bool) -> list[OciBlob]:
-        # The layer digest is the SHA-256: a weight is read whole only for other digests.
-        if not (complete and set(algorithms) - {"sha256"}):
-            return []
-        return [b for b in self._blobs if b.content is None]
+    def mismatch(self, blob: RemoteBlob) -> MlbomError:
+        return CheckFailedError(
+            f"{self.ref}: the bytes of {blob.path} do not match its layer digest",
+            hint="the file changed in transit or on the registry; do not trust this model",
+        )
 
     def identity(self) -> Identity:
         ident = oci_identity(self.ref.name, self.digest, self.ref.tag)
@@ -849,8 +768,3 @@ class OciSource(Source):
         if isinstance(artifact_type, str) and artifact_type:
             ident.properties.append(("mlbom:oci:artifact-type", artifact_type[:255]))
         return ident
-
-
-def _fetch_whole(layer: Layer) -> bool:
-    suffix = PurePosixPath(layer.path).suffix.lower()
-    return suffix not in WEIGHT_SUFFIXES and layer.size <= DOWNLOAD_LIMIT

@@ -7,9 +7,11 @@ Heavy libraries are imported inside the commands, so `mlbom --help` stays fast.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -305,6 +307,23 @@ def sign(
         click.echo(f"wrote the signed attestation of {bom} to {target}", err=True)
 
 
+@contextmanager
+def _reported(as_json: bool) -> Iterator[None]:
+    """With --json, a failed check, or no attestation at all, is printed as JSON too."""
+    from attest.stores import CorruptEntryError, NoAttestationError
+    from mlbom.errors import NotVerifiedError
+
+    try:
+        yield
+    except (NotVerifiedError, NoAttestationError, CorruptEntryError) as e:
+        if as_json:
+            check = e.check if isinstance(e, NotVerifiedError) else "attestation"
+            reason = e.reason if isinstance(e, NotVerifiedError) else e.message
+            failure = {"verified": False, "failed": check, "reason": reason}
+            click.echo(json.dumps(failure, indent=2))
+        raise
+
+
 def _signer(
     key: Path | None, identity: str | None, identity_regexp: str | None, issuer: str | None
 ) -> Any:
@@ -413,9 +432,9 @@ def verify(
     import json
 
     from attest.statement import parse_bom, read_bom
-    from attest.stores import CorruptEntryError, NoAttestationError, attestation_for, open_store
+    from attest.stores import attestation_for, open_store
     from attest.verify import verify as verify_bom
-    from mlbom.errors import BadInputError, NotVerifiedError
+    from mlbom.errors import BadInputError
 
     signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
     excluded: tuple[Path, ...] = ()
@@ -423,19 +442,14 @@ def verify(
         if bundle:
             raise BadInputError("--store finds the bundle: drop --bundle")
         opened = open_store(store, insecure_registries=insecure_registry)
-        try:
+        with _reported(as_json):
             ref, attestation = attestation_for(bom, opened, insecure_registries=insecure_registry)
-        except (NoAttestationError, CorruptEntryError) as e:
-            if as_json:  # machines learn "no attestation" like any other failed check
-                failure = {"verified": False, "failed": "attestation", "reason": e.message}
-                click.echo(json.dumps(failure, indent=2))
-            raise
         document, raw = parse_bom(attestation.bom, f"the BOM of {ref}"), attestation.bundle
     else:
         bundle = bundle or Path(bom + ".sigstore.json")
         document, raw = read_bom(Path(bom)), _read_bundle(bundle, "the bundle")
         excluded = (Path(bom), bundle)
-    try:
+    with _reported(as_json):
         result = verify_bom(
             document,
             raw,
@@ -447,11 +461,6 @@ def verify(
             model=model,
             model_exclude=excluded,
         )
-    except NotVerifiedError as e:
-        if as_json:
-            failure = {"verified": False, "failed": e.check, "reason": e.reason}
-            click.echo(json.dumps(failure, indent=2))
-        raise
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -525,11 +534,10 @@ def verify_model(
     import json
 
     from attest.oms import verify_model as verify_oms
-    from mlbom.errors import NotVerifiedError
 
     signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
     raw = _read_bundle(signature, "the signature")
-    try:
+    with _reported(as_json):
         result = verify_oms(
             raw,
             signer,
@@ -540,11 +548,6 @@ def verify_model(
             offline=offline,
             exclude=(signature,),
         )
-    except NotVerifiedError as e:
-        if as_json:
-            failure = {"verified": False, "failed": e.check, "reason": e.reason}
-            click.echo(json.dumps(failure, indent=2))
-        raise
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

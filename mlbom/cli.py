@@ -429,7 +429,6 @@ def verify(
     verified, 1 not verified or no attestation (the failed check is named), 2 bad input or
     an unreachable store.
     """
-    import json
 
     from attest.statement import parse_bom, read_bom
     from attest.stores import attestation_for, open_store
@@ -531,7 +530,6 @@ def verify_model(
     public key, or an identity and its issuer. Every file is re-hashed. Exit 0 verified,
     1 not verified (the failed check is named), 2 bad input.
     """
-    import json
 
     from attest.oms import verify_model as verify_oms
 

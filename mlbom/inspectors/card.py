@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from mlbom import safeyaml
 from mlbom.errors import InspectionError
 from mlbom.inspectors import Context, Inspection, text
 from mlbom.models import BaseModel, Considerations, Dataset, FileFacts, Metric, ModelInfo
@@ -60,22 +61,15 @@ def matches(path: str) -> bool:
     return path.lower() == "readme.md"
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors and aliases, so a small card cannot expand exponentially."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise InspectionError("model card front matter uses YAML aliases, which mlbom refuses")
-        return super().compose_node(parent, index)
-
-
 def inspect(blob: Blob, context: Context) -> Inspection:
     text = blob.read_at(0, MAX_CARD).decode("utf-8", "replace")
     front, body = split_front_matter(text)
     info = ModelInfo()
     if front is not None:
         try:
-            meta = yaml.load(front, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+            meta = safeyaml.load(front)
+        except safeyaml.AliasRefused as e:
+            raise InspectionError(f"{blob.path}: model card front matter: {e}") from e
         except yaml.YAMLError as e:
             raise InspectionError(
                 f"{blob.path}: the card's YAML front matter is broken ({e})"

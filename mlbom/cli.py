@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from mlbom import __version__
-from mlbom.errors import EXIT_BAD_INPUT, CheckFailedError, MlbomError
+from mlbom.errors import EXIT_BAD_INPUT, BadInputError, CheckFailedError, MlbomError
 
 F = TypeVar("F", bound=Callable[..., Any])
 HASH_CHOICES = ("sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512",
@@ -659,4 +659,182 @@ def pull(
     if not quiet:
         click.echo(
             f"wrote the attestation of {ref} to {output / BOM_NAME} and its bundle", err=True
+        )
+
+
+@main.group()
+def admission() -> None:
+    """The Kubernetes admission webhook: serve it, review manifests offline, check policies."""
+
+
+_POLICY = click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The admission policy (YAML; schema in schemas/policy.schema.json).",
+)
+_STORES = click.option(
+    "--store",
+    "stores",
+    multiple=True,
+    metavar="STORE",
+    help="An attestation store to look in, after the policy's own; repeat for several.",
+)
+
+
+def _reviewer(policy_path: Path, stores: tuple[str, ...], metrics: Any = None) -> Any:
+    from admission.policy import load_policy
+
+    from admission.decisions import DecisionLog
+    from admission.review import Reviewer
+    from admission.verification import ModelVerifier
+    from attest.stores import open_store
+
+    policy = load_policy(policy_path)
+    opened = [open_store(s) for s in (*policy.stores, *stores)]
+    verifier = ModelVerifier(
+        policy, opened, on_cache=metrics.cache_lookup if metrics is not None else None
+    )
+    record = None
+    if policy.decision_log is not None:
+        record = DecisionLog(policy.decision_log).append
+    return Reviewer(policy, verifier, record=record)
+
+
+@admission.command("check-policy")
+@click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False, path_type=Path))
+@_handle_errors
+def check_policy(policy_path: Path) -> None:
+    """Validate a policy file: exit 0 when the webhook would start with it, 2 otherwise."""
+    from admission.policy import load_policy
+
+    policy = load_policy(policy_path)
+    signers = ", ".join(s.name for s in policy.signers) or "none"
+    click.echo(
+        f"{policy_path}: valid; signers: {signers}; stores: {len(policy.stores)}; "
+        f"default mode: {policy.mode_for('default') or 'excluded'}"
+    )
+
+
+@admission.command("review")
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_POLICY
+@_STORES
+@click.option(
+    "-n", "--namespace", default="default", show_default=True,
+    help="Namespace for objects that name none.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@_handle_errors
+def review_manifests(
+    manifests: tuple[Path, ...],
+    policy_path: Path,
+    stores: tuple[str, ...],
+    namespace: str,
+    as_json: bool,
+) -> None:
+    """Decide MANIFEST files (multi-document YAML, Lists, Helm output; `-` for stdin) exactly
+    as the webhook would. Exit 1 if any object is denied."""
+    import asyncio
+
+    from admission.manifests import admission_review, objects_in
+
+    reviewer = _reviewer(policy_path, stores)
+    reviews = [admission_review(o, namespace=namespace) for m in manifests for o in objects_in(m)]
+
+    async def decide_all() -> list[Any]:
+        return [await reviewer.review(r) for r in reviews]
+
+    decisions = asyncio.run(decide_all())
+    results = []
+    for review, decision in zip(reviews, decisions, strict=True):
+        request = review["request"]
+        what = f"{request['kind']['kind']}/{request['name']} ({request['namespace']})"
+        results.append({"object": what, "allowed": decision.allowed, "mode": decision.mode,
+                        "category": decision.category, "reason": decision.reason,
+                        "warnings": decision.warnings})  # fmt: skip
+        if not as_json:
+            verdict = "allow" if decision.allowed else "DENY"
+            click.echo(f"{verdict:5} {what}: {decision.reason}")
+            for warning in decision.warnings:
+                click.echo(f"      warning: {warning}")
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    denied = [r for r in results if not r["allowed"]]
+    if denied:
+        raise CheckFailedError(f"{len(denied)} of {len(results)} objects would be denied")
+
+
+@admission.command("serve")
+@_POLICY
+@_STORES
+@click.option(
+    "--tls-cert", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate (reloaded when the file changes).",
+)  # fmt: skip
+@click.option(
+    "--tls-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM private key (reloaded when the file changes).",
+)  # fmt: skip
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
+@click.option("--port", default=8443, show_default=True, help="HTTPS port for the webhook.")
+@click.option(
+    "--metrics-port", default=9090, show_default=True,
+    help="Plain-HTTP port for /metrics (0: none).",
+)  # fmt: skip
+@_handle_errors
+def serve_webhook(
+    policy_path: Path,
+    stores: tuple[str, ...],
+    tls_cert: Path,
+    tls_key: Path,
+    host: str,
+    port: int,
+    metrics_port: int,
+) -> None:
+    """Serve the validating webhook over HTTPS: /validate, /healthz, /readyz, and /metrics
+    on the metrics port. Fails closed; one JSON log line per decision on stderr."""
+    import asyncio
+
+    from admission.server import Metrics, serve
+
+    metrics = Metrics()
+    reviewer = _reviewer(policy_path, stores, metrics)
+    for path in (tls_cert, tls_key):
+        if not path.is_file():
+            raise BadInputError(f"{path}: no such file")
+    click.echo(f"mlbom admission webhook on https://{host}:{port}/validate", err=True)
+    asyncio.run(
+        serve(
+            reviewer, metrics, host=host, port=port,
+            metrics_port=metrics_port or None, tls_cert=tls_cert, tls_key=tls_key,
+        )
+    )  # fmt: skip
+
+
+@admission.command("verify-log")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_handle_errors
+def verify_log(logs: tuple[Path, ...], as_json: bool) -> None:
+    """Check the hash chain of decision logs (give rotated files oldest first, or the live
+    log alone: its rotated files are found beside it). Exit 1 when the chain is broken."""
+    from admission.decisions import rotated_files, verify_chain
+
+    paths = list(logs)
+    if len(paths) == 1 and paths[0].exists():
+        paths = [*rotated_files(paths[0]), paths[0]]
+    report = verify_chain(paths)
+    if as_json:
+        out = {"records": report.records, "files": report.files, "findings": report.findings}
+        click.echo(json.dumps(out, indent=2))
+    else:
+        for finding in report.findings:
+            click.echo(f"finding: {finding}")
+        click.echo(f"{report.records} records in {len(report.files)} files: "
+                   + ("chain intact" if report.intact else "chain BROKEN"))  # fmt: skip
+    if not report.intact:
+        raise CheckFailedError(
+            f"the decision log's hash chain is broken ({len(report.findings)} findings)"
         )

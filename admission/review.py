@@ -1,0 +1,263 @@
+"""The decision: an AdmissionReview request in, an AdmissionReview response out.
+
+What is reviewed: Pods (CREATE, UPDATE, `pods/ephemeralcontainers`) and the pod templates of
+workloads. What never is: DELETE and CONNECT, status and scale subresources, an object being
+deleted. Everything is verified here, from the object itself and the stores: no label or
+annotation a mutating phase or the user could set is trusted as a verdict (`mlbom.dev/model`
+only names the model to check).
+
+Fail closed: a model that cannot be verified in time, because its store is down or slow, is
+a denial in enforce mode with a reason saying so. `warn` mode allows with warnings, `audit`
+allows and records; excluded namespaces are allowed untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from admission.discovery import ModelUse, gpu_requests, images, models_in, pods_in
+from admission.verification import ModelVerifier, Verdict, verdict_record
+
+if TYPE_CHECKING:
+    from admission.policy import Policy
+
+API_VERSION = "admission.k8s.io/v1"
+
+
+class MalformedReview(ValueError):
+    """Not an AdmissionReview the API server would send: answered with HTTP 400."""
+
+
+@dataclass
+class Decision:
+    uid: str
+    allowed: bool
+    reason: str
+    category: str  # for metrics: allowed, excluded, not-inference, unpinned, no-attestation, …
+    mode: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)
+
+    def response(self) -> dict[str, Any]:
+        """The AdmissionReview the API server expects back."""
+        answer: dict[str, Any] = {"uid": self.uid, "allowed": self.allowed}
+        if not self.allowed:
+            answer["status"] = {"code": 403, "reason": "Forbidden", "message": self.reason}
+        if self.warnings:
+            answer["warnings"] = [w[:500] for w in self.warnings[:20]]
+        answer["auditAnnotations"] = {
+            "decision": "allow" if self.allowed else "deny",
+            "reason": self.reason[:1000],
+            **({"models": ",".join(v.reference for v in self.verdicts)[:1000]} if self.verdicts else {}),
+            **({"mode": self.mode} if self.mode else {}),
+        }  # fmt: skip
+        return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": answer}
+
+    def record(self) -> dict[str, Any]:
+        """The decision-log record."""
+        request = self.request
+        return {
+            "uid": self.uid,
+            "operation": request.get("operation"),
+            "kind": (request.get("kind") or {}).get("kind"),
+            "namespace": request.get("namespace"),
+            "name": request.get("name") or (request.get("object") or {}).get("metadata", {}).get("name"),
+            "user": (request.get("userInfo") or {}).get("username"),
+            "allowed": self.allowed,
+            "mode": self.mode,
+            "category": self.category,
+            "reason": self.reason,
+            "models": [verdict_record(v) for v in self.verdicts],
+        }  # fmt: skip
+
+
+def request_of(review: Any) -> dict[str, Any]:
+    """The request of an AdmissionReview, checked for the fields a decision needs."""
+    if not isinstance(review, dict):
+        raise MalformedReview("the body is not a JSON object")
+    if review.get("apiVersion") != API_VERSION or review.get("kind") != "AdmissionReview":
+        raise MalformedReview(f"not an {API_VERSION} AdmissionReview")
+    request = review.get("request")
+    if not isinstance(request, dict):
+        raise MalformedReview("the AdmissionReview has no request")
+    uid = request.get("uid")
+    if not isinstance(uid, str) or not uid or len(uid) > 256:
+        raise MalformedReview("the request has no uid")
+    for name in ("object", "oldObject", "kind", "userInfo"):
+        if request.get(name) is not None and not isinstance(request[name], dict):
+            raise MalformedReview(f"request.{name} is not an object")
+    return request
+
+
+class Reviewer:
+    """Decides AdmissionReviews with a policy and a model verifier, within a deadline."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        verifier: ModelVerifier,
+        *,
+        record: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.verifier = verifier
+        self.record = record
+
+    async def review(self, review: Any) -> Decision:
+        request = request_of(review)
+        deadline = time.monotonic() + self.policy.verification.deadline_seconds
+        decision = await self.decide(request, deadline)
+        decision.request = request
+        if self.record and not request.get("dryRun"):  # a dry run writes nothing
+            await self.record(decision.record())
+        return decision
+
+    async def decide(self, request: dict[str, Any], deadline: float) -> Decision:
+        uid = request["uid"]
+        operation = request.get("operation")
+        if operation not in ("CREATE", "UPDATE"):
+            return Decision(uid, True, f"{operation} is never blocked", "not-reviewed")
+        sub = request.get("subResource")
+        if sub and sub != "ephemeralcontainers":  # status, scale, binding, eviction, …
+            return Decision(uid, True, f"the {sub} subresource is not reviewed", "not-reviewed")
+        obj = request.get("object") or {}
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return Decision(uid, True, "the object is being deleted", "not-reviewed")
+        namespace = str(
+            request.get("namespace") or (obj.get("metadata") or {}).get("namespace") or ""
+        )
+        mode = self.policy.mode_for(namespace)
+        if mode is None:
+            return Decision(
+                uid, True, f"namespace {namespace} is excluded by the policy", "excluded"
+            )
+        pods = pods_in(obj)
+        if not pods:
+            return Decision(uid, True, "no pod to review", "not-reviewed", mode)
+
+        problems: list[str] = []
+        verdicts: list[Verdict] = []
+        inference = False
+        for pod in pods:
+            uses = models_in(pod)
+            spec = pod.spec
+            if not uses and not self.policy.is_inference(images(spec), gpu_requests(spec)):
+                continue
+            inference = True
+            if not uses:
+                problems.append(
+                    "this is an inference pod but it names no model mlbom can identify: add the "
+                    "annotation mlbom.dev/model: hf://ORG/REPO@<commit> or oci://REGISTRY/REPO@sha256:<digest>"
+                )
+            pod_verdicts = await self._verify_all(uses, deadline, problems)
+            verdicts += pod_verdicts
+            self._check_confidential(namespace, spec, uses, pod_verdicts, problems)
+        if not inference:
+            return Decision(uid, True, "not an inference pod", "not-inference", mode)
+        if not problems:
+            signed = "; ".join(v.reason for v in verdicts)
+            return Decision(uid, True, f"verified: {signed}", "allowed", mode, verdicts=verdicts)
+        reason = " | ".join(dict.fromkeys(problems))
+        category = _category(verdicts, problems)
+        if mode == "enforce":
+            return Decision(uid, False, reason, category, mode, verdicts=verdicts)
+        warnings = (
+            [f"mlbom ({mode} mode): {p}" for p in dict.fromkeys(problems)] if mode == "warn" else []
+        )
+        return Decision(uid, True, f"{mode} mode: {reason}", category, mode, warnings, verdicts)
+
+    async def _verify_all(
+        self, uses: list[ModelUse], deadline: float, problems: list[str]
+    ) -> list[Verdict]:
+        pinned = []
+        for use in uses:
+            if not use.mappable or not use.pinned:
+                what = "is not pinned to a digest" if use.mappable else "cannot be checked by mlbom"
+                problems.append(
+                    f"model {use.reference} ({use.source}) {what}"
+                    + (f": {use.hint}" if use.hint else "")
+                )
+            else:
+                pinned.append(use.reference)
+        if not pinned:
+            return []
+        remaining = deadline - time.monotonic()
+        try:
+            verdicts = await asyncio.wait_for(
+                asyncio.gather(*(self.verifier.check(r) for r in dict.fromkeys(pinned))),
+                timeout=max(0.0, remaining),
+            )
+        except TimeoutError:
+            problems.append(
+                f"verifying {', '.join(dict.fromkeys(pinned))} did not finish within "
+                f"{self.policy.verification.deadline_seconds:g} s (a store is slow or unreachable); "
+                "denied rather than admitted unverified"
+            )
+            return []
+        problems += [v.reason for v in verdicts if not v.ok]
+        return list(verdicts)
+
+    def _check_confidential(
+        self,
+        namespace: str,
+        spec: dict[str, Any],
+        uses: list[ModelUse],
+        verdicts: list[Verdict],
+        problems: list[str],
+    ) -> None:
+        """A pod whose model needs confidential computing runs in a confidential runtime
+        class, on nodes of that TEE (and with confidential GPUs when it asks for GPUs)."""
+        boms = [v.bom for v in verdicts if v.bom is not None]
+        references = [u.reference for u in uses]
+        if not (self.policy.cc_required(namespace, references, None)
+                or any(self.policy.cc_required(namespace, references, b) or _bom_requires_cc(b) for b in boms)):  # fmt: skip
+            return
+        cc = self.policy.confidential
+        runtime = spec.get("runtimeClassName")
+        tee = next((t for t, name in cc.runtime_classes.items() if name == runtime), None)
+        if tee is None:
+            classes = (
+                ", ".join(f"{t}: {n}" for t, n in cc.runtime_classes.items()) or "none configured"
+            )
+            problems.append(
+                f"the model requires confidential computing, but the pod's runtime class is "
+                f"{runtime or 'not set'}; use a confidential one ({classes}) or enable mlbom's mutating webhook"
+            )
+            return
+        selector = spec.get("nodeSelector") if isinstance(spec.get("nodeSelector"), dict) else {}
+        wanted = dict(cc.node_selectors.get(tee, {}))
+        if any(n > 0 for n in gpu_requests(spec).values()):
+            wanted |= cc.gpu_node_selector
+        missing = {k: v for k, v in wanted.items() if selector.get(k) != v}
+        if missing:
+            problems.append(
+                f"the model requires confidential computing on {tee} nodes, but the pod does not "
+                f"select them (nodeSelector lacks {', '.join(f'{k}={v}' for k, v in missing.items())})"
+            )
+
+
+def _bom_requires_cc(bom: dict[str, Any]) -> bool:
+    component = (bom.get("metadata") or {}).get("component") or {}
+    props = component.get("properties") if isinstance(component, dict) else None
+    return any(
+        isinstance(p, dict) and p.get("name") == "mlbom:cc:required" and p.get("value") == "true"
+        for p in props or []
+    )
+
+
+def _category(verdicts: list[Verdict], problems: list[str]) -> str:
+    for verdict in verdicts:
+        if not verdict.ok:
+            return verdict.outcome
+    if any("did not finish within" in p for p in problems):
+        return "deadline"
+    if any(
+        "not pinned" in p or "cannot be checked" in p or "names no model" in p for p in problems
+    ):
+        return "unidentified"
+    return "confidential"

@@ -1,0 +1,246 @@
+"""The webhook server: an ASGI application served by uvicorn over HTTPS.
+
+    POST /validate   AdmissionReview admission.k8s.io/v1 in, AdmissionReview out
+    GET  /healthz    the process answers
+    GET  /readyz     the policy is loaded and the server is not shutting down
+    GET  /metrics    Prometheus metrics, on their own plain-HTTP port
+
+Bodies are bounded; a malformed or oversized AdmissionReview gets an HTTP 400, and a
+review that fails inside mlbom is a well-formed denial (fail closed), never a crash. The
+TLS certificate and key are reloaded into the live SSL context when their files change, so
+new connections get the new certificate and open ones are not dropped. One JSON log line
+per decision goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from admission.review import Decision, MalformedReview, Reviewer
+
+log = logging.getLogger("mlbom.admission")
+MAX_BODY = 3 << 20  # the API server's own request limit is about 3 MiB
+CERT_POLL_SECONDS = 2.0
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "mlbom_admission_requests", "AdmissionReview requests", ["path", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.decisions = Counter(
+            "mlbom_admission_decisions", "Decisions by outcome and reason category",
+            ["allowed", "category", "mode"], registry=self.registry,
+        )  # fmt: skip
+        self.cache = Counter(
+            "mlbom_admission_verification_cache", "Verification cache lookups", ["result"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "mlbom_admission_latency_seconds", "Time to answer an AdmissionReview",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 8, 10),
+            registry=self.registry,
+        )  # fmt: skip
+
+    def cache_lookup(self, hit: bool) -> None:
+        self.cache.labels("hit" if hit else "miss").inc()
+
+
+class WebhookApp:
+    """The ASGI application for /validate, /healthz and /readyz."""
+
+    def __init__(self, reviewer: Reviewer, metrics: Metrics) -> None:
+        self.reviewer = reviewer
+        self.metrics = metrics
+        self.ready = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/healthz":
+            return await _respond(send, 200, b"ok\n", b"text/plain")
+        if path == "/readyz":
+            ok = self.ready
+            return await _respond(send, 200 if ok else 503, b"ok\n" if ok else b"not ready\n", b"text/plain")  # fmt: skip
+        if path != "/validate":
+            return await _respond(send, 404, b"not found\n", b"text/plain")
+        if method != "POST":
+            return await _respond(send, 405, b"POST an AdmissionReview\n", b"text/plain")
+        start = time.perf_counter()
+        status, body = await self._validate(scope, receive)
+        self.metrics.requests.labels(path, str(status)).inc()
+        self.metrics.latency.observe(time.perf_counter() - start)
+        await _respond(send, status, body, b"application/json")
+
+    async def _validate(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        body = await _read_body(scope, receive)
+        if body is None:
+            return 413, _error(f"the body is larger than {MAX_BODY} bytes")
+        try:
+            review = json.loads(body)
+        except (ValueError, RecursionError):
+            return 400, _error("the body is not JSON")
+        try:
+            decision = await self.reviewer.review(review)
+        except MalformedReview as e:
+            return 400, _error(str(e))
+        except Exception as e:  # fail closed: a well-formed denial, and the details in the log
+            log.exception("reviewing failed")
+            uid = review.get("request", {}).get("uid", "") if isinstance(review, dict) else ""
+            decision = Decision(str(uid), False, f"mlbom could not review this request ({type(e).__name__}); denied", "error")  # fmt: skip
+        self.metrics.decisions.labels(str(decision.allowed).lower(), decision.category, decision.mode or "").inc()  # fmt: skip
+        _log_decision(decision)
+        return 200, json.dumps(decision.response(), separators=(",", ":")).encode()
+
+
+class MetricsApp:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/metrics":
+            return await _respond(send, 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode())  # fmt: skip
+        if scope["path"] in ("/healthz", "/readyz"):
+            return await _respond(send, 200, b"ok\n", b"text/plain")
+        await _respond(send, 404, b"not found\n", b"text/plain")
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
+    """The request body, or None once it passes MAX_BODY (the rest is not read)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+            return None
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    await send({
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+def _log_decision(decision: Decision) -> None:
+    record = decision.record()
+    sys.stderr.write(json.dumps({"event": "decision", **record}, separators=(",", ":")) + "\n")
+
+
+class CertificateReloader:
+    """Loads a changed certificate and key into the live SSL context (new handshakes use
+    them; open connections keep theirs). A half-written pair is retried on the next poll."""
+
+    def __init__(self, context: ssl.SSLContext, cert: Path, key: Path) -> None:
+        self.context, self.cert, self.key = context, cert, key
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[float, float, int, int]:
+        c, k = self.cert.stat(), self.key.stat()
+        return (c.st_mtime, k.st_mtime, c.st_ino, k.st_ino)
+
+    def poll(self) -> bool:
+        try:
+            stamp = self._stat()
+            if stamp == self._stamp:
+                return False
+            self.context.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as e:
+            log.warning("certificate not reloaded yet: %s", e)
+            return False
+        self._stamp = stamp
+        log.info("reloaded the TLS certificate from %s", self.cert)
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(CERT_POLL_SECONDS)
+            self.poll()
+
+
+async def serve(
+    reviewer: Reviewer,
+    metrics: Metrics,
+    *,
+    host: str,
+    port: int,
+    metrics_port: int | None,
+    tls_cert: Path,
+    tls_key: Path,
+) -> None:
+    """Run the webhook (HTTPS) and the metrics endpoint (HTTP) until stopped."""
+    import uvicorn
+
+    app = WebhookApp(reviewer, metrics)
+    config = uvicorn.Config(
+        app, host=host, port=port, ssl_certfile=str(tls_cert), ssl_keyfile=str(tls_key),
+        log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+    )  # fmt: skip
+    config.load()
+    servers = [uvicorn.Server(config)]
+    if metrics_port is not None:
+        metrics_config = uvicorn.Config(
+            MetricsApp(metrics), host=host, port=metrics_port, log_config=None, access_log=False
+        )
+        servers.append(uvicorn.Server(metrics_config))
+    assert config.ssl is not None
+    reloader = asyncio.ensure_future(CertificateReloader(config.ssl, tls_cert, tls_key).run())
+    tasks = [asyncio.ensure_future(s.serve()) for s in servers]
+    try:
+        # A signal stops whichever server caught it; the other follows.
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        app.ready = False
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        reloader.cancel()

@@ -1,0 +1,192 @@
+"""Is this model attested? A pinned model reference in, a `Verdict` out: its attestation
+found in the policy's stores (in order), verified offline against the policy's signers, bound
+to the reference, and its BOM checked against the policy's requirements.
+
+Verdicts are cached (successes and failures with their own time to live, bounded in size),
+and identical concurrent lookups are made once: a burst of pods naming one model costs one
+verification. The work itself runs in threads, so the event loop keeps answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from attest.reference import ModelRef, parse
+from attest.statement import file_subjects, parse_bom
+from attest.stores import (
+    CorruptEntryError,
+    NoAttestationError,
+    Store,
+    StoreAuthError,
+    StoreUnreachableError,
+    bom_reference,
+    open_store,
+)
+from attest.verify import verify
+from mlbom.errors import MlbomError, NotVerifiedError
+
+if TYPE_CHECKING:
+    from admission.policy import Policy
+
+Outcome = Literal["verified", "no-attestation", "unreachable", "not-verified", "policy"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What is known of one model: `ok`, the outcome, and a reason a person can act on."""
+
+    reference: str
+    outcome: Outcome
+    reason: str
+    signer: str | None = None
+    store: str | None = None
+    bom: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "verified"
+
+
+class ModelVerifier:
+    def __init__(
+        self,
+        policy: Policy,
+        stores: list[Store] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_cache: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.stores = stores if stores is not None else [open_store(s) for s in policy.stores]
+        self.clock = clock
+        self.on_cache = on_cache or (lambda hit: None)
+        self._cache: OrderedDict[str, tuple[float, Verdict]] = OrderedDict()
+        self._running: dict[str, asyncio.Future[Verdict]] = {}
+
+    async def check(self, reference: str) -> Verdict:
+        """The verdict for a pinned reference, from the cache when fresh."""
+        cached = self._cache.get(reference)
+        if cached and cached[0] > self.clock():
+            self._cache.move_to_end(reference)
+            self.on_cache(True)
+            return cached[1]
+        self.on_cache(False)
+        running = self._running.get(reference)
+        if running is None:  # the first asker does the work; the others wait for it
+            running = asyncio.ensure_future(asyncio.to_thread(self.check_now, reference))
+            self._running[reference] = running
+            running.add_done_callback(lambda _: self._running.pop(reference, None))
+        verdict = await asyncio.shield(running)
+        self._remember(verdict)
+        return verdict
+
+    def _remember(self, verdict: Verdict) -> None:
+        settings = self.policy.verification
+        ttl = settings.cache_success_seconds if verdict.ok else settings.cache_failure_seconds
+        if ttl <= 0:
+            return
+        self._cache[verdict.reference] = (self.clock() + ttl, verdict)
+        self._cache.move_to_end(verdict.reference)
+        while len(self._cache) > settings.cache_entries:
+            self._cache.popitem(last=False)
+
+    def check_now(self, reference: str) -> Verdict:
+        """The verdict, worked out now (blocking): store by store, then signer by signer."""
+        ref = parse(reference).require_pinned()
+        unreachable: list[str] = []
+        for store in self.stores:
+            try:
+                attestation = store.pull(ref)
+            except NoAttestationError:
+                continue
+            except (StoreUnreachableError, StoreAuthError) as e:
+                unreachable.append(f"{store.location}: {e.message}")
+                continue
+            except CorruptEntryError as e:
+                return Verdict(reference, "not-verified", f"the attestation of {reference} in {store.location} is corrupt: {e.message}", store=store.location)  # fmt: skip
+            return self._verify(ref, reference, attestation.bom, attestation.bundle, store.location)
+        if unreachable:
+            return Verdict(
+                reference,
+                "unreachable",
+                f"the attestation of {reference} could not be looked up ({'; '.join(unreachable)}); "
+                "denied while the store is unreachable",
+            )
+        where = ", ".join(s.location for s in self.stores) or "no store (the policy names none)"
+        return Verdict(
+            reference,
+            "no-attestation",
+            f"model {reference} has no attestation in {where}; "
+            "generate its BOM, sign it with mlbom sign and publish it with mlbom push",
+        )
+
+    def _verify(
+        self, ref: ModelRef, reference: str, bom_bytes: bytes, bundle: bytes, store: str
+    ) -> Verdict:
+        try:
+            bom = parse_bom(bom_bytes, f"the BOM of {reference}")
+        except MlbomError as e:
+            return Verdict(reference, "not-verified", e.message, store=store)
+        failures = []
+        for named in self.policy.signers:
+            try:
+                result = verify(
+                    bom,
+                    bundle,
+                    named.signer,
+                    trusted_root=self.policy.trusted_root,
+                    trust_config=self.policy.trust_config,
+                    offline=True,
+                )
+            except NotVerifiedError as e:
+                failures.append(f"{named.name}: {e.check}: {e.reason}")
+                continue
+            except MlbomError as e:
+                failures.append(f"{named.name}: {e.message}")
+                continue
+            if not _describes(bom, ref):
+                found = bom_reference(bom)
+                return Verdict(reference, "not-verified", f"the attestation filed under {reference} describes {found}, not this model", store=store)  # fmt: skip
+            problems = self.policy.bom_problems(bom)
+            if problems:
+                return Verdict(reference, "policy", f"the BOM of {reference} (signed by {named.name}) does not meet the policy: {'; '.join(problems)}", named.name, store, bom)  # fmt: skip
+            return Verdict(reference, "verified", f"{reference} is signed by {named.name} ({result.signer})", named.name, store, bom)  # fmt: skip
+        detail = "; ".join(failures) or "the policy trusts no signer"
+        return Verdict(
+            reference,
+            "not-verified",
+            f"the attestation of {reference} in {store} is not signed by a trusted signer ({detail})",
+            store=store,
+        )
+
+
+def _describes(bom: dict[str, Any], ref: ModelRef) -> bool:
+    """The BOM is about this very model: its Hub commit or OCI manifest, or for a model
+    filed by the digest of its files, those files."""
+    found = bom_reference(bom)
+    if (found.kind, found.name.lower(), found.digest) == (ref.kind, ref.name.lower(), ref.digest):
+        return True
+    if ref.kind == "oci" and found.kind == "local":  # a folder's BOM pushed under the artifact
+        from mlbom.sources.oci import manifest_files
+
+        files = {s["name"]: s["digest"]["sha256"] for s in file_subjects(bom)}
+        try:
+            return manifest_files(ref) == files
+        except MlbomError:
+            return False
+    return False
+
+
+def verdict_record(verdict: Verdict) -> dict[str, Any]:
+    """What the decision log keeps of a verdict (not the BOM)."""
+    return {
+        "model": verdict.reference,
+        "outcome": verdict.outcome,
+        "signer": verdict.signer,
+        "store": verdict.store,
+    }

@@ -28,7 +28,7 @@ from attest.stores import (
     open_store,
 )
 from attest.verify import verify
-from mlbom.errors import MlbomError, NotVerifiedError
+from mlbom.errors import BadInputError, MlbomError, NotVerifiedError
 
 if TYPE_CHECKING:
     from admission.policy import Policy
@@ -107,6 +107,8 @@ class ModelVerifier:
             except (StoreUnreachableError, StoreAuthError) as e:
                 unreachable.append(f"{store.location}: {e.message}")
                 continue
+            except BadInputError:
+                continue  # a store that cannot hold this kind of model (an OCI store, a Hub ref)
             except CorruptEntryError as e:
                 return Verdict(reference, "not-verified", f"the attestation of {reference} in {store.location} is corrupt: {e.message}", store=store.location)  # fmt: skip
             return self._verify(ref, reference, attestation.bom, attestation.bundle, store.location)

@@ -1,0 +1,428 @@
+"""The admission webhook for real: `mlbom admission serve` over HTTPS on loopback, reviewing
+AdmissionReviews built from real manifests (tests/data/manifests), with attestations in a
+real folder store and in the real OCI registry of the store tests."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import attest
+import mlbom
+from admission.decisions import rotated_files, verify_chain
+from admission.manifests import admission_review, objects_in
+from admission.policy import parse_policy
+from admission.review import Reviewer
+from admission.server import Metrics, WebhookApp
+from admission.verification import ModelVerifier
+from attest import keys
+from attest.reference import ModelRef
+from attest.stores import Attestation, NoAttestationError, Store, open_store
+from tests.hub_standin import HubStandIn, Repo
+from tests.registry import free_port, push_model, running_registry
+from tests.test_hub import COMMIT, REPO, repo_files
+from tests.tls import TestCA
+
+MANIFESTS = Path(__file__).parent / "data" / "manifests"
+PINNED = f"hf://{REPO}@{COMMIT}"
+OTHER = f"hf://{REPO}@{'f' * 40}"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A Hub model's BOM, signed with a key and pushed to a folder store, and a policy."""
+    root = tmp_path_factory.mktemp("world")
+    hub = HubStandIn()
+    files = repo_files(root)
+    for unsafe in ("pytorch_model.bin", "consolidated.pt"):  # pickles that import os.system
+        del files[unsafe]
+    hub.repos[REPO] = Repo(files)
+    saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HOME")}
+    os.environ.update(HF_ENDPOINT=hub.url, HF_HOME=str(root / "hf"))
+    try:
+        document = mlbom.generate(PINNED).to_dict()
+    finally:
+        hub.close()
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    key = keys.generate("ecdsa-p256")
+    keys.write_key_pair(key, root / "signer.key", root / "signer.pub", None)
+    store = root / "store"
+    open_store(str(store)).push(
+        ModelRef("hf", REPO, COMMIT),
+        Attestation(json.dumps(document).encode(), attest.sign(document, key=key).encode()),
+    )
+    policy = root / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "apiVersion": "mlbom.dev/v1", "kind": "AdmissionPolicy",
+        "stores": [str(store)],
+        "trust": {"signers": [{"name": "ci", "key": {"path": str(root / "signer.pub")}}]},
+        "modes": {"default": "enforce", "namespaces": {"team-warn": "warn", "team-audit": "audit"}},
+        "confidential": {"required": {"namespaces": ["secure"]}},
+        "decisionLog": str(root / "log" / "decisions.jsonl"),
+    }))  # fmt: skip
+    return root, policy, document, key
+
+
+def vllm_deployment(model: str, revision: str | None = None) -> dict:
+    """The vLLM production-stack Deployment, serving `model` (at `revision`)."""
+    deployment = next(
+        o for o in objects_in(MANIFESTS / "vllm-production-stack.yaml")
+        if o["kind"] == "Deployment" and "local" not in o["metadata"]["name"]
+    )  # fmt: skip
+    deployment = copy.deepcopy(deployment)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    words = [*container.get("command", []), *container.get("args", [])]
+    words = [model if w == "meta-llama/Llama-3.1-8B-Instruct" else w for w in words]
+    if revision:
+        words += ["--revision", revision]
+    container["command"], container["args"] = words, []
+    return deployment
+
+
+class Webhook:
+    def __init__(self, url: str, ca: Path, metrics: str) -> None:
+        self.url, self.metrics_url = url, metrics
+        self.context = ssl.create_default_context(cafile=str(ca))
+
+    def post(self, body: bytes, path: str = "/validate") -> tuple[int, dict]:
+        request = urllib.request.Request(
+            self.url + path, data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, context=self.context, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def review(self, obj: dict, **request: object) -> dict:
+        review = admission_review(obj)
+        review["request"].update({"dryRun": False, **request})
+        status, body = self.post(json.dumps(review).encode())
+        assert status == 200, body
+        assert body["response"]["uid"] == review["request"]["uid"]
+        return body["response"]
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        with urllib.request.urlopen(self.url + path, context=self.context, timeout=10) as r:
+            return r.status, r.read()
+
+    def peer_serial(self) -> int:
+        import socket
+
+        host, port = self.url.removeprefix("https://").split(":")
+        from cryptography import x509
+
+        with (
+            socket.create_connection((host, int(port)), timeout=5) as raw,
+            self.context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+        return x509.load_der_x509_certificate(der).serial_number
+
+
+@pytest.fixture(scope="module")
+def server(world, tmp_path_factory):
+    _root, policy, _, _ = world
+    tls = tmp_path_factory.mktemp("tls")
+    ca = TestCA(tls)
+    cert, key, _ = ca.issue()
+    port, metrics_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlbom", "admission", "serve", "--policy", str(policy),
+         "--tls-cert", str(cert), "--tls-key", str(key), "--host", "127.0.0.1",
+         "--port", str(port), "--metrics-port", str(metrics_port)],
+        stdout=subprocess.DEVNULL, stderr=open(tls / "server.log", "wb"),  # noqa: SIM115
+    )  # fmt: skip
+    hook = Webhook(f"https://127.0.0.1:{port}", ca.path, f"http://127.0.0.1:{metrics_port}")
+    hook.ca, hook.cert, hook.key, hook.log = ca, cert, key, tls / "server.log"
+    for _ in range(100):
+        try:
+            if hook.get("/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail((tls / "server.log").read_text())
+    yield hook
+    process.terminate()
+    process.wait(10)
+
+
+def test_attested_model_is_allowed(server, world):
+    answer = server.review(vllm_deployment(REPO, COMMIT), namespace="team-a")
+    assert answer["allowed"] is True, answer
+    assert answer["auditAnnotations"]["decision"] == "allow"
+    assert PINNED in answer["auditAnnotations"]["models"]
+
+
+def test_annotation_names_the_model(server):
+    pod = next(
+        o for o in objects_in(MANIFESTS / "tgi-gke-deployment.yaml") if o["kind"] == "Deployment"
+    )
+    pod = copy.deepcopy(pod)
+    pod["spec"]["template"]["metadata"].setdefault("annotations", {})["mlbom.dev/model"] = PINNED
+    assert server.review(pod)["allowed"] is True
+
+
+def test_unattested_model_is_denied_with_what_to_do(server):
+    answer = server.review(vllm_deployment(REPO, "f" * 40))
+    assert answer["allowed"] is False
+    message = answer["status"]["message"]
+    assert OTHER in message and "has no attestation" in message and "mlbom push" in message
+
+
+def test_unpinned_model_is_denied_with_how_to_pin(server):
+    answer = server.review(vllm_deployment(REPO))
+    assert answer["allowed"] is False and "--revision <commit>" in answer["status"]["message"]
+
+
+def test_modes(server):
+    warn = server.review(vllm_deployment(REPO, "f" * 40), namespace="team-warn")
+    assert warn["allowed"] is True and any("has no attestation" in w for w in warn["warnings"])
+    audit = server.review(vllm_deployment(REPO, "f" * 40), namespace="team-audit")
+    assert audit["allowed"] is True and "warnings" not in audit
+    assert audit["auditAnnotations"]["mode"] == "audit"
+    assert server.review(vllm_deployment(REPO), namespace="kube-system")["allowed"] is True
+
+
+def test_never_blocks_deletes_status_scale_or_deleting_pods(server):
+    bad = vllm_deployment(REPO)
+    assert server.review(bad, operation="DELETE")["allowed"] is True
+    assert server.review(bad, operation="UPDATE", subResource="scale")["allowed"] is True
+    assert server.review(bad, operation="UPDATE", subResource="status")["allowed"] is True
+    deleting = copy.deepcopy(bad)
+    deleting["metadata"]["deletionTimestamp"] = "2026-11-26T00:00:00Z"
+    assert server.review(deleting, operation="UPDATE")["allowed"] is True
+
+
+def test_confidential_namespace_needs_a_confidential_runtime(server):
+    answer = server.review(vllm_deployment(REPO, COMMIT), namespace="secure")
+    assert answer["allowed"] is False and "confidential computing" in answer["status"]["message"]
+
+
+def test_dry_run_answers_the_same_and_writes_nothing(server, world):
+    log = world[0] / "log" / "decisions.jsonl"
+    before = log.read_bytes() if log.exists() else b""
+    answer = server.review(vllm_deployment(REPO, "f" * 40), dryRun=True)
+    assert answer["allowed"] is False
+    assert (log.read_bytes() if log.exists() else b"") == before
+
+
+def test_decision_log_is_chained(server, world):
+    server.review(vllm_deployment(REPO, COMMIT))
+    log = world[0] / "log" / "decisions.jsonl"
+    report = verify_chain([*rotated_files(log), log])
+    assert report.intact and report.records >= 1
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["allowed"] is True and last["models"][0]["model"] == PINNED
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"not json", 400),
+        (b"[]", 400),
+        (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}', 400),
+        (b'{"apiVersion": "v1", "kind": "Pod"}', 400),
+        (
+            b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 5}}',
+            400,
+        ),
+        (b"[" * 100_000, 400),
+        (b"x" * (4 << 20), 413),
+    ],
+)
+def test_malformed_bodies_are_answered_and_the_server_keeps_going(server, body, status):
+    try:
+        answered = server.post(body)[0]
+    except urllib.error.URLError:  # an oversized body is refused before it is all sent
+        answered = 413
+    assert answered == status
+    assert server.get("/healthz")[0] == 200
+
+
+def test_health_and_metrics(server):
+    server.review(vllm_deployment(REPO, COMMIT))
+    server.review(vllm_deployment(REPO, COMMIT))
+    assert server.get("/readyz")[0] == 200
+    with urllib.request.urlopen(server.metrics_url + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    assert (
+        'mlbom_admission_decisions_total{allowed="true",category="allowed",mode="enforce"}' in text
+    )
+    assert 'mlbom_admission_verification_cache_total{result="hit"}' in text
+    assert "mlbom_admission_latency_seconds_bucket" in text
+    decisions = [
+        json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")
+    ]
+    assert decisions and all(d["event"] == "decision" for d in decisions)
+
+
+def test_certificate_is_reloaded_without_a_restart(server):
+    before = server.peer_serial()
+    cert, key, serial = server.ca.issue("renewed")
+    os.replace(key, server.key)
+    os.replace(cert, server.cert)
+    for _ in range(60):
+        if server.peer_serial() == serial:
+            break
+        time.sleep(0.1)
+    assert server.peer_serial() == serial != before
+    assert server.get("/healthz")[0] == 200
+
+
+# -- in-process: failure behaviour, caching, fuzzing ---------------------------------------
+
+
+def image_volume_pod(reference: str) -> dict:
+    """A vLLM pod serving the model an image volume mounts."""
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+        "spec": {
+            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
+                            "command": ["vllm", "serve", "/models"],
+                            "volumeMounts": [{"name": "m", "mountPath": "/models"}]}],
+            "volumes": [{"name": "m", "image": {"reference": reference}}],
+        },
+    }  # fmt: skip
+
+
+class SlowStore(Store):
+    """A store that answers late, or not at all (the `Store` interface, not a peer)."""
+
+    location = "slow://"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    def push(self, ref: ModelRef, attestation: Attestation) -> str:
+        raise NotImplementedError  # never used: this store is only read
+
+    def pull(self, ref: ModelRef) -> Attestation:
+        self.calls += 1
+        time.sleep(self.delay)
+        raise NoAttestationError(f"nothing for {ref}")
+
+
+def reviewer_with(world, stores: list[Store], **verification: float) -> Reviewer:
+    _root, policy_path, _, _ = world
+    text = yaml.safe_load(policy_path.read_text())
+    text["verification"] = {"deadlineSeconds": 8, **verification}
+    text.pop("decisionLog")
+    policy = parse_policy(yaml.safe_dump(text))
+    return Reviewer(policy, ModelVerifier(policy, stores))
+
+
+def test_an_unreachable_store_is_a_denial(world):
+    reviewer = reviewer_with(world, [open_store("oci://127.0.0.1:9/models")])
+    pod = image_volume_pod(f"127.0.0.1:9/models@sha256:{'1' * 64}")
+    decision = asyncio.run(reviewer.review(admission_review(pod)))
+    assert decision.allowed is False and "unreachable" in decision.reason
+
+
+def test_a_deadline_is_a_denial_answered_in_time(world):
+    reviewer = reviewer_with(world, [SlowStore(3)], deadlineSeconds=0.5)
+
+    async def timed() -> tuple[float, object]:
+        start = time.monotonic()
+        decision = await reviewer.review(admission_review(vllm_deployment(REPO, COMMIT)))
+        return time.monotonic() - start, decision
+
+    elapsed, decision = asyncio.run(timed())
+    assert elapsed < 1.0
+    assert decision.allowed is False and "did not finish within 0.5 s" in decision.reason
+
+
+def test_identical_concurrent_lookups_are_made_once(world):
+    store = SlowStore(0.3)
+    reviewer = reviewer_with(world, [store])
+
+    async def burst() -> list:
+        reviews = [admission_review(vllm_deployment(REPO, COMMIT)) for _ in range(20)]
+        return await asyncio.gather(*(reviewer.review(r) for r in reviews))
+
+    decisions = asyncio.run(burst())
+    assert store.calls == 1 and all(not d.allowed for d in decisions)
+
+
+def test_the_real_oci_registry(world, tmp_path):
+    root, _policy_path, _, _key = world
+    with running_registry(tmp_path / "registry") as registry:
+        folder = tmp_path / "model"
+        folder.mkdir()
+        (folder / "config.json").write_text('{"model_type": "bert"}')
+        (folder / "README.md").write_text("---\nlicense: mit\n---\n# m\n")
+        digest = push_model(registry, "models/m:v1", folder)
+        reference = f"oci://{registry.host}/models/m@{digest}"
+        document = mlbom.generate(reference).to_dict()
+        bundle = attest.sign(document, key=keys.load_private_key(root / "signer.key"))
+        store = open_store(f"oci://{registry.host}/models/m")
+        store.push(
+            attest.reference.parse(reference),
+            Attestation(json.dumps(document).encode(), bundle.encode()),
+        )
+        pod = image_volume_pod(f"{registry.host}/models/m@{digest}")
+        reviewer = reviewer_with(world, [store])
+        decision = asyncio.run(reviewer.review(admission_review(pod)))
+        assert decision.allowed is True, decision.reason
+        other = copy.deepcopy(pod)
+        other["spec"]["volumes"][0]["image"]["reference"] = (
+            f"{registry.host}/models/m@sha256:{'0' * 64}"
+        )
+        decision = asyncio.run(reviewer.review(admission_review(other)))
+        assert decision.allowed is False and "has no attestation" in decision.reason
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(request=st.dictionaries(
+    st.sampled_from(["uid", "operation", "object", "namespace", "subResource", "kind", "dryRun", "oldObject"]),
+    json_values, max_size=8,
+))  # fmt: skip
+def test_fuzzed_reviews_always_get_an_answer(world, request):
+    app = WebhookApp(reviewer_with(world, []), Metrics())
+    body = json.dumps(
+        {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+    ).encode()
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(
+        app({"type": "http", "path": "/validate", "method": "POST", "headers": []}, receive, send)
+    )
+    status = sent[0]["status"]
+    assert status in (200, 400)
+    answer = json.loads(sent[1]["body"])
+    if status == 200:
+        assert answer["response"]["uid"] == request["uid"]

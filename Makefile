@@ -57,11 +57,23 @@ test: $(VENV)/.installed $(NODE_PEERS) $(REGISTRY_PEER)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-## bench: the speed figures of the issues (hashing, cache, --help, Hub models, verify)
-bench: $(VENV)/.bench-installed $(NODE_PEERS)
+# wrk and hey load the webhook in bench/bench_admission.py (Debian packages)
+$(VENV)/.load-tools: | $(BIN)/python
+	@if command -v wrk >/dev/null 2>&1 && command -v hey >/dev/null 2>&1; then \
+		touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y wrk hey \
+			|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk hey)) && touch $@; \
+	else \
+		echo "wrk and hey not found and not root: install them with sudo apt-get install wrk hey"; \
+	fi
+
+## bench: the speed figures of the issues (hashing, cache, --help, Hub models, verify, webhook)
+bench: $(VENV)/.bench-installed $(NODE_PEERS) $(REGISTRY_PEER) $(VENV)/.load-tools
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_hub.py
 	$(BIN)/python bench/bench_verify.py
+	$(BIN)/python bench/bench_admission.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -3,11 +3,11 @@ the one before by hash, so that a deleted, reordered or edited record is detecta
 
     {"time": …, "uid": …, …, "prev": "<hash of the previous record>", "hash": "<this one>"}
 
-`hash` is SHA-256 over `prev` and the record's RFC 8785 canonical JSON (without `hash`).
+`hash` is SHA-256 over `prev` and the record as sorted, compact JSON (without `hash`).
 The log rotates by size into numbered files (`decisions.jsonl.1`, `.2`, …, the highest the
 newest) and the chain runs on across them, so rotation loses nothing and a missing file
-breaks the chain visibly. Records are written by one thread in batches: concurrent
-decisions share one fsync, and a decision is answered only once its record is durable.
+breaks the chain visibly. Concurrent decisions share one fsync (group commit), and a
+decision is answered only once its record is durable.
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ import asyncio
 import hashlib
 import json
 import os
-import queue
 import re
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import rfc8785
+import orjson
 
 from mlbom.errors import BadInputError
 
@@ -37,77 +35,96 @@ _ROTATED = re.compile(r"\.(\d+)$")
 
 
 def record_hash(prev: str, record: dict[str, Any]) -> str:
+    """SHA-256 over the previous hash and the record (without `hash`) as sorted compact JSON,
+    the same bytes whoever serializes it, so a verifier recomputes it from the parsed line."""
     body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(prev.encode() + rfc8785.dumps(body)).hexdigest()
+    return hashlib.sha256(
+        prev.encode() + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
 
 
 class DecisionLog:
-    """Appends decisions to `path`; `append` returns once the record is on disk."""
+    """Appends decisions to `path`; `append` returns once the record is on disk.
+
+    Records are chained in the caller's thread (cheap) and written in batches: while one
+    batch is being fsynced, the next collects, so concurrent decisions share one fsync and
+    one hop to a worker thread."""
 
     def __init__(self, path: Path, *, rotate_bytes: int = ROTATE_BYTES) -> None:
         self.path = path
         self.rotate_bytes = rotate_bytes
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "ab")  # noqa: SIM115 - held open by the writer thread
+            self._file = open(path, "ab")  # noqa: SIM115 - held open, closed by close()
         except OSError as e:
             raise BadInputError(f"cannot open the decision log {path}: {e.strerror}") from e
         self._last = _last_hash([*rotated_files(path), path])
-        self._queue: queue.Queue[tuple[dict[str, Any], Future[dict[str, Any]]] | None] = (
-            queue.Queue()
-        )
-        self._writer = threading.Thread(target=self._write_batches, daemon=True)
-        self._writer.start()
+        self._lock = threading.Lock()  # the chain and the file
+        self._pending: list[asyncio.Future[None]] = []
+        self._flushing = False
+        self._flusher: asyncio.Future[None] | None = None
 
     async def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Chain, write and fsync `record`; the chained record once it is durable."""
-        done: Future[dict[str, Any]] = Future()
-        self._queue.put((record, done))
-        return await asyncio.wrap_future(done)
+        """Chain and write `record`; the chained record once it is durable."""
+        chained = self._write(record)
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append(done)
+        if not self._flushing:
+            self._flushing = True
+            self._flusher = asyncio.ensure_future(self._flush())
+        await done
+        return chained
 
     def append_sync(self, record: dict[str, Any]) -> dict[str, Any]:
-        done: Future[dict[str, Any]] = Future()
-        self._queue.put((record, done))
-        return done.result()
+        chained = self._write(record)
+        self._sync()
+        return chained
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._writer.join(10)
-        self._file.close()
+        with self._lock:
+            self._file.close()
 
-    def _write_batches(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch = [item]
-            while not self._queue.empty() and len(batch) < 1000:
-                batch.append(self._queue.get_nowait())
-            stop = None in batch
-            pending = [b for b in batch if b is not None]
-            try:
-                chained = [self._chain(record) for record, _ in pending]
-                self._file.write(b"".join(line for line, _ in chained))
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                for (_, done), (_, record) in zip(pending, chained, strict=True):
-                    done.set_result(record)
-                if self._file.tell() >= self.rotate_bytes:
-                    self._rotate()
-            except Exception as e:  # the disk is full or gone: every waiting decision learns it
-                for _, done in pending:
-                    if not done.done():
+    def _write(self, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            line, chained = self._chain(record)
+            self._file.write(line)
+            return chained
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                waiting, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self._sync)
+                except Exception as e:  # the disk is full or gone: every waiting decision learns it
+                    for done in waiting:
                         done.set_exception(e)
-            if stop:
-                return
+                else:
+                    for done in waiting:
+                        done.set_result(None)
+        finally:
+            self._flushing = False
+
+    def _sync(self) -> None:
+        """Make everything written so far durable, and rotate a full file."""
+        with self._lock:
+            self._file.flush()
+            fd = self._file.fileno()
+        os.fsync(fd)  # outside the lock: records keep being chained meanwhile
+        with self._lock:
+            if self._file.tell() >= self.rotate_bytes:
+                self._rotate()
 
     def _chain(self, record: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
         chained = {"time": datetime.now(tz=UTC).isoformat(timespec="milliseconds"), **record}
         chained["prev"] = self._last
         chained["hash"] = record_hash(self._last, chained)
         self._last = chained["hash"]
-        line = json.dumps(chained, ensure_ascii=False, separators=(",", ":")) + "\n"
-        return line.encode(), chained
+        return orjson.dumps(chained) + b"\n", chained
 
     def _rotate(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
         self._file.close()
         numbers = [int(m[1]) for p in rotated_files(self.path) if (m := _ROTATED.search(p.name))]
         rotated = self.path.with_name(f"{self.path.name}.{max(numbers, default=0) + 1}")
@@ -158,8 +175,8 @@ def verify_chain(paths: Iterable[Path]) -> ChainReport:
             count += 1
             where = f"{path}:{number}"
             try:
-                record = json.loads(line) if len(line) <= MAX_RECORD else None
-            except (ValueError, RecursionError):
+                record = orjson.loads(line) if len(line) <= MAX_RECORD else None
+            except orjson.JSONDecodeError:
                 record = None
             if not isinstance(record, dict) or not isinstance(record.get("hash"), str):
                 findings.append(f"{where}: not a decision record")

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from admission.discovery import ModelUse, gpu_requests, images, models_in, pods_in
 from admission.verification import ModelVerifier, Verdict, verdict_record
@@ -42,6 +45,7 @@ class Decision:
     warnings: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     request: dict[str, Any] = field(default_factory=dict)
+    logged: dict[str, Any] = field(default_factory=dict)  # the record, once made
 
     def response(self) -> dict[str, Any]:
         """The AdmissionReview the API server expects back."""
@@ -107,14 +111,36 @@ class Reviewer:
         self.policy = policy
         self.verifier = verifier
         self.record = record
+        # The same object reviewed again (every replica of a Deployment, retries, GitOps
+        # dry runs) gets the same decision for as long as its verdicts are cached.
+        self._decisions: OrderedDict[bytes, tuple[float, Decision]] = OrderedDict()
+
+    def _ttl(self, decision: Decision) -> float:
+        settings = self.policy.verification
+        if decision.category in ("deadline", "error", "unreachable"):
+            return 0.0  # transient: the next request tries again
+        if decision.verdicts and not all(v.ok for v in decision.verdicts):
+            return settings.cache_failure_seconds
+        return settings.cache_success_seconds
 
     async def review(self, review: Any) -> Decision:
         request = request_of(review)
-        deadline = time.monotonic() + self.policy.verification.deadline_seconds
-        decision = await self.decide(request, deadline)
+        key = _decision_key(request)
+        cached = self._decisions.get(key) if key else None
+        now = time.monotonic()
+        if cached and cached[0] > now:
+            decision = replace(cached[1], uid=request["uid"])
+        else:
+            decision = await self.decide(request, now + self.policy.verification.deadline_seconds)
+            if key and (ttl := self._ttl(decision)) > 0:
+                self._decisions[key] = (now + ttl, decision)
+                self._decisions.move_to_end(key)
+                while len(self._decisions) > self.policy.verification.cache_entries:
+                    self._decisions.popitem(last=False)
         decision.request = request
+        decision.logged = decision.record()
         if self.record and not request.get("dryRun"):  # a dry run writes nothing
-            await self.record(decision.record())
+            await self.record(decision.logged)
         return decision
 
     async def decide(self, request: dict[str, Any], deadline: float) -> Decision:
@@ -239,6 +265,17 @@ class Reviewer:
                 f"the model requires confidential computing on {tee} nodes, but the pod does not "
                 f"select them (nodeSelector lacks {', '.join(f'{k}={v}' for k, v in missing.items())})"
             )
+
+
+def _decision_key(request: dict[str, Any]) -> bytes | None:
+    """What a decision depends on: the operation and the object, not who asked or the uid."""
+    try:
+        return orjson.dumps(
+            [request.get(k) for k in ("operation", "subResource", "namespace", "kind", "object")],
+            option=orjson.OPT_SORT_KEYS,
+        )
+    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits: decide afresh
+        return None
 
 
 def _bom_requires_cc(bom: dict[str, Any]) -> bool:

@@ -15,7 +15,6 @@ per decision goes to stderr.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import sys
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -42,6 +42,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 @dataclass
 class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _children: dict[tuple[int, tuple[str, ...]], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -63,7 +64,22 @@ class Metrics:
         )  # fmt: skip
 
     def cache_lookup(self, hit: bool) -> None:
-        self.cache.labels("hit" if hit else "miss").inc()
+        self._child(self.cache, "hit" if hit else "miss").inc()
+
+    def request(self, path: str, status: int) -> None:
+        self._child(self.requests, path, str(status)).inc()
+
+    def decision(self, decision: Decision) -> None:
+        allowed = "true" if decision.allowed else "false"
+        self._child(self.decisions, allowed, decision.category, decision.mode or "").inc()
+
+    def _child(self, metric: Counter, *labels: str) -> Any:
+        # `labels()` costs microseconds on every request; the children never change
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 class WebhookApp:
@@ -91,7 +107,7 @@ class WebhookApp:
             return await _respond(send, 405, b"POST an AdmissionReview\n", b"text/plain")
         start = time.perf_counter()
         status, body = await self._validate(scope, receive)
-        self.metrics.requests.labels(path, str(status)).inc()
+        self.metrics.request(path, status)
         self.metrics.latency.observe(time.perf_counter() - start)
         await _respond(send, status, body, b"application/json")
 
@@ -100,8 +116,8 @@ class WebhookApp:
         if body is None:
             return 413, _error(f"the body is larger than {MAX_BODY} bytes")
         try:
-            review = json.loads(body)
-        except (ValueError, RecursionError):
+            review = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return 400, _error("the body is not JSON")
         try:
             decision = await self.reviewer.review(review)
@@ -111,9 +127,9 @@ class WebhookApp:
             log.exception("reviewing failed")
             uid = review.get("request", {}).get("uid", "") if isinstance(review, dict) else ""
             decision = Decision(str(uid), False, f"mlbom could not review this request ({type(e).__name__}); denied", "error")  # fmt: skip
-        self.metrics.decisions.labels(str(decision.allowed).lower(), decision.category, decision.mode or "").inc()  # fmt: skip
+        self.metrics.decision(decision)
         _log_decision(decision)
-        return 200, json.dumps(decision.response(), separators=(",", ":")).encode()
+        return 200, orjson.dumps(decision.response())
 
 
 class MetricsApp:
@@ -168,12 +184,12 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def _error(message: str) -> bytes:
-    return json.dumps({"error": message}).encode()
+    return orjson.dumps({"error": message})
 
 
 def _log_decision(decision: Decision) -> None:
-    record = decision.record()
-    sys.stderr.write(json.dumps({"event": "decision", **record}, separators=(",", ":")) + "\n")
+    record = decision.logged or decision.record()
+    sys.stderr.write(orjson.dumps({"event": "decision", **record}).decode() + "\n")
 
 
 class CertificateReloader:

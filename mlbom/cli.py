@@ -684,9 +684,8 @@ _STORES = click.option(
 
 
 def _reviewer(policy_path: Path, stores: tuple[str, ...], metrics: Any = None) -> Any:
-    from admission.policy import load_policy
-
     from admission.decisions import DecisionLog
+    from admission.policy import load_policy
     from admission.review import Reviewer
     from admission.verification import ModelVerifier
     from attest.stores import open_store

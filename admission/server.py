@@ -88,6 +88,7 @@ class WebhookApp:
     def __init__(self, reviewer: Reviewer, metrics: Metrics) -> None:
         self.reviewer = reviewer
         self.metrics = metrics
+        self.lines = DecisionLines()
         self.ready = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -128,7 +129,7 @@ class WebhookApp:
             uid = review.get("request", {}).get("uid", "") if isinstance(review, dict) else ""
             decision = Decision(str(uid), False, f"mlbom could not review this request ({type(e).__name__}); denied", "error")  # fmt: skip
         self.metrics.decision(decision)
-        _log_decision(decision)
+        self.lines.add(decision)
         return 200, orjson.dumps(decision.response())
 
 
@@ -187,9 +188,26 @@ def _error(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
-def _log_decision(decision: Decision) -> None:
-    record = decision.logged or decision.record()
-    sys.stderr.write(orjson.dumps({"event": "decision", **record}).decode() + "\n")
+class DecisionLines:
+    """One JSON line per decision on stderr, written in batches: a write per request would
+    cost the server a tenth of its throughput. (The durable record is the decision log.)"""
+
+    FLUSH_SECONDS = 0.05
+
+    def __init__(self) -> None:
+        self._lines: list[bytes] = []
+
+    def add(self, decision: Decision) -> None:
+        record = decision.logged or decision.record()
+        self._lines.append(orjson.dumps({"event": "decision", **record}) + b"\n")
+        if len(self._lines) == 1:
+            asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        lines, self._lines = self._lines, []
+        if lines:
+            sys.stderr.write(b"".join(lines).decode())
+            sys.stderr.flush()
 
 
 class CertificateReloader:
@@ -256,7 +274,19 @@ async def serve(
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         app.ready = False
+        app.lines.flush()
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         reloader.cancel()
+
+
+def run(reviewer: Reviewer, metrics: Metrics, **options: Any) -> None:
+    """`serve` on uvloop when it is installed (uvicorn's own choice: several times the
+    request rate of the default loop), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(reviewer, metrics, **options))
+    else:
+        uvloop.run(serve(reviewer, metrics, **options))

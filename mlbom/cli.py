@@ -794,9 +794,8 @@ def serve_webhook(
 ) -> None:
     """Serve the validating webhook over HTTPS: /validate, /healthz, /readyz, and /metrics
     on the metrics port. Fails closed; one JSON log line per decision on stderr."""
-    import asyncio
 
-    from admission.server import Metrics, serve
+    from admission.server import Metrics, run
 
     metrics = Metrics()
     reviewer = _reviewer(policy_path, stores, metrics)
@@ -804,11 +803,9 @@ def serve_webhook(
         if not path.is_file():
             raise BadInputError(f"{path}: no such file")
     click.echo(f"mlbom admission webhook on https://{host}:{port}/validate", err=True)
-    asyncio.run(
-        serve(
-            reviewer, metrics, host=host, port=port,
-            metrics_port=metrics_port or None, tls_cert=tls_cert, tls_key=tls_key,
-        )
+    run(
+        reviewer, metrics, host=host, port=port,
+        metrics_port=metrics_port or None, tls_cert=tls_cert, tls_key=tls_key,
     )  # fmt: skip
 
 

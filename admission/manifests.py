@@ -13,6 +13,7 @@ import yaml
 from admission.review import API_VERSION
 from mlbom import safeyaml
 from mlbom.errors import BadInputError
+from mlbom.files import read_bounded
 
 MAX_MANIFEST = 16 << 20
 MAX_OBJECTS = 10_000
@@ -20,18 +21,7 @@ MAX_OBJECTS = 10_000
 
 def objects_in(path: Path) -> list[dict[str, Any]]:
     """The Kubernetes objects of a manifest file (`-` for stdin), Lists expanded."""
-    try:
-        if str(path) == "-":
-            import sys
-
-            data = sys.stdin.buffer.read(MAX_MANIFEST + 1)
-        else:
-            with open(path, "rb") as f:
-                data = f.read(MAX_MANIFEST + 1)
-    except OSError as e:
-        raise BadInputError(f"cannot read {path}: {e.strerror}") from None
-    if len(data) > MAX_MANIFEST:
-        raise BadInputError(f"{path} is larger than {MAX_MANIFEST >> 20} MiB")
+    data = read_bounded(path, MAX_MANIFEST)
     try:
         documents = list(safeyaml.load_all(data.decode("utf-8", "replace")))
     except yaml.YAMLError as e:

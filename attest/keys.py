@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from mlbom.errors import BadInputError
+from mlbom.files import read_bounded
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
@@ -118,14 +119,7 @@ def write_key_pair(
 
 
 def _read_pem(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_PEM + 1)
-    except OSError as e:
-        raise BadInputError(f"cannot read the key {path}: {e.strerror}") from None
-    if len(data) > MAX_PEM:
-        raise BadInputError(f"{path} is too large to be a PEM key")
-    return data
+    return read_bounded(path, MAX_PEM, "the key")
 
 
 def _checked(key: object, path: Path) -> object:

@@ -15,6 +15,7 @@ from typing import Any
 import rfc8785
 
 from mlbom.errors import BadInputError
+from mlbom.files import read_bounded
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://cyclonedx.org/bom"  # what cosign, policy-controller, Kyverno match
@@ -27,14 +28,7 @@ Subject = dict[str, Any]  # {"name": path, "digest": {"sha256": hex}}
 
 def read_bom(path: Path) -> dict[str, Any]:
     """A CycloneDX JSON BOM from disk: bounded, parsed, and recognisably a BOM."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BOM + 1)
-    except OSError as e:
-        raise BadInputError(f"cannot read {path}: {e.strerror}") from e
-    if len(data) > MAX_BOM:
-        raise BadInputError(f"{path} is larger than {MAX_BOM >> 20} MiB")
-    return parse_bom(data, str(path))
+    return parse_bom(read_bounded(path, MAX_BOM), str(path))
 
 
 def parse_bom(data: bytes | str, name: str = "the BOM") -> dict[str, Any]:

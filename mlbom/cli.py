@@ -337,13 +337,9 @@ def _signer(
 def _read_bundle(path: Path, what: str) -> bytes:
     """At most one byte more than a bundle may hold: the verifier refuses the rest."""
     from attest.verify import MAX_BUNDLE
-    from mlbom.errors import BadInputError
+    from mlbom.files import read_bounded
 
-    try:
-        with open(path, "rb") as f:
-            return f.read(MAX_BUNDLE + 1)
-    except OSError as e:
-        raise BadInputError(f"cannot read {what} {path}: {e.strerror}") from None
+    return read_bounded(path, MAX_BUNDLE + 1, what)
 
 
 def _verification_options(command: F) -> F:

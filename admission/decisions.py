@@ -60,19 +60,17 @@ class DecisionLog:
             raise BadInputError(f"cannot open the decision log {path}: {e.strerror}") from e
         self._last = _last_hash([*rotated_files(path), path])
         self._lock = threading.Lock()  # the chain and the file
-        self._pending: list[asyncio.Future[None]] = []
-        self._flushing = False
+        self._batch: asyncio.Future[None] | None = None
         self._flusher: asyncio.Future[None] | None = None
 
     async def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Chain and write `record`; the chained record once it is durable."""
         chained = self._write(record)
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append(done)
-        if not self._flushing:
-            self._flushing = True
-            self._flusher = asyncio.ensure_future(self._flush())
-        await done
+        if self._batch is None:  # the records written until the next fsync share one future
+            self._batch = asyncio.get_running_loop().create_future()
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.ensure_future(self._flush())
+        await asyncio.shield(self._batch)
         return chained
 
     def append_sync(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -91,19 +89,14 @@ class DecisionLog:
             return chained
 
     async def _flush(self) -> None:
-        try:
-            while self._pending:
-                waiting, self._pending = self._pending, []
-                try:
-                    await asyncio.to_thread(self._sync)
-                except Exception as e:  # the disk is full or gone: every waiting decision learns it
-                    for done in waiting:
-                        done.set_exception(e)
-                else:
-                    for done in waiting:
-                        done.set_result(None)
-        finally:
-            self._flushing = False
+        while self._batch is not None:
+            batch, self._batch = self._batch, None
+            try:
+                await asyncio.to_thread(self._sync)
+            except Exception as e:  # the disk is full or gone: every waiting decision learns it
+                batch.set_exception(e)
+            else:
+                batch.set_result(None)
 
     def _sync(self) -> None:
         """Make everything written so far durable, and rotate a full file."""

@@ -120,6 +120,18 @@ def main(debug: bool) -> None:
 )
 @_INSECURE_REGISTRY
 @click.option(
+    "--require-cc",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[TEE,...]",
+    help="The model may only run in confidential computing, on these TEEs (sev-snp, tdx; "
+    "none named: any). Signed with the BOM, the admission webhook enforces it.",
+)
+@click.option(
+    "--gpu-cc", is_flag=True, help="With --require-cc: confidential GPUs too (NVIDIA CC mode)."
+)
+@click.option(
     "--env",
     "record_env",
     is_flag=True,
@@ -164,6 +176,8 @@ def generate(
     hashes: tuple[str, ...],
     verify_source: str | None,
     insecure_registry: tuple[str, ...],
+    require_cc: str | None,
+    gpu_cc: bool,
     record_env: bool,
     requirements: Path | None,
     datasets: tuple[str, ...],
@@ -211,6 +225,8 @@ def generate(
         environment=environment,
         datasets=datasets,
         insecure_registries=insecure_registry,
+        require_cc=require_cc.split(",") if require_cc is not None else None,
+        gpu_cc=gpu_cc,
         cache=not no_cache,
         progress=not quiet,
         exclude=() if to_stdout else (output,),  # type: ignore[arg-type]

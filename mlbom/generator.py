@@ -70,6 +70,8 @@ def generate(
     datasets: Iterable[str] = (),
     environment: Environment | None = None,
     insecure_registries: tuple[str, ...] = (),
+    require_cc: Iterable[str] | None = None,
+    gpu_cc: bool = False,
 ) -> GeneratedBom:
     """Build the ML-BOM of a local model folder or file, `hf://ORG/REPO[@REVISION]` or
     `oci://REGISTRY/REPO[:TAG|@DIGEST]`.
@@ -80,11 +82,14 @@ def generate(
     and names the model after it. `datasets` (`NAME@REVISION`) pins the datasets the model
     was trained on; they and `environment` (`mlbom.environment`) go to the BOM's
     `formulation`. `exclude` names files never to list (the BOM itself);
-    `insecure_registries` are OCI registries reached over plain HTTP.
+    `insecure_registries` are OCI registries reached over plain HTTP. `require_cc` (TEEs,
+    or empty for any) states that the model may only run in confidential computing, with
+    confidential GPUs when `gpu_cc`: being inside the signed BOM, this cannot be stripped.
     Raises `BadInputError` for a model that cannot be read at all, `CheckFailedError` when
     files do not match the digests the Hub recorded.
     """
     chosen = check_algorithms(algorithms or DEFAULT_ALGORITHMS)
+    cc_properties = _cc_properties(require_cc, gpu_cc)
     given_datasets = [parse_dataset(d) for d in datasets]
     if verify_source and "sha256" not in chosen:
         chosen = ("sha256", *chosen)  # the Hub records SHA-256: compare like with like
@@ -139,6 +144,7 @@ def generate(
         info.merge(inspection.info)
     for dataset in given_datasets:
         _pin_dataset(info, dataset)
+    info.properties += cc_properties
     manufacturer_entity = Manufacturer(manufacturer, manufacturer_contact) if manufacturer else None
     if given_datasets and environment is None:
         environment = Environment()  # the training step is still worth stating: its inputs
@@ -175,3 +181,23 @@ def _pin_dataset(info: ModelInfo, given: Dataset) -> None:
             info.datasets[i] = replace(known, revision=given.revision, url=known.url or given.url)
             return
     info.datasets.append(given)
+
+
+TEES = ("sev-snp", "tdx")
+
+
+def _cc_properties(tees: Iterable[str] | None, gpu: bool) -> list[tuple[str, str]]:
+    """The model's confidential-computing requirement, as the admission webhook reads it."""
+    if tees is None:
+        if gpu:
+            raise BadInputError("--gpu-cc needs --require-cc")
+        return []
+    chosen = list(dict.fromkeys(t.strip().lower() for t in tees if t.strip()))
+    if unknown := [t for t in chosen if t not in TEES]:
+        raise BadInputError(
+            f"unknown TEE {', '.join(unknown)}", hint=f"choose from {', '.join(TEES)}"
+        )
+    props = [("mlbom:cc:required", "true")]
+    props += [("mlbom:cc:tee", t) for t in chosen]
+    props.append(("mlbom:cc:gpu", "true" if gpu else "false"))
+    return props

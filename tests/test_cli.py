@@ -90,3 +90,19 @@ def test_help_imports_no_heavy_library():
 def test_debug_shows_details(cli, tmp_path):
     _, err = cli("--debug", "generate", tmp_path / "missing", code=2)
     assert "no such file or folder" in err
+
+
+def test_require_cc_is_written_into_the_bom(cli, tmp_path):
+    model = hf_folder(tmp_path / "m")
+    bom, _ = cli.bom(model, "--require-cc", "tdx,sev-snp", "--gpu-cc", "-q")
+    props = bom["metadata"]["component"]["properties"]
+    cc = sorted((p["name"], p["value"]) for p in props if p["name"].startswith("mlbom:cc:"))
+    assert cc == [("mlbom:cc:gpu", "true"), ("mlbom:cc:required", "true"),
+                  ("mlbom:cc:tee", "sev-snp"), ("mlbom:cc:tee", "tdx")]  # fmt: skip
+    bom, _ = cli.bom(model, "--require-cc", "-q")  # any TEE
+    cc = {p["name"]: p["value"] for p in bom["metadata"]["component"]["properties"]}
+    assert cc["mlbom:cc:required"] == "true" and "mlbom:cc:tee" not in cc
+    _, err = cli("generate", model, "--require-cc", "sgx", code=2)
+    assert "unknown TEE sgx" in err
+    _, err = cli("generate", model, "--gpu-cc", code=2)
+    assert "--gpu-cc needs --require-cc" in err

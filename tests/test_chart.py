@@ -341,6 +341,7 @@ def test_default_objects(chart):
             "Issuer",
             "Certificate",
             "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
         ]
     )
     assert "kube-system, mlbom-system" in rendered.notes
@@ -689,7 +690,7 @@ def test_validating_webhook(chart):
         if p["port"] == webhook["clientConfig"]["service"]["port"]
     )
     assert https["targetPort"] == "https"
-    assert "MutatingWebhookConfiguration" not in rendered.kinds()
+    assert "MutatingWebhookConfiguration" in rendered.kinds()  # placement is on by default
 
 
 def test_release_namespace_is_always_excluded(chart):
@@ -740,7 +741,10 @@ def test_mutating_webhook(chart):
     assert webhook["name"] == f"mutate.{FULLNAME}.{NAMESPACE}.svc"
     assert_common_webhook(webhook, "/mutate", ["kube-system", NAMESPACE])
     assert webhook["reinvocationPolicy"] == "IfNeeded"
-    assert flat_rules(webhook) == {("", "v1", "pods", "CREATE")}
+    assert ("", "v1", "pods", "CREATE") in flat_rules(webhook)
+    assert ("apps", "v1", "deployments", "UPDATE") in flat_rules(webhook)
+    assert not any(op == "DELETE" for *_, op in flat_rules(webhook))
+    assert mutating["metadata"]["name"] > "inferenceservice.serving.kserve.io"  # after KServe
     assert mutating["metadata"]["annotations"] == validating["metadata"]["annotations"]
     # the same selection of namespaces as the validating webhook
     assert webhook["namespaceSelector"] == validating["webhooks"][0]["namespaceSelector"]

@@ -62,6 +62,24 @@ DEFAULT_NODE_SELECTORS = {
 }
 DEFAULT_GPU_NODE_SELECTOR = {"nvidia.com/cc.ready.state": "true"}
 DEFAULT_GPU_RESOURCE_RENAMES = {"nvidia.com/gpu": "nvidia.com/pgpu"}
+# The GPU Operator's class (plain containers with GPUs) and the default runtime: placement
+# replaces them. A pod naming no class is always placed.
+DEFAULT_REPLACEABLE_RUNTIME_CLASSES = ("nvidia", "runc")
+# The RuntimeClasses kata-deploy (which Confidential Containers installs) creates for the NVIDIA
+# GPU TEE shims, in the shape of a RuntimeClass: the kata-deploy Helm chart's
+# templates/runtimeclasses.yaml, kata-containers/kata-containers commit
+# 0041891c3a1bd0380c562e31c10cf25dc4493f9c ("qemu-nvidia-gpu-snp" and "qemu-nvidia-gpu-tdx":
+# memory "10240Mi", cpu "1.0"; every class selects katacontainers.io/kata-runtime=true, and the
+# nvidia-gpu TEE classes add no TEE label of their own). The values changed between releases
+# (16384Mi in earlier charts): write the cluster's own with `kubectl get runtimeclass -o yaml`
+# under runtimeClassDetails. cpu "1" is "1.0" as Kubernetes stores it.
+DEFAULT_RUNTIME_CLASS_DETAILS: dict[str, dict[str, Any]] = {
+    name: {
+        "overhead": {"podFixed": {"cpu": "1", "memory": "10240Mi"}},
+        "scheduling": {"nodeSelector": {"katacontainers.io/kata-runtime": "true"}},
+    }
+    for name in ("kata-qemu-nvidia-gpu-snp", "kata-qemu-nvidia-gpu-tdx")
+}
 
 # What to tell the user when a required field is missing from a BOM mlbom made.
 _FIELD_HINTS = {
@@ -237,6 +255,33 @@ class InferenceSelector:
 
 
 @dataclass(frozen=True)
+class RuntimeClassDetails:
+    """What a RuntimeClass holds besides its handler. The API server's RuntimeClass step
+    copies it into a pod before mutating webhooks run (with the class the pod named then),
+    so placement copies it into a pod whose runtime class it sets."""
+
+    #: overhead.podFixed: resource name -> quantity
+    overhead: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: scheduling.nodeSelector
+    node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: scheduling.tolerations, as written
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def from_runtime_class(cls, data: Mapping[str, Any]) -> RuntimeClassDetails:
+        """From a RuntimeClass object, or its `overhead` and `scheduling` alone."""
+        overhead = _dict(_dict(data.get("overhead")).get("podFixed"))
+        scheduling = _dict(data.get("scheduling"))
+        return cls(
+            overhead=MappingProxyType({k: str(v) for k, v in overhead.items()}),
+            node_selector=MappingProxyType(dict(_dict(scheduling.get("nodeSelector")))),
+            tolerations=tuple(
+                MappingProxyType(dict(t)) for t in _list(scheduling.get("tolerations"))
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Confidential:
     """Which models need confidential computing, and how pods are placed in a TEE."""
 
@@ -258,6 +303,12 @@ class Confidential:
     tolerations: tuple[Mapping[str, Any], ...] = ()
     gpu_resource_renames: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(dict(DEFAULT_GPU_RESOURCE_RENAMES))
+    )
+    #: runtime classes placement replaces with a TEE's; an unset one always is
+    replaceable_runtime_classes: tuple[str, ...] = DEFAULT_REPLACEABLE_RUNTIME_CLASSES
+    #: per RuntimeClass name
+    runtime_class_details: Mapping[str, RuntimeClassDetails] = field(
+        default_factory=lambda: _frozen_details(DEFAULT_RUNTIME_CLASS_DETAILS)
     )
 
     def required(self, namespace: str, references: list[str], bom: dict[str, Any] | None) -> bool:
@@ -815,6 +866,17 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
             gpu_resource_renames=MappingProxyType(
                 dict(confidential.get("gpuResourceRenames", DEFAULT_GPU_RESOURCE_RENAMES))
             ),
+            replaceable_runtime_classes=tuple(
+                dict.fromkeys(
+                    confidential.get(
+                        "replaceableRuntimeClasses", DEFAULT_REPLACEABLE_RUNTIME_CLASSES
+                    )
+                )
+            ),
+            # Per class, entries given replace the built-in ones; the rest stay.
+            runtime_class_details=_frozen_details(
+                {**DEFAULT_RUNTIME_CLASS_DETAILS, **confidential.get("runtimeClassDetails", {})}
+            ),
         ),
         verification=VerificationSettings(
             deadline_seconds=float(verification.get("deadlineSeconds", 8)),
@@ -859,6 +921,12 @@ def _frozen_selectors(
     selectors: Mapping[str, Mapping[str, str]],
 ) -> Mapping[str, Mapping[str, str]]:
     return MappingProxyType({tee: MappingProxyType(dict(s)) for tee, s in selectors.items()})
+
+
+def _frozen_details(classes: Mapping[str, Mapping[str, Any]]) -> Mapping[str, RuntimeClassDetails]:
+    return MappingProxyType(
+        {name: RuntimeClassDetails.from_runtime_class(d) for name, d in classes.items()}
+    )
 
 
 # --- reading BOMs (parsed JSON: every value may have any type) -------------------------------
@@ -993,6 +1061,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Requirements",
+    "RuntimeClassDetails",
     "VerificationSettings",
     "load_policy",
     "parse_policy",

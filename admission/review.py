@@ -14,6 +14,7 @@ allows and records; excluded namespaces are allowed untouched.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,22 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from admission.discovery import ModelUse, gpu_requests, images, models_in, pods_in
+from admission.discovery import (
+    ModelUse,
+    PodUnderReview,
+    gpu_requests,
+    images,
+    models_in,
+    pods_in,
+)
+from admission.placement import (
+    CcNeed,
+    cc_need_of_bom,
+    combine,
+    confidential_problems,
+    place,
+    pod_spec_paths,
+)
 from admission.verification import ModelVerifier, Verdict, verdict_record
 
 if TYPE_CHECKING:
@@ -46,6 +62,7 @@ class Decision:
     verdicts: list[Verdict] = field(default_factory=list)
     request: dict[str, Any] = field(default_factory=dict)
     logged: dict[str, Any] = field(default_factory=dict)  # the record, once made
+    patch: list[dict[str, Any]] = field(default_factory=list)  # the mutating webhook's answer
 
     def response(self) -> dict[str, Any]:
         """The AdmissionReview the API server expects back."""
@@ -54,6 +71,9 @@ class Decision:
             answer["status"] = {"code": 403, "reason": "Forbidden", "message": self.reason}
         if self.warnings:
             answer["warnings"] = [w[:500] for w in self.warnings[:20]]
+        if self.patch:
+            answer["patchType"] = "JSONPatch"
+            answer["patch"] = base64.b64encode(orjson.dumps(self.patch)).decode()
         answer["auditAnnotations"] = {
             "decision": "allow" if self.allowed else "deny",
             "reason": self.reason[:1000],
@@ -145,18 +165,10 @@ class Reviewer:
 
     async def decide(self, request: dict[str, Any], deadline: float) -> Decision:
         uid = request["uid"]
-        operation = request.get("operation")
-        if operation not in ("CREATE", "UPDATE"):
-            return Decision(uid, True, f"{operation} is never blocked", "not-reviewed")
-        sub = request.get("subResource")
-        if sub and sub != "ephemeralcontainers":  # status, scale, binding, eviction, …
-            return Decision(uid, True, f"the {sub} subresource is not reviewed", "not-reviewed")
+        if skipped := _not_reviewed(request):
+            return Decision(uid, True, skipped, "not-reviewed")
         obj = request.get("object") or {}
-        if (obj.get("metadata") or {}).get("deletionTimestamp"):
-            return Decision(uid, True, "the object is being deleted", "not-reviewed")
-        namespace = str(
-            request.get("namespace") or (obj.get("metadata") or {}).get("namespace") or ""
-        )
+        namespace = _namespace(request)
         mode = self.policy.mode_for(namespace)
         if mode is None:
             return Decision(
@@ -182,7 +194,11 @@ class Reviewer:
                 )
             pod_verdicts = await self._verify_all(uses, deadline, problems)
             verdicts += pod_verdicts
-            self._check_confidential(namespace, spec, uses, pod_verdicts, problems)
+            # KServe's resources get their Pods made by KServe: those Pods are placed and
+            # checked when they are created, not the resource's synthesized pod.
+            placed_later = pod.kind in ("InferenceService", "LLMInferenceService")
+            if not placed_later and (need := await self.cc_need(namespace, uses, pod_verdicts)):
+                problems += confidential_problems(spec, need, self.policy.confidential)
         if not inference:
             return Decision(uid, True, "not an inference pod", "not-inference", mode)
         if not problems:
@@ -228,43 +244,124 @@ class Reviewer:
         problems += [v.reason for v in verdicts if not v.ok]
         return list(verdicts)
 
-    def _check_confidential(
-        self,
-        namespace: str,
-        spec: dict[str, Any],
-        uses: list[ModelUse],
-        verdicts: list[Verdict],
-        problems: list[str],
-    ) -> None:
-        """A pod whose model needs confidential computing runs in a confidential runtime
-        class, on nodes of that TEE (and with confidential GPUs when it asks for GPUs)."""
-        boms = [v.bom for v in verdicts if v.bom is not None]
+    async def cc_need(
+        self, namespace: str, uses: list[ModelUse], verdicts: list[Verdict]
+    ) -> CcNeed | None:
+        """What confidential computing the pod's models need: the policy's (namespace,
+        model, licence) and each verified BOM's own `mlbom:cc:*`, the stricter winning."""
         references = [u.reference for u in uses]
-        if not (self.policy.cc_required(namespace, references, None)
-                or any(self.policy.cc_required(namespace, references, b) or _bom_requires_cc(b) for b in boms)):  # fmt: skip
-            return
-        cc = self.policy.confidential
-        runtime = spec.get("runtimeClassName")
-        tee = next((t for t, name in cc.runtime_classes.items() if name == runtime), None)
-        if tee is None:
-            classes = (
-                ", ".join(f"{t}: {n}" for t, n in cc.runtime_classes.items()) or "none configured"
+        needs = []
+        if self.policy.cc_required(namespace, references, None):
+            needs.append(
+                CcNeed(
+                    reason=f"the policy requires confidential computing in {namespace} or for {', '.join(references) or 'this pod'}"
+                )
             )
-            problems.append(
-                f"the model requires confidential computing, but the pod's runtime class is "
-                f"{runtime or 'not set'}; use a confidential one ({classes}) or enable mlbom's mutating webhook"
+        for verdict in verdicts:
+            if verdict.bom is None:
+                continue
+            if own := cc_need_of_bom(verdict.bom):
+                needs.append(
+                    replace(
+                        own,
+                        reason=f"the signed BOM of {verdict.reference} requires confidential computing",
+                    )
+                )
+            elif self.policy.cc_required(namespace, references, verdict.bom):
+                needs.append(
+                    CcNeed(
+                        reason=f"the policy requires confidential computing for the licence of {verdict.reference}"
+                    )
+                )
+        return combine(needs)
+
+    # -- the mutating webhook -----------------------------------------------------------------
+
+    async def mutate(self, review: Any) -> Decision:
+        """Place pods whose models need confidential computing (a JSONPatch); refuse those
+        that cannot be made safe. Everything else passes untouched. A placement or a refusal
+        is recorded like a validation."""
+        request = request_of(review)
+        decision = await self._mutate(request)
+        decision.request = request
+        decision.logged = {**decision.record(), "webhook": "mutate", "patch": decision.patch}
+        changed = decision.patch or not decision.allowed
+        if self.record and changed and not request.get("dryRun"):
+            await self.record(decision.logged)
+        return decision
+
+    async def _mutate(self, request: dict[str, Any]) -> Decision:
+        uid = request["uid"]
+        if skipped := _not_reviewed(request):
+            return Decision(uid, True, skipped, "not-reviewed")
+        obj = request.get("object") or {}
+        namespace = _namespace(request)
+        mode = self.policy.mode_for(namespace)
+        if mode is None:
+            return Decision(
+                uid, True, f"namespace {namespace} is excluded by the policy", "excluded"
             )
-            return
-        selector = spec.get("nodeSelector") if isinstance(spec.get("nodeSelector"), dict) else {}
-        wanted = dict(cc.node_selectors.get(tee, {}))
-        if any(n > 0 for n in gpu_requests(spec).values()):
-            wanted |= cc.gpu_node_selector
-        missing = {k: v for k, v in wanted.items() if selector.get(k) != v}
-        if missing:
-            problems.append(
-                f"the model requires confidential computing on {tee} nodes, but the pod does not "
-                f"select them (nodeSelector lacks {', '.join(f'{k}={v}' for k, v in missing.items())})"
-            )
+        deadline = time.monotonic() + self.policy.verification.deadline_seconds
+        patch: list[dict[str, Any]] = []
+        refusals: list[str] = []
+        tees: list[str] = []
+        for path in pod_spec_paths(obj):
+            pod = _pod_at(obj, path)
+            if pod is None:
+                continue
+            uses = models_in(pod)
+            ignored: list[str] = []  # unpinned models: the validating webhook says so
+            verdicts = await self._verify_all(uses, deadline, ignored)
+            need = await self.cc_need(namespace, uses, verdicts)
+            if need is None:
+                continue
+            placement = place(obj, need, self.policy.confidential, path)
+            if placement.refusal:
+                refusals.append(placement.refusal)
+            patch += placement.patch
+            tees += [placement.tee] if placement.tee else []
+        if refusals and mode == "enforce":
+            return Decision(uid, False, " | ".join(dict.fromkeys(refusals)), "confidential", mode)
+        warnings = [f"mlbom ({mode} mode): {r}" for r in refusals] if mode == "warn" else []
+        if not patch:
+            return Decision(uid, True, "nothing to place", "not-confidential", mode, warnings)
+        reason = f"placed on {', '.join(dict.fromkeys(tees))} confidential computing"
+        return Decision(uid, True, reason, "placed", mode, warnings, patch=patch)
+
+
+def _not_reviewed(request: dict[str, Any]) -> str | None:
+    """Why a request is let through unreviewed, if it is: deletes, status and scale,
+    objects being deleted."""
+    operation = request.get("operation")
+    if operation not in ("CREATE", "UPDATE"):
+        return f"{operation} is never blocked"
+    sub = request.get("subResource")
+    if sub and sub != "ephemeralcontainers":  # status, scale, binding, eviction, …
+        return f"the {sub} subresource is not reviewed"
+    if ((request.get("object") or {}).get("metadata") or {}).get("deletionTimestamp"):
+        return "the object is being deleted"
+    return None
+
+
+def _namespace(request: dict[str, Any]) -> str:
+    metadata = (request.get("object") or {}).get("metadata") or {}
+    return str(request.get("namespace") or metadata.get("namespace") or "")
+
+
+def _pod_at(obj: dict[str, Any], path: str) -> PodUnderReview | None:
+    """The pod whose spec is at JSON Pointer `path` (its metadata beside it)."""
+    spec, metadata = _pointer(obj, path), _pointer(obj, path.removesuffix("/spec") + "/metadata")
+    if not isinstance(spec, dict):
+        return None
+    top = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    kind = str(obj.get("kind") or "")
+    return PodUnderReview(kind, metadata if isinstance(metadata, dict) else {}, spec, top)
+
+
+def _pointer(obj: Any, path: str) -> Any:
+    for part in path.split("/")[1:]:
+        obj = obj.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(obj, dict) else None
+    return obj
 
 
 def _decision_key(request: dict[str, Any]) -> bytes | None:
@@ -276,15 +373,6 @@ def _decision_key(request: dict[str, Any]) -> bytes | None:
         )
     except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits: decide afresh
         return None
-
-
-def _bom_requires_cc(bom: dict[str, Any]) -> bool:
-    component = (bom.get("metadata") or {}).get("component") or {}
-    props = component.get("properties") if isinstance(component, dict) else None
-    return any(
-        isinstance(p, dict) and p.get("name") == "mlbom:cc:required" and p.get("value") == "true"
-        for p in props or []
-    )
 
 
 def _category(verdicts: list[Verdict], problems: list[str]) -> str:

@@ -1,6 +1,7 @@
 """The webhook server: an ASGI application served by uvicorn over HTTPS.
 
     POST /validate   AdmissionReview admission.k8s.io/v1 in, AdmissionReview out
+    POST /mutate     the same, answered with a JSONPatch placing confidential pods
     GET  /healthz    the process answers
     GET  /readyz     the policy is loaded and the server is not shutting down
     GET  /metrics    Prometheus metrics, on their own plain-HTTP port
@@ -102,17 +103,20 @@ class WebhookApp:
         if path == "/readyz":
             ok = self.ready
             return await _respond(send, 200 if ok else 503, b"ok\n" if ok else b"not ready\n", b"text/plain")  # fmt: skip
-        if path != "/validate":
+        if path not in ("/validate", "/mutate"):
             return await _respond(send, 404, b"not found\n", b"text/plain")
         if method != "POST":
             return await _respond(send, 405, b"POST an AdmissionReview\n", b"text/plain")
         start = time.perf_counter()
-        status, body = await self._validate(scope, receive)
+        decide = self.reviewer.review if path == "/validate" else self.reviewer.mutate
+        status, body = await self._answer(scope, receive, decide)
         self.metrics.request(path, status)
         self.metrics.latency.observe(time.perf_counter() - start)
         await _respond(send, status, body, b"application/json")
 
-    async def _validate(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _answer(
+        self, scope: Scope, receive: Receive, decide: Callable[[Any], Awaitable[Decision]]
+    ) -> tuple[int, bytes]:
         body = await _read_body(scope, receive)
         if body is None:
             return 413, _error(f"the body is larger than {MAX_BODY} bytes")
@@ -121,7 +125,7 @@ class WebhookApp:
         except orjson.JSONDecodeError:
             return 400, _error("the body is not JSON")
         try:
-            decision = await self.reviewer.review(review)
+            decision = await decide(review)
         except MalformedReview as e:
             return 400, _error(str(e))
         except Exception as e:  # fail closed: a well-formed denial, and the details in the log

@@ -426,3 +426,52 @@ def test_fuzzed_reviews_always_get_an_answer(world, request):
     answer = json.loads(sent[1]["body"])
     if status == 200:
         assert answer["response"]["uid"] == request["uid"]
+
+
+# -- the mutating webhook: placement on confidential nodes ---------------------------------
+
+
+def mutate(server, obj: dict, **request: object) -> dict:
+    review = admission_review(obj)
+    review["request"].update({"dryRun": False, **request})
+    status, body = server.post(json.dumps(review).encode(), path="/mutate")
+    assert status == 200, body
+    assert body["response"]["uid"] == review["request"]["uid"]
+    return body["response"]
+
+
+def patched(obj: dict, answer: dict) -> dict:
+    import base64
+
+    import jsonpatch
+
+    assert answer["patchType"] == "JSONPatch"
+    return jsonpatch.apply_patch(obj, json.loads(base64.b64decode(answer["patch"])))
+
+
+def test_mutate_places_a_confidential_pod_then_validation_admits_it(server):
+    deployment = vllm_deployment(REPO, COMMIT)
+    deployment["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "limits": {"nvidia.com/gpu": "1"}
+    }
+    answer = mutate(server, deployment, namespace="secure")
+    assert answer["allowed"] is True
+    placed = patched(deployment, answer)
+    spec = placed["spec"]["template"]["spec"]
+    assert spec["runtimeClassName"] == "kata-qemu-nvidia-gpu-snp"
+    assert spec["nodeSelector"]["feature.node.kubernetes.io/cpu-security.sev.snp.enabled"] == "true"
+    assert spec["nodeSelector"]["nvidia.com/cc.ready.state"] == "true"
+    assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/pgpu": "1"}
+    again = mutate(server, placed, namespace="secure")  # reinvocation: nothing more to do
+    assert again["allowed"] is True and "patch" not in again
+    assert server.review(placed, namespace="secure")["allowed"] is True
+    assert server.review(deployment, namespace="secure")["allowed"] is False  # the guarantee
+
+
+def test_mutate_leaves_other_pods_alone_and_refuses_unsafe_ones(server):
+    assert "patch" not in mutate(server, vllm_deployment(REPO, COMMIT), namespace="team-a")
+    unsafe = vllm_deployment(REPO, COMMIT)
+    unsafe["spec"]["template"]["spec"]["hostNetwork"] = True
+    answer = mutate(server, unsafe, namespace="secure")
+    assert answer["allowed"] is False and "hostNetwork" in answer["status"]["message"]
+    assert mutate(server, unsafe, namespace="secure", operation="DELETE")["allowed"] is True

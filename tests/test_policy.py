@@ -24,6 +24,7 @@ from admission.policy import (
     Policy,
     PolicyError,
     Requirements,
+    RuntimeClassDetails,
     load_policy,
     parse_policy,
 )
@@ -147,6 +148,13 @@ def test_the_schema_defaults_are_the_ones_the_code_uses():
     }
     assert cc["gpuNodeSelector"]["default"] == dict(default.confidential.gpu_node_selector)
     assert cc["gpuResourceRenames"]["default"] == dict(default.confidential.gpu_resource_renames)
+    assert cc["replaceableRuntimeClasses"]["default"] == list(
+        default.confidential.replaceable_runtime_classes
+    )
+    assert {
+        name: RuntimeClassDetails.from_runtime_class(details)
+        for name, details in cc["runtimeClassDetails"]["default"].items()
+    } == dict(default.confidential.runtime_class_details)
     settings = default.verification
     assert verification["deadlineSeconds"]["default"] == settings.deadline_seconds
     assert verification["cacheSuccessSeconds"]["default"] == settings.cache_success_seconds
@@ -180,6 +188,13 @@ def test_policy_values_are_read_only():
         p.confidential.runtime_classes["tdx"] = "runc"  # type: ignore[index]
     with pytest.raises(TypeError):
         p.confidential.node_selectors["tdx"]["x"] = "y"  # type: ignore[index]
+    details = p.confidential.runtime_class_details["kata-qemu-nvidia-gpu-snp"]
+    with pytest.raises(TypeError):
+        details.overhead["memory"] = "1Gi"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        p.confidential.runtime_class_details["x"] = details  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        details.tolerations = ()  # type: ignore[misc]
     with pytest.raises(AttributeError):
         p.modes.default = "audit"  # type: ignore[misc]
 
@@ -396,6 +411,60 @@ def test_a_tee_of_ones_own_needs_its_runtime_class_and_node_selector():
         "amd.feature.node.kubernetes.io/snp": "true"
     }
     assert "is empty" in one_problem("confidential:\n  nodeSelectors: {tdx: {}}\n")
+
+
+def test_runtime_classes_that_are_replaced_and_what_runtime_classes_hold():
+    p = policy("""\
+        confidential:
+          replaceableRuntimeClasses: [nvidia, runc, nvidia, runsc]
+          runtimeClassDetails:
+            kata-qemu-nvidia-gpu-snp:
+              overhead: {podFixed: {memory: 16384Mi, cpu: "1"}}
+              scheduling:
+                nodeSelector: {katacontainers.io/kata-runtime: "true"}
+                tolerations: [{key: kata, operator: Exists, effect: NoSchedule}]
+            kata-cca: {}
+        """)
+    cc = p.confidential
+    assert cc.replaceable_runtime_classes == ("nvidia", "runc", "runsc")
+    # an entry given replaces the built-in one of that class; the other stays
+    snp = cc.runtime_class_details["kata-qemu-nvidia-gpu-snp"]
+    assert dict(snp.overhead) == {"memory": "16384Mi", "cpu": "1"}
+    assert dict(snp.node_selector) == {"katacontainers.io/kata-runtime": "true"}
+    assert [dict(t) for t in snp.tolerations] == [
+        {"key": "kata", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert cc.runtime_class_details["kata-cca"] == RuntimeClassDetails()
+    tdx = cc.runtime_class_details["kata-qemu-nvidia-gpu-tdx"]
+    assert dict(tdx.overhead) == {"cpu": "1", "memory": "10240Mi"}  # kata-deploy's
+    assert policy("confidential: {replaceableRuntimeClasses: []}\n").confidential.replaceable_runtime_classes == ()  # fmt: skip
+    assert RuntimeClassDetails.from_runtime_class(
+        {"kind": "RuntimeClass", "handler": "h", "overhead": {"podFixed": {"cpu": "250m"}}}
+    ) == RuntimeClassDetails(overhead={"cpu": "250m"})  # type: ignore[arg-type]
+
+
+def test_runtime_class_details_problems():
+    assert one_problem(
+        "confidential:\n  runtimeClassDetails: {kata-x: {overhead: {podFixed: {memory: 2}}}}\n"
+    ).startswith(
+        "confidential.runtimeClassDetails.kata-x.overhead.podFixed.memory: must be a string, not the number 2: quote it"
+    )
+    assert one_problem(
+        "confidential:\n  runtimeClassDetails: {kata-x: {overhead: {podFixed: {memory: 2 GB}}}}\n"
+    ).startswith(
+        'confidential.runtimeClassDetails.kata-x.overhead.podFixed.memory: "2 GB" is not a valid Kubernetes quantity'
+    )
+    assert one_problem(
+        "confidential:\n  runtimeClassDetails: {kata-x: {overhead: {fixed: {}}}}\n"
+    ).startswith(
+        "confidential.runtimeClassDetails.kata-x.overhead.fixed: unknown field; did you mean podFixed?"
+    )
+    assert "is not a valid RuntimeClass name" in one_problem(
+        "confidential:\n  replaceableRuntimeClasses: [Nvidia]\n"
+    )
+    assert "must be a string" in one_problem(
+        "confidential:\n  runtimeClassDetails: {kata-x: {scheduling: {nodeSelector: {a: true}}}}\n"
+    )
 
 
 # --- hostile YAML ------------------------------------------------------------------------------

@@ -567,7 +567,11 @@ def test_policy_configmap_holds_the_policy_from_values(chart):
     rendered = render(chart, {"policy": {"content": policy}})
     configmap = rendered.one("ConfigMap")
     assert configmap["metadata"]["name"] == f"{FULLNAME}-policy"
-    assert yaml.safe_load(configmap["data"]["policy.yaml"]) == policy
+    shipped = yaml.safe_load(configmap["data"]["policy.yaml"])
+    placement = shipped.pop("confidential")  # the chart's placement values fill it in
+    assert shipped == policy
+    assert placement["runtimeClasses"]["sev-snp"] == "kata-qemu-nvidia-gpu-snp"
+    assert placement["gpuNodeSelector"] == {"nvidia.com/cc.ready.state": "true"}
     volume = rendered.volumes()["policy"]["configMap"]
     assert volume == {
         "name": f"{FULLNAME}-policy",
@@ -590,7 +594,12 @@ def test_example_policy_through_the_chart_is_a_valid_policy(chart):
     policy = yaml.safe_load(example.read_text())
     rendered = render(chart, {"policy": {"content": policy}})
     shipped = yaml.safe_load(rendered.one("ConfigMap")["data"]["policy.yaml"])
-    assert shipped == policy
+    own = policy.get("confidential", {})
+    assert {k: v for k, v in shipped.items() if k != "confidential"} == {
+        k: v for k, v in policy.items() if k != "confidential"
+    }
+    assert {k: shipped["confidential"][k] for k in own} == own  # the policy's own entries win
+    assert "runtimeClassDetails" in shipped["confidential"]  # the chart's placement defaults
     schema = json.loads(schema_file.read_text())
     jsonschema.Draft202012Validator(schema).validate(shipped)
     assert shipped["decisionLog"].startswith(rendered.mounts()["decision-log"]["mountPath"] + "/")

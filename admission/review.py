@@ -42,6 +42,7 @@ from admission.placement import (
 from admission.verification import ModelVerifier, Verdict, verdict_record
 
 if TYPE_CHECKING:
+    from admission.cluster import ClusterView
     from admission.policy import Policy
 
 API_VERSION = "admission.k8s.io/v1"
@@ -127,10 +128,13 @@ class Reviewer:
         verifier: ModelVerifier,
         *,
         record: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+        cluster: ClusterView | None = None,
     ) -> None:
         self.policy = policy
         self.verifier = verifier
         self.record = record
+        # --discover: place and check within the TEEs the cluster offers (None: the policy's)
+        self.cluster = cluster
         # The same object reviewed again (every replica of a Deployment, retries, GitOps
         # dry runs) gets the same decision for as long as its verdicts are cached.
         self._decisions: OrderedDict[bytes, tuple[float, Decision]] = OrderedDict()
@@ -139,6 +143,8 @@ class Reviewer:
         settings = self.policy.verification
         if decision.category in ("deadline", "error", "unreachable"):
             return 0.0  # transient: the next request tries again
+        if self.cluster is not None and decision.category == "confidential":
+            return 0.0  # --discover: it may rest on what the cluster offers, which changes
         if decision.verdicts and not all(v.ok for v in decision.verdicts):
             return settings.cache_failure_seconds
         return settings.cache_success_seconds
@@ -198,7 +204,10 @@ class Reviewer:
             # checked when they are created, not the resource's synthesized pod.
             placed_later = pod.kind in ("InferenceService", "LLMInferenceService")
             if not placed_later and (need := await self.cc_need(namespace, uses, pod_verdicts)):
-                problems += confidential_problems(spec, need, self.policy.confidential)
+                check = (
+                    self.cluster.confidential_problems if self.cluster else confidential_problems
+                )
+                problems += check(spec, need, self.policy.confidential)
         if not inference:
             return Decision(uid, True, "not an inference pod", "not-inference", mode)
         if not problems:
@@ -315,7 +324,8 @@ class Reviewer:
             need = await self.cc_need(namespace, uses, verdicts)
             if need is None:
                 continue
-            placement = place(obj, need, self.policy.confidential, path)
+            placing = self.cluster.place if self.cluster else place
+            placement = placing(obj, need, self.policy.confidential, path)
             if placement.refusal:
                 refusals.append(placement.refusal)
             patch += placement.patch

@@ -271,6 +271,11 @@ async def serve(
         )
         servers.append(uvicorn.Server(metrics_config))
     assert config.ssl is not None
+    # --discover: the first read of the cluster before serving (bounded; a failure only
+    # logs), then one in the background every interval
+    cluster = reviewer.cluster
+    if cluster is not None:
+        await cluster.start()
     reloader = asyncio.ensure_future(CertificateReloader(config.ssl, tls_cert, tls_key).run())
     tasks = [asyncio.ensure_future(s.serve()) for s in servers]
     try:
@@ -283,6 +288,8 @@ async def serve(
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         reloader.cancel()
+        if cluster is not None:
+            await cluster.stop()
 
 
 def run(reviewer: Reviewer, metrics: Metrics, **options: Any) -> None:

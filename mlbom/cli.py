@@ -794,6 +794,11 @@ def review_manifests(
     "--metrics-port", default=9090, show_default=True,
     help="Plain-HTTP port for /metrics (0: none).",
 )  # fmt: skip
+@click.option(
+    "--discover", is_flag=True,
+    help="Read RuntimeClasses and node labels from the API server (in-cluster, else the "
+    "kubeconfig) every 60 s, and place pods only on TEEs some node offers.",
+)  # fmt: skip
 @_handle_errors
 def serve_webhook(
     policy_path: Path,
@@ -803,6 +808,7 @@ def serve_webhook(
     host: str,
     port: int,
     metrics_port: int,
+    discover: bool,
 ) -> None:
     """Serve the validating webhook over HTTPS: /validate, /healthz, /readyz, and /metrics
     on the metrics port. Fails closed; one JSON log line per decision on stderr."""
@@ -811,6 +817,10 @@ def serve_webhook(
 
     metrics = Metrics()
     reviewer = _reviewer(policy_path, stores, metrics)
+    if discover:
+        from admission.cluster import ClusterView
+
+        reviewer.cluster = ClusterView.connect(reviewer.policy.confidential)
     for path in (tls_cert, tls_key):
         if not path.is_file():
             raise BadInputError(f"{path}: no such file")

@@ -107,6 +107,7 @@ EVERYTHING = {
         "annotations": {"example.com/owner": "platform"},
     },
     "mutating": {"enabled": True},
+    "placement": {"discover": True},
     "podAntiAffinity": "hard",
     "priorityClassName": "system-cluster-critical",
     "podDisruptionBudget": {"minAvailable": 2},
@@ -325,7 +326,9 @@ def test_standard_labels_and_namespace(chart, scenario):
         assert labels["app.kubernetes.io/part-of"] == "mlbom"
         assert labels["app.kubernetes.io/version"] == "0.1.0"
         assert labels["helm.sh/chart"] == "mlbom-admission-0.1.0"
-        if obj["kind"] not in {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}:
+        cluster_scoped = {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+                          "ClusterRole", "ClusterRoleBinding"}  # fmt: skip
+        if obj["kind"] not in cluster_scoped:
             assert obj["metadata"]["namespace"] == NAMESPACE
 
 
@@ -921,3 +924,22 @@ def test_values_file_is_commented():
 def test_rendering_is_deterministic(chart):
     first = chart.render(EVERYTHING, name=RELEASE, namespace=NAMESPACE)
     assert chart.render(EVERYTHING, name=RELEASE, namespace=NAMESPACE) == first
+
+
+def test_discover_adds_its_flag_read_only_rbac_and_the_token(chart):
+    rendered = render(chart, {"placement": {"discover": True}})
+    assert "--discover" in rendered.container()["args"]
+    assert rendered.pod()["spec"]["automountServiceAccountToken"] is True
+    role = rendered.one("ClusterRole")
+    assert role["rules"] == [
+        {"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": ["list", "watch"]},
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
+    ]
+    binding = rendered.one("ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["namespace"] == NAMESPACE
+    policy = yaml.safe_load(rendered.one("ConfigMap")["data"]["policy.yaml"] or "{}") or {}
+    assert "discover" not in (policy.get("confidential") or {})  # a chart value, not policy
+    default = render(chart)
+    assert "--discover" not in default.container()["args"]
+    assert "ClusterRole" not in default.kinds()

@@ -177,6 +177,9 @@ then extraArgs.
 - {{ .Values.server.port | quote }}
 - --metrics-port
 - {{ .Values.server.metricsPort | quote }}
+{{- if .Values.placement.discover }}
+- --discover
+{{- end }}
 {{- with .Values.extraArgs }}
 {{ toYaml . }}
 {{- end }}

@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 NODE_PEERS := tests/sigstore/node_modules/.installed
 # The OCI test registry: Debian's docker-registry (the CNCF distribution registry)
 REGISTRY_PEER := $(VENV)/.docker-registry
+# The browser the HTML audit report is opened in: Debian's chromium (headless)
+BROWSER_PEER := $(VENV)/.chromium
 
 .PHONY: demo test lint bench clean
 
@@ -40,6 +42,18 @@ $(REGISTRY_PEER): | $(BIN)/python
 		echo "docker-registry not found and not root: the OCI registry tests will be skipped (they fail when CI=true); install it with: sudo apt-get install docker-registry"; \
 	fi
 
+$(BROWSER_PEER): | $(BIN)/python
+	@if command -v chromium >/dev/null 2>&1; then \
+		touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+			|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)) \
+			&& touch $@ \
+			|| echo "could not install chromium: the HTML report browser tests will be skipped (they fail when CI=true)"; \
+	else \
+		echo "chromium not found and not root: the HTML report browser tests will be skipped (they fail when CI=true); install it with: sudo apt-get install chromium"; \
+	fi
+
 ## demo: the ML-BOM of the built-in example model, written to out/ and summarised
 demo: $(VENV)/.installed
 	@mkdir -p out
@@ -52,7 +66,7 @@ demo: $(VENV)/.installed
 		len(d['components']), 'components, validated against CycloneDX', d['specVersion'])"
 
 ## test: lint and the whole test suite
-test: $(VENV)/.installed $(NODE_PEERS) $(REGISTRY_PEER)
+test: $(VENV)/.installed $(NODE_PEERS) $(REGISTRY_PEER) $(BROWSER_PEER)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -68,12 +82,13 @@ $(VENV)/.load-tools: | $(BIN)/python
 		echo "wrk and hey not found and not root: install them with sudo apt-get install wrk hey"; \
 	fi
 
-## bench: the speed figures of the issues (hashing, cache, --help, Hub models, verify, webhook)
+## bench: the speed figures of the issues (hashing, cache, --help, Hub models, verify, webhook, audit export)
 bench: $(VENV)/.bench-installed $(NODE_PEERS) $(REGISTRY_PEER) $(VENV)/.load-tools
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_hub.py
 	$(BIN)/python bench/bench_verify.py
 	$(BIN)/python bench/bench_admission.py
+	$(BIN)/python bench/bench_audit.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

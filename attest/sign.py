@@ -39,7 +39,25 @@ def sign(
     """The bundle JSON for `bom`: with `key` when given, else keyless. The keyless identity
     token comes from `identity_token`, `SIGSTORE_ID_TOKEN`, ambient CI credentials, or the
     browser flow when a person is at the terminal."""
-    payload = statement(bom)
+    return sign_payload(
+        statement(bom),
+        key=key,
+        identity_token=identity_token,
+        trust_config=trust_config,
+        staging=staging,
+    )
+
+
+def sign_payload(
+    payload: bytes,
+    *,
+    key: keys.PrivateKey | None = None,
+    identity_token: str | None = None,
+    trust_config: Path | None = None,
+    staging: bool = False,
+) -> str:
+    """The bundle JSON for any in-toto statement's payload bytes (an audit export's manifest,
+    say): with `key` when given, else keyless."""
     if key is not None:
         return sign_with_key(payload, key)
     return _sign_keyless(payload, identity_token, trust_config, staging)

@@ -856,3 +856,144 @@ def verify_log(logs: tuple[Path, ...], as_json: bool) -> None:
         raise CheckFailedError(
             f"the decision log's hash chain is broken ({len(report.findings)} findings)"
         )
+
+
+@main.group()
+def audit() -> None:
+    """CRA compliance evidence: every model's ML-BOM, signature and checks, for auditors."""
+
+
+@audit.command("export")
+@click.option(
+    "--store", "stores", multiple=True, required=True, metavar="STORE",
+    help="An attestation store to report on (a folder, oci://…, hf://…); repeat for several.",
+)  # fmt: skip
+@click.option(
+    "--decisions", "logs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="An admission decision log (its rotated files are read too); repeat for several.",
+)  # fmt: skip
+@click.option(
+    "--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="The admission policy: its signers and trusted root verify the bundles.",
+)  # fmt: skip
+@click.option("--product", help="The product with digital elements the evidence is for.")
+@click.option("--manufacturer", help="Its manufacturer.")
+@click.option("--contact", metavar="EMAIL", help="The single point of contact for vulnerabilities.")
+@click.option("--support-until", metavar="DATE", help="End of the support period (YYYY-MM-DD).")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the report (all or nothing).",
+)  # fmt: skip
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "html", "zip"]),
+    help="Output format [default: from the -o extension].",
+)  # fmt: skip
+@click.option("--sign", is_flag=True, help="ZIP: sign the manifest of digests (keyless or --key).")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), help="Sign with this key.")
+@_KEY_PASSWORD
+@click.option("--identity-token", metavar="TOKEN", help="OIDC token for keyless signing.")
+@click.option(
+    "--trust-config", type=click.Path(dir_okay=False, path_type=Path),
+    help="A private Sigstore instance for keyless signing.",
+)  # fmt: skip
+@_INSECURE_REGISTRY
+@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_handle_errors
+def audit_export(
+    stores: tuple[str, ...],
+    logs: tuple[Path, ...],
+    policy_path: Path | None,
+    product: str | None,
+    manufacturer: str | None,
+    contact: str | None,
+    support_until: str | None,
+    output: Path,
+    fmt: str | None,
+    sign: bool,
+    key: Path | None,
+    key_password: str | None,
+    identity_token: str | None,
+    trust_config: Path | None,
+    insecure_registry: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Export CRA compliance evidence for every model in the stores: per model its BOM
+    (schema, BSI TR-03183-2, G7 checks), signature, decisions seen in the logs; the CRA
+    Annex I Part II and Annex VII mapping; and every finding with what to do. Findings do
+    not fail the export; unusable arguments exit 2."""
+    import datetime
+
+    from mlbom.audit import export
+    from mlbom.audit.report import Product, build_report
+
+    fmt = export.format_of(output, fmt)
+    if sign and fmt != "zip":
+        raise BadInputError("--sign signs the ZIP evidence package: write a .zip")
+    if (key or identity_token or trust_config) and not sign:
+        raise BadInputError("--key, --identity-token and --trust-config sign: add --sign")
+    if support_until:
+        try:
+            datetime.date.fromisoformat(support_until)
+        except ValueError:
+            raise BadInputError(
+                f"--support-until {support_until!r} is not a date (YYYY-MM-DD)"
+            ) from None
+    signer = None
+    if sign:
+        from attest import keys
+        from attest.sign import sign_payload
+
+        private = keys.load_private_key(key, key_password) if key else None
+
+        def signer(payload: bytes) -> str:
+            return sign_payload(
+                payload, key=private, identity_token=identity_token, trust_config=trust_config
+            )
+
+    report = build_report(
+        stores, decision_logs=logs, policy_path=policy_path,
+        product=Product(product, manufacturer, contact, support_until),
+        insecure_registries=insecure_registry,
+    )  # fmt: skip
+    export.write(report, output, fmt, sign=signer)
+    if not quiet:
+        s = report.data["summary"]
+        click.echo(
+            f"wrote {output}: {s['models']} models, {s['signedVerified']} with a verified "
+            f"signed BOM, {s['bsiPassing']} passing BSI TR-03183-2, {s['denied']} denials, "
+            f"{s['findings']} findings", err=True,
+        )  # fmt: skip
+
+
+@audit.command("check")
+@click.argument("bom", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@_handle_errors
+def audit_check(bom: Path, as_json: bool) -> None:
+    """Run the BSI TR-03183-2 and G7 checks on one BOM and print them; exit 1 when a
+    required BSI field fails."""
+    from dataclasses import asdict
+
+    from attest.statement import read_bom
+    from mlbom.audit.checks import bsi_checks, bsi_passes, g7_checks
+
+    document = read_bom(bom)
+    bsi, g7 = bsi_checks(document), g7_checks(document, signed=None)
+    if as_json:
+        out = {
+            "bsi": [asdict(c) for c in bsi],
+            "bsiPasses": bsi_passes(bsi),
+            "g7": [asdict(c) for c in g7],
+        }
+        click.echo(json.dumps(out, indent=2))
+    else:
+        for title, checks in (("BSI TR-03183-2", bsi), ("G7 SBOM for AI", g7)):
+            click.echo(f"{title}:")
+            for c in checks:
+                where = f" [{c.subject}]" if c.subject else ""
+                click.echo(f"  {c.status:4} {c.title}{where}: {c.detail}")
+                if c.status == "fail" and c.fix:
+                    click.echo(f"       fix: {c.fix}")
+    if not bsi_passes(bsi):
+        failed = sum(c.status == "fail" and c.level == "required" for c in bsi)
+        raise CheckFailedError(f"{failed} required BSI TR-03183-2 checks fail")

@@ -100,16 +100,17 @@ def _render_xml(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
     return text
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | bytes) -> None:
     """Write all of `text` or nothing: a temporary file beside `path`, fsync, rename."""
+    data = text.encode() if isinstance(text, str) else text
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
         raise BadInputError(f"cannot write {path}: {e.strerror}") from e
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temporary, 0o644)

@@ -1,0 +1,409 @@
+"""The audit report: every model in the given stores, with its BOM (present, schema-valid,
+complete per BSI TR-03183-2 and the G7 minimum elements), its signature (verified against the
+policy's signers), what the admission webhook decided about it, and the CRA points this
+evidence covers. The report is a dict valid against schemas/audit-report.schema.json.
+
+Bad input never ends the export: an unreadable store, a corrupt BOM, a bundle that does not
+verify, a decision log with a broken chain each become a finding, with what to do.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mlbom import __version__
+from mlbom.errors import MlbomError
+
+MAX_EVENTS = 100  # per model, the most recent
+
+
+@dataclass(frozen=True)
+class Product:
+    """The product with digital elements the evidence is for."""
+
+    name: str | None = None
+    manufacturer: str | None = None
+    contact: str | None = None
+    support_until: str | None = None
+
+
+@dataclass
+class Collected:
+    """A model's attestation as found: what the export includes in its ZIP too."""
+
+    reference: str
+    store: str
+    bom: bytes | None = None
+    bundle: bytes | None = None
+
+
+@dataclass
+class Report:
+    data: dict[str, Any]
+    attestations: list[Collected] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+
+def build_report(
+    stores: Iterable[str],
+    *,
+    decision_logs: Iterable[Path] = (),
+    policy_path: Path | None = None,
+    product: Product = Product(),
+    insecure_registries: tuple[str, ...] = (),
+) -> Report:
+    """Collect and check everything; never raises for what it finds, only for unusable
+    arguments (a policy that does not load)."""
+    from mlbom.audit.checks import CraFacts, cra_points
+
+    policy = None
+    if policy_path is not None:
+        from admission.policy import load_policy
+
+        policy = load_policy(policy_path)
+    findings: list[dict[str, Any]] = []
+    collected: list[Collected] = []
+    for location in stores:
+        collected += _collect(location, findings, insecure_registries)
+    events, logs_info, log_files = _decisions(decision_logs, findings)
+    models = [_model(c, policy, events.get(c.reference, [])) for c in collected]
+    for model in models:
+        findings += model["findings"]
+    total = len(models)
+    with_bom = sum(m["bom"]["present"] for m in models)
+    verified = sum(m["signature"]["verified"] for m in models)
+    bsi = sum(m["bsiPasses"] for m in models)
+    all_events = [e for evs in events.values() for e in evs]
+    facts = CraFacts(
+        models=total,
+        with_bom=with_bom,
+        schema_valid=sum(m["bom"]["schemaValid"] for m in models),
+        signed_verified=verified,
+        bsi_passing=bsi,
+        with_vulnerability_contact=sum(m.pop("_contact") for m in models),
+        decision_logs=len(logs_info),
+        decision_logs_intact=sum(log["intact"] for log in logs_info),
+        product=product.name,
+        manufacturer=product.manufacturer,
+        contact=product.contact,
+        support_until=product.support_until,
+    )
+    data = {
+        "schemaVersion": "1",
+        "generated": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        "tool": {"name": "mlbom", "version": __version__},
+        "product": {
+            "name": product.name,
+            "manufacturer": product.manufacturer,
+            "contact": product.contact,
+            "supportUntil": product.support_until,
+        },
+        "summary": {
+            "models": total,
+            "withBom": with_bom,
+            "signedVerified": verified,
+            "signedShare": round(verified / total, 4) if total else 0.0,
+            "bsiPassing": bsi,
+            "bsiShare": round(bsi / total, 4) if total else 0.0,
+            "allowed": sum(e["allowed"] for e in all_events),
+            "denied": sum(not e["allowed"] for e in all_events),
+            "findings": len(findings),
+        },
+        "models": models,
+        "cra": [_plain(p) for p in cra_points(facts)],
+        "decisionLogs": logs_info,
+        "findings": findings,
+    }
+    return Report(data, collected, log_files)
+
+
+# -- the stores ------------------------------------------------------------------------------
+
+
+def _collect(
+    location: str, findings: list[dict[str, Any]], insecure: tuple[str, ...]
+) -> list[Collected]:
+    from attest.stores import CorruptEntryError, NoAttestationError, open_store
+
+    try:
+        store = open_store(location, insecure_registries=insecure)
+        refs = store.models()
+    except MlbomError as e:
+        findings.append(_finding("error", location, f"the store cannot be read: {e.message}",
+                                 e.hint or "check the location and the credentials"))  # fmt: skip
+        return []
+    found = []
+    for ref in refs:
+        entry = Collected(str(ref), location)
+        try:
+            attestation = store.pull(ref)
+            entry.bom, entry.bundle = attestation.bom, attestation.bundle
+        except (NoAttestationError, CorruptEntryError) as e:
+            findings.append(_finding("error", str(ref), f"its entry in {location} is unreadable: {e.message}",
+                                     "publish the attestation again with mlbom push"))  # fmt: skip
+        except MlbomError as e:
+            findings.append(_finding("error", str(ref), f"{location}: {e.message}", e.hint))
+        found.append(entry)
+    return found
+
+
+# -- one model -------------------------------------------------------------------------------
+
+
+def _model(entry: Collected, policy: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
+    from mlbom.audit.checks import bsi_checks, bsi_passes, g7_checks
+
+    findings: list[dict[str, Any]] = []
+    ref = entry.reference
+    model: dict[str, Any] = {
+        "reference": ref, "digest": None, "purl": None, "name": None, "version": None,
+        "store": entry.store,
+        "bom": {"present": entry.bom is not None, "schemaValid": False},
+        "signature": {"verified": False, "signer": None, "identity": None, "issuer": None,
+                      "reason": "no BOM"},
+        "hashesRecheckable": False, "licenses": [], "datasets": [], "baseModels": [],
+        "unsafeImports": [], "cc": {"required": False, "tees": [], "gpu": False},
+        "decisions": _decision_summary(events), "bsi": [], "bsiPasses": False, "g7": [],
+        "findings": findings, "_contact": False,
+    }  # fmt: skip
+    if entry.bom is None:
+        findings.append(
+            _finding("error", ref, "no BOM was found for it", "generate, sign and push its ML-BOM")
+        )
+        return model
+    try:
+        bom = orjson.loads(entry.bom)
+        if not isinstance(bom, dict):
+            raise ValueError("not a JSON object")
+    except (orjson.JSONDecodeError, ValueError) as e:
+        model["bom"]["error"] = f"not JSON: {e}"
+        findings.append(
+            _finding("error", ref, "its BOM is corrupt (not JSON)", "generate and push it again")
+        )
+        return model
+    _describe(model, bom)
+    error = _schema_error(entry.bom, bom)
+    model["bom"]["schemaValid"] = error is None
+    if error:
+        model["bom"]["error"] = error[:1000]
+        findings.append(_finding("error", ref, f"its BOM does not validate against CycloneDX: {error[:300]}",
+                                 "generate it again with mlbom generate"))  # fmt: skip
+    model["signature"] = _signature(bom, entry.bundle, policy)
+    if not model["signature"]["verified"]:
+        findings.append(_finding("error", ref, f"its BOM is not verified: {model['signature']['reason']}",
+                                 "sign it with mlbom sign by a signer the policy trusts, and push it"))  # fmt: skip
+    bsi = bsi_checks(bom)
+    model["bsi"] = [_plain(c) for c in bsi]
+    model["bsiPasses"] = bsi_passes(bsi)
+    model["g7"] = [_plain(c) for c in g7_checks(bom, signed=model["signature"]["verified"])]
+    if not model["bsiPasses"]:
+        failed = [c for c in bsi if c.status == "fail" and c.level == "required"]
+        fixes = "; ".join(dict.fromkeys(c.fix for c in failed if c.fix))
+        findings.append(_finding("warning", ref, f"{len(failed)} required BSI TR-03183-2 fields fail",
+                                 fixes or None))  # fmt: skip
+    if model["unsafeImports"]:
+        findings.append(_finding("warning", ref, f"pickles import {', '.join(model['unsafeImports'][:5])} when loaded",
+                                 "convert the weights to safetensors"))  # fmt: skip
+    return model
+
+
+def _describe(model: dict[str, Any], bom: dict[str, Any]) -> None:
+    """The model's identity and facts, from its BOM."""
+    from attest.stores import bom_reference
+
+    metadata = bom.get("metadata") if isinstance(bom.get("metadata"), dict) else {}
+    component = metadata.get("component") if isinstance(metadata.get("component"), dict) else {}
+    model["name"] = _str(component.get("name"))
+    model["version"] = _str(component.get("version"))
+    model["purl"] = _str(component.get("purl"))
+    try:
+        model["digest"] = bom_reference(bom).digest
+    except MlbomError:
+        model["digest"] = None
+    model["bom"].update(
+        specVersion=_str(bom.get("specVersion")),
+        serialNumber=_str(bom.get("serialNumber")),
+        timestamp=_str(metadata.get("timestamp")),
+    )
+    components = [c for c in bom.get("components") or [] if isinstance(c, dict)]
+    files = [c for c in components if c.get("type") == "file"]
+
+    def algorithms(c: dict[str, Any]) -> set[str]:
+        return {h.get("alg") for h in c.get("hashes") or [] if isinstance(h, dict)}
+
+    model["bom"]["files"] = len(files)
+    model["bom"]["sha512Files"] = sum("SHA-512" in algorithms(c) for c in files)
+    model["hashesRecheckable"] = bool(files) and all("SHA-256" in algorithms(c) for c in files)
+    model["licenses"] = _licenses(component)
+    refs = {
+        d.get("ref")
+        for d in ((component.get("modelCard") or {}).get("modelParameters") or {}).get("datasets") or []
+        if isinstance(d, dict)
+    }  # fmt: skip
+    model["datasets"] = [
+        {"name": str(c.get("name")), "version": _str(c.get("version")),
+         "url": next((_str(r.get("url")) for r in c.get("externalReferences") or [] if isinstance(r, dict)), None),
+         "role": next((_str(p.get("value")) for p in c.get("properties") or []
+                       if isinstance(p, dict) and p.get("name") == "mlbom:dataset:role"), None)}
+        for c in components if c.get("type") == "data" and c.get("bom-ref") in refs
+    ]  # fmt: skip
+    ancestors = ((component.get("pedigree") or {}).get("ancestors")) or []
+    model["baseModels"] = [str(a.get("name")) for a in ancestors if isinstance(a, dict)]
+    props = _properties(component)
+    model["unsafeImports"] = sorted(set(props.get("mlbom:unsafe-import", [])))
+    tees = [t.strip() for v in props.get("mlbom:cc:tee", []) for t in v.split(",") if t.strip()]
+    model["cc"] = {
+        "required": "true" in props.get("mlbom:cc:required", []),
+        "tees": tees,
+        "gpu": "true" in props.get("mlbom:cc:gpu", []),
+    }
+    maker = metadata.get("manufacturer") if isinstance(metadata.get("manufacturer"), dict) else {}
+    model["_contact"] = bool(maker.get("contact") or maker.get("url"))
+
+
+def _schema_error(raw: bytes, bom: dict[str, Any]) -> str | None:
+    from cyclonedx.schema import SchemaVersion
+
+    versions = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7, "1.5": SchemaVersion.V1_5}
+    version = versions.get(str(bom.get("specVersion")))
+    if version is None:
+        return f"unsupported CycloneDX specVersion {bom.get('specVersion')!r}"
+    error = _validator(version).validate_str(raw.decode("utf-8", "replace"))
+    return None if error is None else str(error)
+
+
+_VALIDATORS: dict[Any, Any] = {}
+
+
+def _validator(version: Any) -> Any:
+    # the schema is compiled once per version, not once per BOM
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    if version not in _VALIDATORS:
+        _VALIDATORS[version] = JsonStrictValidator(version)
+    return _VALIDATORS[version]
+
+
+def _signature(bom: dict[str, Any], bundle: bytes | None, policy: Any) -> dict[str, Any]:
+    from attest.verify import verify
+    from mlbom.errors import NotVerifiedError
+
+    result: dict[str, Any] = {"verified": False, "signer": None, "identity": None, "issuer": None}
+    if bundle is None:
+        return result | {"reason": "no bundle"}
+    if policy is None or not policy.signers:
+        return result | {"reason": "no trusted signer to verify against (give --policy)"}
+    reasons = []
+    for named in policy.signers:
+        try:
+            verified = verify(
+                bom, bundle, named.signer, trusted_root=policy.trusted_root,
+                trust_config=policy.trust_config, offline=True,
+            )  # fmt: skip
+        except NotVerifiedError as e:
+            reasons.append(f"{named.name}: {e.check}: {e.reason}")
+            continue
+        except MlbomError as e:
+            reasons.append(f"{named.name}: {e.message}")
+            continue
+        return {"verified": True, "signer": named.name, "identity": verified.signer,
+                "issuer": verified.issuer, "reason": None}  # fmt: skip
+    return result | {"reason": "; ".join(reasons)[:2000]}
+
+
+# -- the decision logs -----------------------------------------------------------------------
+
+
+def _decisions(
+    paths: Iterable[Path], findings: list[dict[str, Any]]
+) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]], list[Path]]:
+    """Events by model reference, one entry per log (its chain checked), the files read."""
+    from admission.decisions import rotated_files, verify_chain
+
+    events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    logs: list[dict[str, Any]] = []
+    read: list[Path] = []
+    for path in paths:
+        files = [*rotated_files(path), path] if path.exists() else [path]
+        read += [f for f in files if f.exists()]
+        report = verify_chain(files)
+        logs.append({"path": str(path), "files": report.files, "records": report.records,
+                     "intact": report.intact, "findings": report.findings[:100]})  # fmt: skip
+        if not report.intact:
+            findings.append(_finding("error", str(path), f"the decision log's hash chain is broken ({len(report.findings)} findings: {report.findings[0][:200]})",
+                                     "keep the log's files together and unedited; investigate who changed it"))  # fmt: skip
+        for file in files:
+            try:
+                lines = file.read_bytes().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(record, dict) or record.get("webhook") == "mutate":
+                    continue
+                event = {
+                    "time": _str(record.get("time")), "allowed": bool(record.get("allowed")),
+                    "namespace": _str(record.get("namespace")), "name": _str(record.get("name")),
+                    "kind": _str(record.get("kind")), "operation": _str(record.get("operation")),
+                    "mode": _str(record.get("mode")), "reason": _str(record.get("reason")),
+                    "log": str(path),
+                }  # fmt: skip
+                for verdict in record.get("models") or []:
+                    if isinstance(verdict, dict) and isinstance(verdict.get("model"), str):
+                        events[verdict["model"]].append(event)
+    return events, logs, read
+
+
+def _decision_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
+    recent = sorted(events, key=lambda e: e.get("time") or "", reverse=True)[:MAX_EVENTS]
+    return {
+        "allowed": sum(e["allowed"] for e in events),
+        "denied": sum(not e["allowed"] for e in events),
+        "events": recent,
+    }
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def _finding(severity: str, subject: str, message: str, fix: str | None) -> dict[str, Any]:
+    return {"severity": severity, "subject": subject, "message": message, "fix": fix}
+
+
+def _plain(item: Any) -> dict[str, Any]:
+    return asdict(item)
+
+
+def _str(value: Any) -> str | None:
+    return value[:2000] if isinstance(value, str) else None
+
+
+def _properties(component: dict[str, Any]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    for p in component.get("properties") or []:
+        if isinstance(p, dict) and isinstance(p.get("name"), str):
+            found[p["name"]].append(str(p.get("value", "")))
+    return found
+
+
+def _licenses(component: dict[str, Any]) -> list[str]:
+    found = []
+    for item in component.get("licenses") or []:
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("expression"), str):
+            found.append(item["expression"])
+        lic = item.get("license") if isinstance(item.get("license"), dict) else {}
+        if name := lic.get("id") or lic.get("name"):
+            found.append(str(name))
+    return found

@@ -15,7 +15,12 @@ from tests.conftest import assert_valid
 EXAMPLE = Path(__file__).parent.parent / "examples" / "tiny-sentiment"
 
 
-@pytest.mark.parametrize("args", [["--help"], ["generate", "--help"], ["-h"]])
+COMMANDS = ["generate", "sign", "verify", "keygen", "push", "pull", "verify-model", "admission",
+            "admission serve", "admission review", "admission check-policy",
+            "admission verify-log", "audit", "audit export", "audit check"]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], *([*c.split(), "--help"] for c in COMMANDS)])
 def test_help(cli, args):
     out, _ = cli(*args)
     assert "Usage:" in out

@@ -169,17 +169,22 @@ class Reviewer:
             await self.record(decision.logged)
         return decision
 
-    async def decide(self, request: dict[str, Any], deadline: float) -> Decision:
-        uid = request["uid"]
+    def _let_through(self, request: dict[str, Any]) -> Decision | None:
+        """The answer for a request neither webhook reviews: deletes, status and scale,
+        objects being deleted, excluded namespaces."""
         if skipped := _not_reviewed(request):
-            return Decision(uid, True, skipped, "not-reviewed")
-        obj = request.get("object") or {}
+            return Decision(request["uid"], True, skipped, "not-reviewed")
         namespace = _namespace(request)
+        if self.policy.mode_for(namespace) is None:
+            reason = f"namespace {namespace} is excluded by the policy"
+            return Decision(request["uid"], True, reason, "excluded")
+        return None
+
+    async def decide(self, request: dict[str, Any], deadline: float) -> Decision:
+        if passed := self._let_through(request):
+            return passed
+        uid, obj, namespace = request["uid"], request.get("object") or {}, _namespace(request)
         mode = self.policy.mode_for(namespace)
-        if mode is None:
-            return Decision(
-                uid, True, f"namespace {namespace} is excluded by the policy", "excluded"
-            )
         pods = pods_in(obj)
         if not pods:
             return Decision(uid, True, "no pod to review", "not-reviewed", mode)
@@ -300,16 +305,10 @@ class Reviewer:
         return decision
 
     async def _mutate(self, request: dict[str, Any]) -> Decision:
-        uid = request["uid"]
-        if skipped := _not_reviewed(request):
-            return Decision(uid, True, skipped, "not-reviewed")
-        obj = request.get("object") or {}
-        namespace = _namespace(request)
+        if passed := self._let_through(request):
+            return passed
+        uid, obj, namespace = request["uid"], request.get("object") or {}, _namespace(request)
         mode = self.policy.mode_for(namespace)
-        if mode is None:
-            return Decision(
-                uid, True, f"namespace {namespace} is excluded by the policy", "excluded"
-            )
         deadline = time.monotonic() + self.policy.verification.deadline_seconds
         patch: list[dict[str, Any]] = []
         refusals: list[str] = []

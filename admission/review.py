@@ -208,7 +208,7 @@ class Reviewer:
             # KServe's resources get their Pods made by KServe: those Pods are placed and
             # checked when they are created, not the resource's synthesized pod.
             placed_later = pod.kind in ("InferenceService", "LLMInferenceService")
-            if not placed_later and (need := await self.cc_need(namespace, uses, pod_verdicts)):
+            if not placed_later and (need := self.cc_need(namespace, uses, pod_verdicts)):
                 check = (
                     self.cluster.confidential_problems if self.cluster else confidential_problems
                 )
@@ -258,7 +258,7 @@ class Reviewer:
         problems += [v.reason for v in verdicts if not v.ok]
         return list(verdicts)
 
-    async def cc_need(
+    def cc_need(
         self, namespace: str, uses: list[ModelUse], verdicts: list[Verdict]
     ) -> CcNeed | None:
         """What confidential computing the pod's models need: the policy's (namespace,
@@ -320,7 +320,7 @@ class Reviewer:
             uses = models_in(pod)
             ignored: list[str] = []  # unpinned models: the validating webhook says so
             verdicts = await self._verify_all(uses, deadline, ignored)
-            need = await self.cc_need(namespace, uses, verdicts)
+            need = self.cc_need(namespace, uses, verdicts)
             if need is None:
                 continue
             placing = self.cluster.place if self.cluster else place

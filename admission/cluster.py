@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 from admission.placement import CcNeed, Placement, confidential_problems, place
 from admission.policy import Confidential, RuntimeClassDetails
@@ -332,8 +332,8 @@ def _nodes(client: ApiClient, end: float) -> Iterator[dict[str, Any]]:
             raise
         response.release_conn()
         try:
-            return _dict(orjson.loads(body))
-        except orjson.JSONDecodeError:
+            return _dict(msgspec.json.decode(body))
+        except (msgspec.DecodeError, RecursionError):
             raise ClusterReadError("the list of Nodes is not JSON") from None
 
     return _paged("Nodes", page)
@@ -413,8 +413,8 @@ def _describe(error: BaseException) -> str:
 
 def _json(text: Any) -> Any:
     try:
-        return orjson.loads(text) if text else None
-    except orjson.JSONDecodeError:
+        return msgspec.json.decode(text) if text else None
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 

@@ -6,25 +6,23 @@ the one before by hash, so that a deleted, reordered or edited record is detecta
 `hash` is SHA-256 over `prev` and the record as sorted, compact JSON (without `hash`).
 The log rotates by size into numbered files (`decisions.jsonl.1`, `.2`, …, the highest the
 newest) and the chain runs on across them, so rotation loses nothing and a missing file
-breaks the chain visibly. Concurrent decisions share one fsync (group commit), and a
-decision is answered only once its record is durable.
+breaks the chain visibly. The webhook writes it from its recorder process
+(`admission/recorder.py`), which makes a batch of records durable with one fsync.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from mlbom.errors import BadInputError
 
@@ -38,17 +36,12 @@ def record_hash(prev: str, record: dict[str, Any]) -> str:
     """SHA-256 over the previous hash and the record (without `hash`) as sorted compact JSON,
     the same bytes whoever serializes it, so a verifier recomputes it from the parsed line."""
     body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(
-        prev.encode() + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
+    return hashlib.sha256(prev.encode() + msgspec.json.encode(body, order="sorted")).hexdigest()
 
 
 class DecisionLog:
-    """Appends decisions to `path`; `append` returns once the record is on disk.
-
-    Records are chained in the caller's thread (cheap) and written in batches: while one
-    batch is being fsynced, the next collects, so concurrent decisions share one fsync and
-    one hop to a worker thread."""
+    """Appends chained records to `path`: `write` buffers one, `sync` makes everything
+    written durable (and rotates a full file). One writer per log."""
 
     def __init__(self, path: Path, *, rotate_bytes: int = ROTATE_BYTES) -> None:
         self.path = path
@@ -59,61 +52,34 @@ class DecisionLog:
         except OSError as e:
             raise BadInputError(f"cannot open the decision log {path}: {e.strerror}") from e
         self._last = _last_hash([*rotated_files(path), path])
-        self._lock = threading.Lock()  # the chain and the file
-        self._batch: asyncio.Future[None] | None = None
-        self._flusher: asyncio.Future[None] | None = None
 
-    async def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Chain and write `record`; the chained record once it is durable."""
-        chained = self._write(record)
-        if self._batch is None:  # the records written until the next fsync share one future
-            self._batch = asyncio.get_running_loop().create_future()
-            if self._flusher is None or self._flusher.done():
-                self._flusher = asyncio.ensure_future(self._flush())
-        await asyncio.shield(self._batch)
+    def write(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Chain `record` and buffer it; the chained record."""
+        line, chained = self._chain(record)
+        self._file.write(line)
         return chained
 
-    def append_sync(self, record: dict[str, Any]) -> dict[str, Any]:
-        chained = self._write(record)
-        self._sync()
+    def sync(self) -> None:
+        """Make everything written so far durable, and rotate a full file."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        if self._file.tell() >= self.rotate_bytes:
+            self._rotate()
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        chained = self.write(record)
+        self.sync()
         return chained
 
     def close(self) -> None:
-        with self._lock:
-            self._file.close()
-
-    def _write(self, record: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            line, chained = self._chain(record)
-            self._file.write(line)
-            return chained
-
-    async def _flush(self) -> None:
-        while self._batch is not None:
-            batch, self._batch = self._batch, None
-            try:
-                await asyncio.to_thread(self._sync)
-            except Exception as e:  # the disk is full or gone: every waiting decision learns it
-                batch.set_exception(e)
-            else:
-                batch.set_result(None)
-
-    def _sync(self) -> None:
-        """Make everything written so far durable, and rotate a full file."""
-        with self._lock:
-            self._file.flush()
-            fd = self._file.fileno()
-        os.fsync(fd)  # outside the lock: records keep being chained meanwhile
-        with self._lock:
-            if self._file.tell() >= self.rotate_bytes:
-                self._rotate()
+        self._file.close()
 
     def _chain(self, record: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
         chained = {"time": datetime.now(tz=UTC).isoformat(timespec="milliseconds"), **record}
         chained["prev"] = self._last
         chained["hash"] = record_hash(self._last, chained)
         self._last = chained["hash"]
-        return orjson.dumps(chained) + b"\n", chained
+        return msgspec.json.encode(chained) + b"\n", chained
 
     def _rotate(self) -> None:
         self._file.flush()
@@ -168,8 +134,8 @@ def verify_chain(paths: Iterable[Path]) -> ChainReport:
             count += 1
             where = f"{path}:{number}"
             try:
-                record = orjson.loads(line) if len(line) <= MAX_RECORD else None
-            except orjson.JSONDecodeError:
+                record = msgspec.json.decode(line) if len(line) <= MAX_RECORD else None
+            except (msgspec.DecodeError, RecursionError):
                 record = None
             if not isinstance(record, dict) or not isinstance(record.get("hash"), str):
                 findings.append(f"{where}: not a decision record")

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from admission.review import API_VERSION
+from admission.review import API_VERSION, AdmissionRequest, parse_review
 from mlbom import safeyaml
 from mlbom.errors import BadInputError
 from mlbom.files import read_bounded
@@ -63,3 +63,8 @@ def admission_review(obj: dict[str, Any], *, namespace: str = "default") -> dict
             "dryRun": True,
         },
     }
+
+
+def admission_request(obj: dict[str, Any], *, namespace: str = "default") -> AdmissionRequest:
+    """`admission_review(obj)` parsed as the webhook parses the API server's body."""
+    return parse_review(admission_review(obj, namespace=namespace))

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 from admission.discovery import (
     ModelUse,
@@ -52,29 +53,122 @@ class MalformedReview(ValueError):
     """Not an AdmissionReview the API server would send: answered with HTTP 400."""
 
 
-@dataclass
-class Decision:
+class _Kind(msgspec.Struct):
+    kind: str | None = None
+
+
+class _User(msgspec.Struct):
+    username: str | None = None
+
+
+class _Metadata(msgspec.Struct, rename="camel"):
+    name: str | None = None
+    generate_name: str | None = None
+
+
+class _Named(msgspec.Struct):
+    metadata: _Metadata | None = None
+
+
+def _object_name(raw: bytes) -> str | None:
+    """The name (or generateName) in an object's metadata, for the record of a request
+    that names none."""
+    try:
+        metadata = _named_decoder.decode(raw).metadata
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return metadata and (metadata.name or metadata.generate_name)
+
+
+class AdmissionRequest(msgspec.Struct, rename="camel", frozen=True):
+    """The fields of an AdmissionReview request a decision and its record use. The object
+    stays as the exact bytes the API server sent: decisions are made from them and cached
+    by them, and they are parsed only when a decision is made."""
+
     uid: str
+    operation: str | None = None
+    sub_resource: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    kind: _Kind | None = None
+    user_info: _User | None = None
+    dry_run: bool | None = None
+    object: msgspec.Raw = msgspec.Raw(b"null")
+
+    def parsed_object(self) -> dict[str, Any]:
+        """The object under review ({} when there is none)."""
+        try:
+            obj = msgspec.json.decode(self.object)
+        except RecursionError:
+            raise MalformedReview("request.object is nested too deeply") from None
+        if obj is not None and not isinstance(obj, dict):
+            raise MalformedReview("request.object is not an object")
+        return obj or {}
+
+    def decision_key(self) -> bytes:
+        """What a decision depends on: the operation and the object, not who asked or the uid."""
+        key = hashlib.sha256(
+            msgspec.json.encode([self.operation, self.sub_resource, self.namespace])
+        )
+        key.update(self.object)
+        return key.digest()
+
+
+class _Review(msgspec.Struct, rename="camel"):
+    api_version: str
+    kind: str
+    request: AdmissionRequest
+
+
+_review_decoder = msgspec.json.Decoder(_Review)
+_named_decoder = msgspec.json.Decoder(_Named)
+
+
+def parse_review(review: bytes | dict[str, Any]) -> AdmissionRequest:
+    """The request of an AdmissionReview (its JSON body, or the body parsed), checked for
+    the fields a decision needs."""
+    try:
+        body = review if isinstance(review, bytes) else msgspec.json.encode(review)
+    except (TypeError, msgspec.EncodeError) as e:
+        raise MalformedReview(f"the AdmissionReview cannot be written as JSON: {e}") from None
+    try:
+        parsed = _review_decoder.decode(body)
+    except msgspec.ValidationError as e:
+        raise MalformedReview(f"not an {API_VERSION} AdmissionReview: {e}") from None
+    except msgspec.DecodeError:
+        raise MalformedReview("the body is not JSON") from None
+    except RecursionError:
+        raise MalformedReview("the body is nested too deeply") from None
+    if parsed.api_version != API_VERSION or parsed.kind != "AdmissionReview":
+        raise MalformedReview(f"not an {API_VERSION} AdmissionReview")
+    request = parsed.request
+    if not request.uid or len(request.uid) > 256:
+        raise MalformedReview("the request has no uid")
+    return request
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What was decided for an object: the same for every identical request."""
+
     allowed: bool
     reason: str
     category: str  # for metrics: allowed, excluded, not-inference, unpinned, no-attestation, …
     mode: str | None = None
     warnings: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
-    request: dict[str, Any] = field(default_factory=dict)
-    logged: dict[str, Any] = field(default_factory=dict)  # the record, once made
     patch: list[dict[str, Any]] = field(default_factory=list)  # the mutating webhook's answer
 
-    def response(self) -> dict[str, Any]:
+    def response(self, uid: str) -> dict[str, Any]:
         """The AdmissionReview the API server expects back."""
-        answer: dict[str, Any] = {"uid": self.uid, "allowed": self.allowed}
+        answer: dict[str, Any] = {"uid": uid, "allowed": self.allowed}
         if not self.allowed:
             answer["status"] = {"code": 403, "reason": "Forbidden", "message": self.reason}
         if self.warnings:
             answer["warnings"] = [w[:500] for w in self.warnings[:20]]
         if self.patch:
             answer["patchType"] = "JSONPatch"
-            answer["patch"] = base64.b64encode(orjson.dumps(self.patch)).decode()
+            answer["patch"] = base64.b64encode(msgspec.json.encode(self.patch)).decode()
         answer["auditAnnotations"] = {
             "decision": "allow" if self.allowed else "deny",
             "reason": self.reason[:1000],
@@ -83,56 +177,52 @@ class Decision:
         }  # fmt: skip
         return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": answer}
 
-    def record(self) -> dict[str, Any]:
-        """The decision-log record."""
-        request = self.request
-        return {
-            "uid": self.uid,
-            "operation": request.get("operation"),
-            "kind": (request.get("kind") or {}).get("kind"),
-            "namespace": request.get("namespace"),
-            "name": request.get("name") or (request.get("object") or {}).get("metadata", {}).get("name"),
-            "user": (request.get("userInfo") or {}).get("username"),
+    def answer(self, uid: str) -> bytes:
+        """`response(uid)` as JSON, made once per decision: only the uid differs."""
+        head, tail = self._answer
+        return head + msgspec.json.encode(uid) + tail
+
+    @cached_property
+    def _answer(self) -> tuple[bytes, bytes]:
+        # the uid is the first value after two constants: its first occurrence is the uid
+        mark = "\x00uid"
+        head, _, tail = msgspec.json.encode(self.response(mark)).partition(
+            msgspec.json.encode(mark)
+        )
+        return head, tail
+
+    def record(self, request: AdmissionRequest, webhook: str = "validate") -> dict[str, Any]:
+        """The decision-log record of this decision for `request`."""
+        record = {
+            "uid": request.uid,
+            "operation": request.operation,
+            "kind": request.kind and request.kind.kind,
+            "namespace": request.namespace,
+            "name": request.name or _object_name(request.object),
+            "user": request.user_info and request.user_info.username,
             "allowed": self.allowed,
             "mode": self.mode,
             "category": self.category,
             "reason": self.reason,
-            "models": [verdict_record(v) for v in self.verdicts],
-        }  # fmt: skip
+            "models": self._models,
+        }
+        if webhook == "mutate":
+            record |= {"webhook": webhook, "patch": self.patch}
+        return record
 
-
-def request_of(review: Any) -> dict[str, Any]:
-    """The request of an AdmissionReview, checked for the fields a decision needs."""
-    if not isinstance(review, dict):
-        raise MalformedReview("the body is not a JSON object")
-    if review.get("apiVersion") != API_VERSION or review.get("kind") != "AdmissionReview":
-        raise MalformedReview(f"not an {API_VERSION} AdmissionReview")
-    request = review.get("request")
-    if not isinstance(request, dict):
-        raise MalformedReview("the AdmissionReview has no request")
-    uid = request.get("uid")
-    if not isinstance(uid, str) or not uid or len(uid) > 256:
-        raise MalformedReview("the request has no uid")
-    for name in ("object", "oldObject", "kind", "userInfo"):
-        if request.get(name) is not None and not isinstance(request[name], dict):
-            raise MalformedReview(f"request.{name} is not an object")
-    return request
+    @cached_property
+    def _models(self) -> list[dict[str, Any]]:
+        return [verdict_record(v) for v in self.verdicts]
 
 
 class Reviewer:
     """Decides AdmissionReviews with a policy and a model verifier, within a deadline."""
 
     def __init__(
-        self,
-        policy: Policy,
-        verifier: ModelVerifier,
-        *,
-        record: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
-        cluster: ClusterView | None = None,
+        self, policy: Policy, verifier: ModelVerifier, *, cluster: ClusterView | None = None
     ) -> None:
         self.policy = policy
         self.verifier = verifier
-        self.record = record
         # --discover: place and check within the TEEs the cluster offers (None: the policy's)
         self.cluster = cluster
         # The same object reviewed again (every replica of a Deployment, retries, GitOps
@@ -149,45 +239,40 @@ class Reviewer:
             return settings.cache_failure_seconds
         return settings.cache_success_seconds
 
-    async def review(self, review: Any) -> Decision:
-        request = request_of(review)
-        key = _decision_key(request)
-        cached = self._decisions.get(key) if key else None
+    async def review(self, request: AdmissionRequest) -> Decision:
+        """The validating webhook's decision."""
+        key = request.decision_key()
+        cached = self._decisions.get(key)
         now = time.monotonic()
         if cached and cached[0] > now:
-            decision = replace(cached[1], uid=request["uid"])
-        else:
-            decision = await self.decide(request, now + self.policy.verification.deadline_seconds)
-            if key and (ttl := self._ttl(decision)) > 0:
-                self._decisions[key] = (now + ttl, decision)
-                self._decisions.move_to_end(key)
-                while len(self._decisions) > self.policy.verification.cache_entries:
-                    self._decisions.popitem(last=False)
-        decision.request = request
-        decision.logged = decision.record()
-        if self.record and not request.get("dryRun"):  # a dry run writes nothing
-            await self.record(decision.logged)
+            return cached[1]
+        decision = await self.decide(request, now + self.policy.verification.deadline_seconds)
+        if (ttl := self._ttl(decision)) > 0:
+            self._decisions[key] = (now + ttl, decision)
+            self._decisions.move_to_end(key)
+            while len(self._decisions) > self.policy.verification.cache_entries:
+                self._decisions.popitem(last=False)
         return decision
 
-    def _let_through(self, request: dict[str, Any]) -> Decision | None:
+    def _let_through(self, request: AdmissionRequest, obj: dict[str, Any]) -> Decision | None:
         """The answer for a request neither webhook reviews: deletes, status and scale,
         objects being deleted, excluded namespaces."""
-        if skipped := _not_reviewed(request):
-            return Decision(request["uid"], True, skipped, "not-reviewed")
-        namespace = _namespace(request)
+        if skipped := _not_reviewed(request, obj):
+            return Decision(True, skipped, "not-reviewed")
+        namespace = _namespace(request, obj)
         if self.policy.mode_for(namespace) is None:
-            reason = f"namespace {namespace} is excluded by the policy"
-            return Decision(request["uid"], True, reason, "excluded")
+            return Decision(True, f"namespace {namespace} is excluded by the policy", "excluded")
         return None
 
-    async def decide(self, request: dict[str, Any], deadline: float) -> Decision:
-        if passed := self._let_through(request):
+    async def decide(self, request: AdmissionRequest, deadline: float) -> Decision:
+        obj = request.parsed_object()
+        if passed := self._let_through(request, obj):
             return passed
-        uid, obj, namespace = request["uid"], request.get("object") or {}, _namespace(request)
+        namespace = _namespace(request, obj)
         mode = self.policy.mode_for(namespace)
         pods = pods_in(obj)
         if not pods:
-            return Decision(uid, True, "no pod to review", "not-reviewed", mode)
+            return Decision(True, "no pod to review", "not-reviewed", mode)
 
         problems: list[str] = []
         verdicts: list[Verdict] = []
@@ -214,18 +299,18 @@ class Reviewer:
                 )
                 problems += check(spec, need, self.policy.confidential)
         if not inference:
-            return Decision(uid, True, "not an inference pod", "not-inference", mode)
+            return Decision(True, "not an inference pod", "not-inference", mode)
         if not problems:
             signed = "; ".join(v.reason for v in verdicts)
-            return Decision(uid, True, f"verified: {signed}", "allowed", mode, verdicts=verdicts)
+            return Decision(True, f"verified: {signed}", "allowed", mode, verdicts=verdicts)
         reason = " | ".join(dict.fromkeys(problems))
         category = _category(verdicts, problems)
         if mode == "enforce":
-            return Decision(uid, False, reason, category, mode, verdicts=verdicts)
+            return Decision(False, reason, category, mode, verdicts=verdicts)
         warnings = (
             [f"mlbom ({mode} mode): {p}" for p in dict.fromkeys(problems)] if mode == "warn" else []
         )
-        return Decision(uid, True, f"{mode} mode: {reason}", category, mode, warnings, verdicts)
+        return Decision(True, f"{mode} mode: {reason}", category, mode, warnings, verdicts)
 
     async def _verify_all(
         self, uses: list[ModelUse], deadline: float, problems: list[str]
@@ -291,23 +376,13 @@ class Reviewer:
 
     # -- the mutating webhook -----------------------------------------------------------------
 
-    async def mutate(self, review: Any) -> Decision:
+    async def mutate(self, request: AdmissionRequest) -> Decision:
         """Place pods whose models need confidential computing (a JSONPatch); refuse those
-        that cannot be made safe. Everything else passes untouched. A placement or a refusal
-        is recorded like a validation."""
-        request = request_of(review)
-        decision = await self._mutate(request)
-        decision.request = request
-        decision.logged = {**decision.record(), "webhook": "mutate", "patch": decision.patch}
-        changed = decision.patch or not decision.allowed
-        if self.record and changed and not request.get("dryRun"):
-            await self.record(decision.logged)
-        return decision
-
-    async def _mutate(self, request: dict[str, Any]) -> Decision:
-        if passed := self._let_through(request):
+        that cannot be made safe. Everything else passes untouched."""
+        obj = request.parsed_object()
+        if passed := self._let_through(request, obj):
             return passed
-        uid, obj, namespace = request["uid"], request.get("object") or {}, _namespace(request)
+        namespace = _namespace(request, obj)
         mode = self.policy.mode_for(namespace)
         deadline = time.monotonic() + self.policy.verification.deadline_seconds
         patch: list[dict[str, Any]] = []
@@ -330,31 +405,34 @@ class Reviewer:
             patch += placement.patch
             tees += [placement.tee] if placement.tee else []
         if refusals and mode == "enforce":
-            return Decision(uid, False, " | ".join(dict.fromkeys(refusals)), "confidential", mode)
+            return Decision(False, " | ".join(dict.fromkeys(refusals)), "confidential", mode)
         warnings = [f"mlbom ({mode} mode): {r}" for r in refusals] if mode == "warn" else []
         if not patch:
-            return Decision(uid, True, "nothing to place", "not-confidential", mode, warnings)
+            return Decision(True, "nothing to place", "not-confidential", mode, warnings)
         reason = f"placed on {', '.join(dict.fromkeys(tees))} confidential computing"
-        return Decision(uid, True, reason, "placed", mode, warnings, patch=patch)
+        return Decision(True, reason, "placed", mode, warnings, patch=patch)
 
 
-def _not_reviewed(request: dict[str, Any]) -> str | None:
+def _not_reviewed(request: AdmissionRequest, obj: dict[str, Any]) -> str | None:
     """Why a request is let through unreviewed, if it is: deletes, status and scale,
     objects being deleted."""
-    operation = request.get("operation")
-    if operation not in ("CREATE", "UPDATE"):
-        return f"{operation} is never blocked"
-    sub = request.get("subResource")
+    if request.operation not in ("CREATE", "UPDATE"):
+        return f"{request.operation} is never blocked"
+    sub = request.sub_resource
     if sub and sub != "ephemeralcontainers":  # status, scale, binding, eviction, …
         return f"the {sub} subresource is not reviewed"
-    if ((request.get("object") or {}).get("metadata") or {}).get("deletionTimestamp"):
+    if _metadata(obj).get("deletionTimestamp"):
         return "the object is being deleted"
     return None
 
 
-def _namespace(request: dict[str, Any]) -> str:
-    metadata = (request.get("object") or {}).get("metadata") or {}
-    return str(request.get("namespace") or metadata.get("namespace") or "")
+def _namespace(request: AdmissionRequest, obj: dict[str, Any]) -> str:
+    return str(request.namespace or _metadata(obj).get("namespace") or "")
+
+
+def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def _pod_at(obj: dict[str, Any], path: str) -> PodUnderReview | None:
@@ -371,17 +449,6 @@ def _pointer(obj: Any, path: str) -> Any:
     for part in path.split("/")[1:]:
         obj = obj.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(obj, dict) else None
     return obj
-
-
-def _decision_key(request: dict[str, Any]) -> bytes | None:
-    """What a decision depends on: the operation and the object, not who asked or the uid."""
-    try:
-        return orjson.dumps(
-            [request.get(k) for k in ("operation", "subResource", "namespace", "kind", "object")],
-            option=orjson.OPT_SORT_KEYS,
-        )
-    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits: decide afresh
-        return None
 
 
 def _category(verdicts: list[Verdict], problems: list[str]) -> str:

@@ -9,8 +9,8 @@
 Bodies are bounded; a malformed or oversized AdmissionReview gets an HTTP 400, and a
 review that fails inside mlbom is a well-formed denial (fail closed), never a crash. The
 TLS certificate and key are reloaded into the live SSL context when their files change, so
-new connections get the new certificate and open ones are not dropped. One JSON log line
-per decision goes to stderr.
+new connections get the new certificate and open ones are not dropped. Every decision is a
+JSON line on stderr and, with a decision log, a durable record (`admission/recorder.py`).
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from admission.review import Decision, MalformedReview, Reviewer
+from admission.recorder import Recorder, RecordingError
+from admission.review import AdmissionRequest, Decision, MalformedReview, Reviewer, parse_review
 
 log = logging.getLogger("mlbom.admission")
 MAX_BODY = 3 << 20  # the API server's own request limit is about 3 MiB
@@ -84,12 +84,12 @@ class Metrics:
 
 
 class WebhookApp:
-    """The ASGI application for /validate, /healthz and /readyz."""
+    """The ASGI application for /validate, /mutate, /healthz and /readyz."""
 
-    def __init__(self, reviewer: Reviewer, metrics: Metrics) -> None:
+    def __init__(self, reviewer: Reviewer, metrics: Metrics, recorder: Recorder) -> None:
         self.reviewer = reviewer
         self.metrics = metrics
-        self.lines = DecisionLines()
+        self.recorder = recorder
         self.ready = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,43 +98,55 @@ class WebhookApp:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
-        if path == "/healthz":
-            return await _respond(send, 200, b"ok\n", b"text/plain")
+        if path == "/healthz":  # a webhook that cannot record decisions wants a restart
+            ok = self.recorder.healthy
+            return await _respond(send, 200 if ok else 503, b"ok\n" if ok else b"cannot record decisions\n", b"text/plain")  # fmt: skip
         if path == "/readyz":
-            ok = self.ready
+            ok = self.ready and self.recorder.healthy
             return await _respond(send, 200 if ok else 503, b"ok\n" if ok else b"not ready\n", b"text/plain")  # fmt: skip
         if path not in ("/validate", "/mutate"):
             return await _respond(send, 404, b"not found\n", b"text/plain")
         if method != "POST":
             return await _respond(send, 405, b"POST an AdmissionReview\n", b"text/plain")
         start = time.perf_counter()
-        decide = self.reviewer.review if path == "/validate" else self.reviewer.mutate
-        status, body = await self._answer(scope, receive, decide)
+        status, body = await self._answer(scope, receive, path.removeprefix("/"))
         self.metrics.request(path, status)
         self.metrics.latency.observe(time.perf_counter() - start)
         await _respond(send, status, body, b"application/json")
 
-    async def _answer(
-        self, scope: Scope, receive: Receive, decide: Callable[[Any], Awaitable[Decision]]
-    ) -> tuple[int, bytes]:
+    async def _answer(self, scope: Scope, receive: Receive, webhook: str) -> tuple[int, bytes]:
         body = await _read_body(scope, receive)
         if body is None:
             return 413, _error(f"the body is larger than {MAX_BODY} bytes")
         try:
-            review = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return 400, _error("the body is not JSON")
+            request = parse_review(body)
+        except MalformedReview as e:
+            return 400, _error(str(e))
+        decide = self.reviewer.review if webhook == "validate" else self.reviewer.mutate
         try:
-            decision = await decide(review)
+            decision = await decide(request)
         except MalformedReview as e:
             return 400, _error(str(e))
         except Exception as e:  # fail closed: a well-formed denial, and the details in the log
             log.exception("reviewing failed")
-            uid = review.get("request", {}).get("uid", "") if isinstance(review, dict) else ""
-            decision = Decision(str(uid), False, f"mlbom could not review this request ({type(e).__name__}); denied", "error")  # fmt: skip
+            decision = Decision(False, f"mlbom could not review this request ({type(e).__name__}); denied", "error")  # fmt: skip
+        decision = await self._record(decision, request, webhook)
         self.metrics.decision(decision)
-        self.lines.add(decision)
-        return 200, orjson.dumps(decision.response())
+        return 200, decision.answer(request.uid)
+
+    async def _record(
+        self, decision: Decision, request: AdmissionRequest, webhook: str
+    ) -> Decision:
+        """Record the decision (a dry run writes nothing; the mutating webhook keeps what it
+        changed or refused); one that cannot be made durable becomes a denial."""
+        durable = not request.dry_run and (webhook == "validate" or bool(decision.patch) or not decision.allowed)  # fmt: skip
+        try:
+            await self.recorder.record(decision.record(request, webhook), durable=durable)
+        except RecordingError as e:
+            if not decision.allowed:
+                return decision
+            return Decision(False, f"{e}; denied rather than admitted without a record", "error")
+        return decision
 
 
 class MetricsApp:
@@ -189,29 +201,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def _error(message: str) -> bytes:
-    return orjson.dumps({"error": message})
-
-
-class DecisionLines:
-    """One JSON line per decision on stderr, written in batches: a write per request would
-    cost the server a tenth of its throughput. (The durable record is the decision log.)"""
-
-    FLUSH_SECONDS = 0.05
-
-    def __init__(self) -> None:
-        self._lines: list[bytes] = []
-
-    def add(self, decision: Decision) -> None:
-        record = decision.logged or decision.record()
-        self._lines.append(orjson.dumps({"event": "decision", **record}) + b"\n")
-        if len(self._lines) == 1:
-            asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
-
-    def flush(self) -> None:
-        lines, self._lines = self._lines, []
-        if lines:
-            sys.stderr.write(b"".join(lines).decode())
-            sys.stderr.flush()
+    return msgspec.json.encode({"error": message})
 
 
 class CertificateReloader:
@@ -258,7 +248,9 @@ async def serve(
     """Run the webhook (HTTPS) and the metrics endpoint (HTTP) until stopped."""
     import uvicorn
 
-    app = WebhookApp(reviewer, metrics)
+    recorder = Recorder(reviewer.policy.decision_log)
+    await recorder.start()
+    app = WebhookApp(reviewer, metrics, recorder)
     config = uvicorn.Config(
         app, host=host, port=port, ssl_certfile=str(tls_cert), ssl_keyfile=str(tls_key),
         log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
@@ -283,11 +275,11 @@ async def serve(
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         app.ready = False
-        app.lines.flush()
         for server in servers:
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         reloader.cancel()
+        await recorder.close()
         if cluster is not None:
             await cluster.stop()
 

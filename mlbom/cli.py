@@ -696,7 +696,6 @@ _STORES = click.option(
 
 
 def _reviewer(policy_path: Path, stores: tuple[str, ...], metrics: Any = None) -> Any:
-    from admission.decisions import DecisionLog
     from admission.policy import load_policy
     from admission.review import Reviewer
     from admission.verification import ModelVerifier
@@ -707,10 +706,7 @@ def _reviewer(policy_path: Path, stores: tuple[str, ...], metrics: Any = None) -
     verifier = ModelVerifier(
         policy, opened, on_cache=metrics.cache_lookup if metrics is not None else None
     )
-    record = None
-    if policy.decision_log is not None:
-        record = DecisionLog(policy.decision_log).append
-    return Reviewer(policy, verifier, record=record)
+    return Reviewer(policy, verifier)
 
 
 @admission.command("check-policy")
@@ -749,19 +745,19 @@ def review_manifests(
     as the webhook would. Exit 1 if any object is denied."""
     import asyncio
 
-    from admission.manifests import admission_review, objects_in
+    from admission.manifests import admission_request, objects_in
 
     reviewer = _reviewer(policy_path, stores)
-    reviews = [admission_review(o, namespace=namespace) for m in manifests for o in objects_in(m)]
+    requests = [admission_request(o, namespace=namespace) for m in manifests for o in objects_in(m)]
 
     async def decide_all() -> list[Any]:
-        return [await reviewer.review(r) for r in reviews]
+        return [await reviewer.review(r) for r in requests]
 
     decisions = asyncio.run(decide_all())
     results = []
-    for review, decision in zip(reviews, decisions, strict=True):
-        request = review["request"]
-        what = f"{request['kind']['kind']}/{request['name']} ({request['namespace']})"
+    for request, decision in zip(requests, decisions, strict=True):
+        kind = request.kind.kind if request.kind else None
+        what = f"{kind}/{request.name} ({request.namespace})"
         results.append({"object": what, "allowed": decision.allowed, "mode": decision.mode,
                         "category": decision.category, "reason": decision.reason,
                         "warnings": decision.warnings})  # fmt: skip

@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 import attest
 import mlbom
 from admission.decisions import rotated_files, verify_chain
-from admission.manifests import admission_review, objects_in
+from admission.manifests import admission_request, admission_review, objects_in
 from admission.policy import parse_policy
+from admission.recorder import Recorder
 from admission.review import Reviewer
 from admission.server import Metrics, WebhookApp
 from admission.verification import ModelVerifier
@@ -332,7 +333,7 @@ def reviewer_with(world, stores: list[Store], **verification: float) -> Reviewer
 def test_an_unreachable_store_is_a_denial(world):
     reviewer = reviewer_with(world, [open_store("oci://127.0.0.1:9/models")])
     pod = image_volume_pod(f"127.0.0.1:9/models@sha256:{'1' * 64}")
-    decision = asyncio.run(reviewer.review(admission_review(pod)))
+    decision = asyncio.run(reviewer.review(admission_request(pod)))
     assert decision.allowed is False and "unreachable" in decision.reason
 
 
@@ -341,7 +342,7 @@ def test_a_deadline_is_a_denial_answered_in_time(world):
 
     async def timed() -> tuple[float, object]:
         start = time.monotonic()
-        decision = await reviewer.review(admission_review(vllm_deployment(REPO, COMMIT)))
+        decision = await reviewer.review(admission_request(vllm_deployment(REPO, COMMIT)))
         return time.monotonic() - start, decision
 
     elapsed, decision = asyncio.run(timed())
@@ -354,7 +355,7 @@ def test_identical_concurrent_lookups_are_made_once(world):
     reviewer = reviewer_with(world, [store])
 
     async def burst() -> list:
-        reviews = [admission_review(vllm_deployment(REPO, COMMIT)) for _ in range(20)]
+        reviews = [admission_request(vllm_deployment(REPO, COMMIT)) for _ in range(20)]
         return await asyncio.gather(*(reviewer.review(r) for r in reviews))
 
     decisions = asyncio.run(burst())
@@ -379,13 +380,13 @@ def test_the_real_oci_registry(world, tmp_path):
         )
         pod = image_volume_pod(f"{registry.host}/models/m@{digest}")
         reviewer = reviewer_with(world, [store])
-        decision = asyncio.run(reviewer.review(admission_review(pod)))
+        decision = asyncio.run(reviewer.review(admission_request(pod)))
         assert decision.allowed is True, decision.reason
         other = copy.deepcopy(pod)
         other["spec"]["volumes"][0]["image"]["reference"] = (
             f"{registry.host}/models/m@sha256:{'0' * 64}"
         )
-        decision = asyncio.run(reviewer.review(admission_review(other)))
+        decision = asyncio.run(reviewer.review(admission_request(other)))
         assert decision.allowed is False and "has no attestation" in decision.reason
 
 
@@ -402,11 +403,11 @@ json_values = st.recursive(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(request=st.dictionaries(
-    st.sampled_from(["uid", "operation", "object", "namespace", "subResource", "kind", "dryRun", "oldObject"]),
+    st.sampled_from(["uid", "operation", "object", "namespace", "subResource", "kind", "dryRun", "oldObject", "name", "userInfo"]),
     json_values, max_size=8,
 ))  # fmt: skip
 def test_fuzzed_reviews_always_get_an_answer(world, request):
-    app = WebhookApp(reviewer_with(world, []), Metrics())
+    app = WebhookApp(reviewer_with(world, []), Metrics(), Recorder(None))
     body = json.dumps(
         {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
     ).encode()

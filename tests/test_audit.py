@@ -46,13 +46,13 @@ def evidence(tmp_path):
     }))  # fmt: skip
     log = DecisionLog(tmp_path / "logs" / "decisions.jsonl")
     for allowed in (True, True, False):
-        log.append_sync({"uid": "u", "allowed": allowed, "namespace": "prod", "name": "vllm",
+        log.append({"uid": "u", "allowed": allowed, "namespace": "prod", "name": "vllm",
                          "reason": "verified" if allowed else "no attestation",
                          "models": [{"model": str(good_ref), "outcome": "verified"}]})  # fmt: skip
     log.close()
     broken = DecisionLog(tmp_path / "broken" / "decisions.jsonl")
     for _ in range(3):
-        broken.append_sync({"uid": "x", "allowed": True})
+        broken.append({"uid": "x", "allowed": True})
     broken.close()
     lines = (tmp_path / "broken" / "decisions.jsonl").read_text().splitlines()
     (tmp_path / "broken" / "decisions.jsonl").write_text("\n".join(lines[1:]) + "\n")

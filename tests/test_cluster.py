@@ -35,7 +35,7 @@ import yaml
 from kubernetes import client
 
 from admission.cluster import ClusterView
-from admission.manifests import admission_review
+from admission.manifests import admission_request, admission_review
 from admission.placement import CcNeed
 from admission.policy import Confidential, parse_policy
 from admission.review import Reviewer
@@ -502,7 +502,7 @@ def test_the_reviewer_places_on_the_only_tee_offered(apiserver):
     reviewer = Reviewer(policy, ModelVerifier(policy, []), cluster=view)
     assert refreshed(view)
     pod = gpu_pod("nvidia")
-    decision = asyncio.run(reviewer.mutate(admission_review(pod)))
+    decision = asyncio.run(reviewer.mutate(admission_request(pod)))
     assert decision.allowed and decision.reason == "placed on tdx confidential computing"
     placed = jsonpatch.apply_patch(pod, decision.patch)
     assert placed["spec"]["runtimeClassName"] == TDX
@@ -511,12 +511,12 @@ def test_the_reviewer_places_on_the_only_tee_offered(apiserver):
     # the validating webhook: a pod that names the SNP class itself is told why not
     snp = gpu_pod(SNP)
     snp["spec"]["nodeSelector"] = {SNP_LABEL: "true", GPU_CC: "true"}
-    decision = asyncio.run(reviewer.review(admission_review(snp)))
+    decision = asyncio.run(reviewer.review(admission_request(snp)))
     assert decision.allowed is False
     assert f"no node in the cluster offers sev-snp (its RuntimeClass {SNP} is not in the cluster)" in decision.reason  # fmt: skip
     # without the view, the policy alone places on SEV-SNP
     alone = Reviewer(policy, ModelVerifier(policy, []))
-    decision = asyncio.run(alone.mutate(admission_review(gpu_pod("nvidia"))))
+    decision = asyncio.run(alone.mutate(admission_request(gpu_pod("nvidia"))))
     assert jsonpatch.apply_patch(gpu_pod("nvidia"), decision.patch)["spec"]["runtimeClassName"] == SNP  # fmt: skip
 
 

@@ -3,7 +3,6 @@ and every kind of tampering found."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -13,16 +12,14 @@ from admission.decisions import DecisionLog, rotated_files, verify_chain
 def write(log: DecisionLog, n: int, start: int = 0) -> None:
     """One record at a time: each batch is one record, so rotations are predictable."""
     for i in range(start, start + n):
-        log.append_sync({"uid": f"u{i}", "allowed": i % 2 == 0})
+        log.append({"uid": f"u{i}", "allowed": i % 2 == 0})
 
 
-def write_concurrently(log: DecisionLog, n: int, start: int = 0) -> None:
-    async def go() -> None:
-        await asyncio.gather(
-            *(log.append({"uid": f"u{i}", "allowed": i % 2 == 0}) for i in range(start, start + n))
-        )
-
-    asyncio.run(go())
+def write_batch(log: DecisionLog, n: int, start: int = 0) -> None:
+    """Several records made durable by one fsync, as the recorder process writes them."""
+    for i in range(start, start + n):
+        log.write({"uid": f"u{i}", "allowed": i % 2 == 0})
+    log.sync()
 
 
 def chain(path):
@@ -49,7 +46,7 @@ def test_chain_across_rotation_and_restart(tmp_path):
 def test_tampering_is_found(tmp_path):
     path = tmp_path / "decisions.jsonl"
     log = DecisionLog(path)
-    write_concurrently(log, 10)  # one batch, one fsync
+    write_batch(log, 10)  # one batch, one fsync
     log.close()
     lines = path.read_text().splitlines()
 

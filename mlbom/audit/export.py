@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from mlbom.audit.report import Report
 from mlbom.bom.document import write_atomically
@@ -41,7 +41,7 @@ def report_json(report: Report) -> str:
         raise InvalidBomError(
             f"the audit report does not match its schema at {where}: {errors[0].message}"
         )
-    return orjson.dumps(report.data, option=orjson.OPT_INDENT_2).decode() + "\n"
+    return msgspec.json.format(msgspec.json.encode(report.data), indent=2).decode() + "\n"
 
 
 def write(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from mlbom import __version__
 from mlbom.errors import MlbomError
@@ -179,10 +179,10 @@ def _model(entry: Collected, policy: Any, events: list[dict[str, Any]]) -> dict[
         )
         return model
     try:
-        bom = orjson.loads(entry.bom)
+        bom = msgspec.json.decode(entry.bom)
         if not isinstance(bom, dict):
             raise ValueError("not a JSON object")
-    except (orjson.JSONDecodeError, ValueError) as e:
+    except (msgspec.DecodeError, RecursionError, ValueError) as e:
         model["bom"]["error"] = f"not JSON: {e}"
         findings.append(
             _finding("error", ref, "its BOM is corrupt (not JSON)", "generate and push it again")
@@ -346,8 +346,8 @@ def _decisions(
                 continue
             for line in lines:
                 try:
-                    record = orjson.loads(line)
-                except orjson.JSONDecodeError:
+                    record = msgspec.json.decode(line)
+                except (msgspec.DecodeError, RecursionError):
                     continue
                 if not isinstance(record, dict) or record.get("webhook") == "mutate":
                     continue

@@ -16,8 +16,10 @@ waiting and later decision fails (denied: fail closed) and the server reports it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 from collections import deque
 from pathlib import Path
@@ -71,7 +73,8 @@ class Recorder:
         except TimeoutError:
             problem = f"the decision recorder did not start within {START_SECONDS:g} s"
         if problem:
-            self._process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
             raise BadInputError(problem)
 
     async def record(self, record: dict[str, Any], *, durable: bool) -> None:
@@ -103,15 +106,17 @@ class Recorder:
         if self._process is None:
             return
         self._send()
+        self._gone = self._gone or "the webhook is shutting down"
         pipe = self._process.get_pipe_transport(0)
         if pipe is not None:
             pipe.close()  # end of input: the recorder finishes and exits
         try:
             await asyncio.wait_for(asyncio.shield(self._exit), START_SECONDS)  # type: ignore[arg-type]
         except TimeoutError:
-            self._process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
         self._process.close()
-        self._fail("the webhook is shutting down")
+        self._fail(self._gone)
 
     def _send(self) -> None:
         outgoing, self._outgoing = self._outgoing, []
@@ -125,17 +130,18 @@ class Recorder:
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result("" if line == b"ready" else line.decode(errors="replace"))
                 continue
-            failed = line.startswith(b"!")
             count, _, why = line.lstrip(b"!").partition(b" ")
-            error = RecordingError(f"the decision log could not be written: {why.decode(errors='replace')}")  # fmt: skip
+            error = None
+            if line.startswith(b"!"):
+                error = RecordingError(f"the decision log could not be written: {why.decode(errors='replace')}")  # fmt: skip
             for _ in range(int(count) if count.isdigit() else 0):
                 waiter = self._waiting.popleft() if self._waiting else None
                 if waiter is None or waiter.done():  # its request was cancelled
                     continue
-                if failed:
-                    waiter.set_exception(error)
-                else:
+                if error is None:
                     waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
 
     def _exited(self) -> None:
         if self._exit is not None and not self._exit.done():
@@ -168,8 +174,13 @@ class _Pipes(asyncio.SubprocessProtocol):
 
 
 def main(path: str) -> int:
-    """The recorder process: records from stdin, acknowledgements on stdout."""
+    """The recorder process: records from stdin, acknowledgements on stdout. It runs until
+    its input ends (the server closed it, or died): a signal to the process group, such as
+    Ctrl-C, must not drop records the server is still waiting for."""
     from admission.decisions import DecisionLog
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
     def say(line: bytes) -> None:
         os.write(1, line + b"\n")

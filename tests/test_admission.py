@@ -390,6 +390,45 @@ def test_the_real_oci_registry(world, tmp_path):
         assert decision.allowed is False and "has no attestation" in decision.reason
 
 
+async def asgi(app: WebhookApp, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One request through the ASGI application: its status and body."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "method": "POST" if body else "GET", "headers": []}
+    await app(scope, receive, send)
+    return sent[0]["status"], sent[1]["body"]
+
+
+def test_without_its_recorder_the_webhook_denies_and_asks_for_a_restart(world, tmp_path):
+    review = admission_review(vllm_deployment(REPO, COMMIT))
+    review["request"]["dryRun"] = False  # a dry run needs no record
+    body = json.dumps(review).encode()
+    store = open_store(str(world[0] / "store"))
+
+    async def go() -> list[tuple[int, bytes]]:
+        recorder = Recorder(tmp_path / "decisions.jsonl")
+        await recorder.start()
+        app = WebhookApp(reviewer_with(world, [store]), Metrics(), recorder)
+        answers = [await asgi(app, "/validate", body), await asgi(app, "/healthz")]
+        recorder._process.kill()  # type: ignore[union-attr]
+        await asyncio.sleep(0.5)
+        answers += [await asgi(app, p, b) for p, b in (("/validate", body), ("/healthz", b""), ("/readyz", b""))]  # fmt: skip
+        await recorder.close()
+        return answers
+
+    allowed, healthy, denied, unhealthy, unready = asyncio.run(go())
+    assert json.loads(allowed[1])["response"]["allowed"] is True and healthy[0] == 200
+    answer = json.loads(denied[1])["response"]
+    assert answer["allowed"] is False and "recorder is not running" in answer["status"]["message"]
+    assert unhealthy[0] == 503 and unready[0] == 503
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda children: (
@@ -411,22 +450,10 @@ def test_fuzzed_reviews_always_get_an_answer(world, request):
     body = json.dumps(
         {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
     ).encode()
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    asyncio.run(
-        app({"type": "http", "path": "/validate", "method": "POST", "headers": []}, receive, send)
-    )
-    status = sent[0]["status"]
+    status, answer = asyncio.run(asgi(app, "/validate", body))
     assert status in (200, 400)
-    answer = json.loads(sent[1]["body"])
     if status == 200:
-        assert answer["response"]["uid"] == request["uid"]
+        assert json.loads(answer)["response"]["uid"] == request["uid"]
 
 
 # -- the mutating webhook: placement on confidential nodes ---------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+import signal
 import subprocess
 import sys
 
@@ -38,6 +39,23 @@ def test_records_are_on_disk_when_answered(tmp_path, capfd):
     assert report.intact and report.records == 200
     lines = capfd.readouterr().err.splitlines()
     assert len([line for line in lines if line.startswith('{"event":"decision"')]) == 201
+
+
+def test_ctrl_c_leaves_the_recorder_to_the_server(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+
+    async def go() -> None:
+        recorder = Recorder(path)
+        await recorder.start()
+        recorder._process.send_signal(signal.SIGINT)  # type: ignore[union-attr]
+        recorder._process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        await asyncio.sleep(0.2)
+        await recorder.record(record(1), durable=True)
+        assert recorder.healthy
+        await recorder.close()
+
+    asyncio.run(go())
+    assert verify_chain([path]).records == 1
 
 
 def test_a_dead_recorder_denies_and_stays_down(tmp_path):

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from admission.review import API_VERSION, AdmissionRequest, parse_review
+from admission.reviewer import API_VERSION, AdmissionRequest, parse_review
 from mlbom import safeyaml
 from mlbom.errors import BadInputError
 from mlbom.files import read_bounded

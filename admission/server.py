@@ -33,7 +33,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.utils import floatToGoString
 
 from admission.recorder import Recorder, RecordingError
-from admission.review import AdmissionRequest, Decision, MalformedReview, Reviewer, parse_review
+from admission.reviewer import AdmissionRequest, Decision, MalformedReview, Reviewer, parse_review
 
 log = logging.getLogger("mlbom.admission")
 MAX_BODY = 3 << 20  # the API server's own request limit is about 3 MiB

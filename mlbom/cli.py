@@ -695,20 +695,6 @@ _STORES = click.option(
 )
 
 
-def _reviewer(policy_path: Path, stores: tuple[str, ...], metrics: Any = None) -> Any:
-    from admission.policy import load_policy
-    from admission.review import Reviewer
-    from admission.verification import ModelVerifier
-    from attest.stores import open_store
-
-    policy = load_policy(policy_path)
-    opened = [open_store(s) for s in (*policy.stores, *stores)]
-    verifier = ModelVerifier(
-        policy, opened, on_cache=metrics.cache_lookup if metrics is not None else None
-    )
-    return Reviewer(policy, verifier)
-
-
 @admission.command("check-policy")
 @click.argument("policy_path", metavar="POLICY", type=click.Path(dir_okay=False, path_type=Path))
 @_handle_errors
@@ -743,19 +729,14 @@ def review_manifests(
 ) -> None:
     """Decide MANIFEST files (multi-document YAML, Lists, Helm output; `-` for stdin) exactly
     as the webhook would. Exit 1 if any object is denied."""
-    import asyncio
+    import admission
+    from admission.manifests import objects_in
 
-    from admission.manifests import admission_request, objects_in
-
-    reviewer = _reviewer(policy_path, stores)
-    requests = [admission_request(o, namespace=namespace) for m in manifests for o in objects_in(m)]
-
-    async def decide_all() -> list[Any]:
-        return [await reviewer.review(r) for r in requests]
-
-    decisions = asyncio.run(decide_all())
+    objects = [o for m in manifests for o in objects_in(m)]
     results = []
-    for request, decision in zip(requests, decisions, strict=True):
+    for request, decision in admission.review(
+        objects, policy=policy_path, stores=stores, namespace=namespace
+    ):
         kind = request.kind.kind if request.kind else None
         what = f"{kind}/{request.name} ({request.namespace})"
         results.append({"object": what, "allowed": decision.allowed, "mode": decision.mode,
@@ -809,10 +790,11 @@ def serve_webhook(
     """Serve the validating webhook over HTTPS: /validate, /healthz, /readyz, and /metrics
     on the metrics port. Fails closed; one JSON log line per decision on stderr."""
 
+    from admission.reviewer import Reviewer
     from admission.server import Metrics, run
 
     metrics = Metrics()
-    reviewer = _reviewer(policy_path, stores, metrics)
+    reviewer = Reviewer.load(policy_path, stores, on_cache=metrics.cache_lookup)
     if discover:
         from admission.cluster import ClusterView
 

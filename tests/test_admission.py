@@ -20,13 +20,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import admission
 import attest
 import mlbom
 from admission.decisions import rotated_files, verify_chain
 from admission.manifests import admission_request, admission_review, objects_in
 from admission.policy import parse_policy
 from admission.recorder import Recorder
-from admission.review import Reviewer
+from admission.reviewer import Reviewer
 from admission.server import Metrics, WebhookApp
 from admission.verification import ModelVerifier
 from attest import keys
@@ -328,6 +329,20 @@ def reviewer_with(world, stores: list[Store], **verification: float) -> Reviewer
     text.pop("decisionLog")
     policy = parse_policy(yaml.safe_dump(text))
     return Reviewer(policy, ModelVerifier(policy, stores))
+
+
+def test_the_python_api_decides_as_the_server_and_records_nothing(world):
+    root, policy, _, _ = world
+    log = root / "log" / "decisions.jsonl"
+    before = log.read_bytes() if log.exists() else b""
+    decided = admission.review(
+        [vllm_deployment(REPO, COMMIT), vllm_deployment(REPO)], policy=policy
+    )
+    (first, allowed), (_, denied) = decided
+    assert first.kind and first.kind.kind == "Deployment"
+    assert allowed.allowed is True and allowed.verdicts[0].reference == PINNED
+    assert denied.allowed is False and "not pinned" in denied.reason
+    assert (log.read_bytes() if log.exists() else b"") == before
 
 
 def test_an_unreachable_store_is_a_denial(world):

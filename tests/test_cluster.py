@@ -38,7 +38,7 @@ from admission.cluster import ClusterView
 from admission.manifests import admission_request, admission_review
 from admission.placement import CcNeed
 from admission.policy import Confidential, parse_policy
-from admission.review import Reviewer
+from admission.reviewer import Reviewer
 from admission.verification import ModelVerifier
 from mlbom.errors import BadInputError
 from tests.registry import free_port

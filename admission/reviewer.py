@@ -18,8 +18,10 @@ import base64
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -68,6 +70,9 @@ class _Metadata(msgspec.Struct, rename="camel"):
 
 class _Named(msgspec.Struct):
     metadata: _Metadata | None = None
+
+
+_named_decoder = msgspec.json.Decoder(_Named)
 
 
 def _object_name(raw: bytes) -> str | None:
@@ -121,7 +126,6 @@ class _Review(msgspec.Struct, rename="camel"):
 
 
 _review_decoder = msgspec.json.Decoder(_Review)
-_named_decoder = msgspec.json.Decoder(_Named)
 
 
 def parse_review(review: bytes | dict[str, Any]) -> AdmissionRequest:
@@ -228,6 +232,21 @@ class Reviewer:
         # The same object reviewed again (every replica of a Deployment, retries, GitOps
         # dry runs) gets the same decision for as long as its verdicts are cached.
         self._decisions: OrderedDict[bytes, tuple[float, Decision]] = OrderedDict()
+
+    @classmethod
+    def load(
+        cls,
+        policy_path: Path,
+        stores: Sequence[str] = (),
+        on_cache: Callable[[bool], None] | None = None,
+    ) -> Reviewer:
+        """A reviewer for a policy file; `stores` are consulted after the policy's own."""
+        from admission.policy import load_policy
+        from attest.stores import open_store
+
+        policy = load_policy(policy_path)
+        opened = [open_store(s) for s in (*policy.stores, *stores)]
+        return cls(policy, ModelVerifier(policy, opened, on_cache=on_cache))
 
     def _ttl(self, decision: Decision) -> float:
         settings = self.policy.verification

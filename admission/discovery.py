@@ -12,8 +12,9 @@ first place it was found):
    custom containers;
 3. image volumes (``volumes[].image.reference``, Kubernetes 1.31+);
 4. model servers' command lines: vLLM (``vllm serve MODEL``, ``--model``, ``--revision``,
-   ``VLLM_ADDITIONAL_ARGS``), TGI and TEI (``--model-id``/``MODEL_ID``, ``--revision``/
-   ``REVISION``), KServe's huggingfaceserver (``--model_id``, ``--model_revision``) and
+   ``VLLM_ADDITIONAL_ARGS``, and what else it loads: ``--tokenizer``/``--tokenizer-revision``,
+   the ``--speculative-config`` draft model, ``--lora-modules`` adapters), TGI and TEI
+   (``--model-id``/``MODEL_ID``, ``--revision``/``REVISION``), KServe's huggingfaceserver (``--model_id``, ``--model_revision``) and
    SGLang (``--model-path``). A local path is traced to the volume mounted there.
 
 Every value becomes a `ModelUse` with mlbom's canonical reference (``hf://ORG/REPO@<commit>``,
@@ -25,11 +26,14 @@ malformed input (a wrong type counts as absent) and reads at most `MAX_ITEMS` of
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from attest.reference import parse
 from mlbom.errors import MlbomError
@@ -465,7 +469,19 @@ class _Named:
     pin: str | None = None  # how to name the commit there
 
 
+_VLLM_FLAGS = {
+    "--model", "--revision", "--tokenizer", "--tokenizer-revision", "--speculative-config",
+    "--speculative-model",
+}  # fmt: skip
+_LORA_PIN = (
+    "vLLM cannot pin a LoRA adapter from the Hub: serve it from a volume or an OCI image, or "
+    f"list every model with its commit in the annotation {ANNOTATION}"
+)
+
+
 def _vllm(argv: list[str], had_command: bool, image: str, env: dict[str, str]) -> list[_Named]:
+    """The served model, then what else vLLM loads: its tokenizer when named apart, the draft
+    model of speculative decoding, LoRA adapters (``--lora-modules name=path`` or JSON)."""
     extra_text = env.get("VLLM_ADDITIONAL_ARGS")
     extra = _words(extra_text, env) if extra_text is not None else []
     if not had_command and "vllm" in _image_repository(image):
@@ -478,17 +494,57 @@ def _vllm(argv: list[str], had_command: bool, image: str, env: dict[str, str]) -
     if serve is None and not api and extra_text is None:
         return []
     words = argv[serve + 2 :] if serve is not None else argv
-    flags = _flags(words, {"--model", "--revision"}, underscores=True)
-    more = _flags(extra, {"--model", "--revision"}, underscores=True)
-    revision = more.get("--revision") or flags.get("--revision")
+    flags = _flags(words, _VLLM_FLAGS, underscores=True)
+    more = _flags(extra, _VLLM_FLAGS, underscores=True)
+    flags |= more  # VLLM_ADDITIONAL_ARGS come last on the command line
+    revision = flags.get("--revision")
     pin = "vLLM: --revision <commit>"
+    named: list[_Named] = []
     if serve is not None and len(argv) > serve + 2 and not argv[serve + 2].startswith("-"):
-        return [_Named(argv[serve + 2], "vllm serve argument", revision, pin)]
-    if "--model" in more:
-        return [_Named(more["--model"], "VLLM_ADDITIONAL_ARGS --model", revision, pin)]
-    if "--model" in flags:
-        return [_Named(flags["--model"], "--model", revision, pin)]
-    return []
+        named.append(_Named(argv[serve + 2], "vllm serve argument", revision, pin))
+    elif "--model" in flags:
+        how = "VLLM_ADDITIONAL_ARGS --model" if "--model" in more else "--model"
+        named.append(_Named(flags["--model"], how, revision, pin))
+    if "--tokenizer" in flags:  # at the model's revision unless it names its own, as vLLM does
+        revision = flags.get("--tokenizer-revision") or revision
+        named.append(_Named(flags["--tokenizer"], "--tokenizer", revision, "vLLM: --tokenizer-revision <commit>"))  # fmt: skip
+    if "--speculative-model" in flags:  # vLLM before 0.8
+        named.append(_Named(flags["--speculative-model"], "--speculative-model"))
+    speculative = _json_object(flags.get("--speculative-config"))
+    if isinstance(speculative.get("model"), str):
+        pin = 'vLLM: "revision": "<commit>" in --speculative-config'
+        named.append(_Named(speculative["model"], "--speculative-config model", _str(speculative.get("revision")), pin))  # fmt: skip
+    for adapter in _lora_modules([*words, *extra]):
+        named.append(_Named(adapter, "--lora-modules", None, _LORA_PIN))
+    return named
+
+
+def _json_object(text: str | None) -> dict:
+    try:
+        value = msgspec.json.decode(text) if text else None
+    except (msgspec.DecodeError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _lora_modules(words: list[str]) -> list[str]:
+    """The adapters' paths after each ``--lora-modules``: ``name=path`` words or JSON objects
+    (``{"name": …, "path": …}``), up to the next flag."""
+    paths = []
+    for i, word in enumerate(words):
+        name, eq, value = word.partition("=")
+        if name.replace("_", "-") != "--lora-modules":
+            continue
+        for module in (
+            [value] if eq else itertools.takewhile(lambda w: not w.startswith("-"), words[i + 1 :])
+        ):
+            if module.lstrip().startswith("{"):
+                path = _json_object(module).get("path")
+            else:
+                path = module.partition("=")[2]
+            if isinstance(path, str) and path:
+                paths.append(path)
+    return paths[:MAX_ITEMS]
 
 
 def _tgi(argv: list[str], image: str, env: dict[str, str]) -> list[_Named]:

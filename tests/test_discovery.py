@@ -11,6 +11,7 @@ hypothesis throws arbitrary JSON-like objects at the parser.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -334,7 +335,7 @@ def test_docker_hub_short_names():
         {"command": ["/opt/venv/bin/vllm", "serve"], "args": ["acme/llm", f"--revision={COMMIT}"]},
         {"args": ["acme/llm", "--revision", COMMIT]},  # the image's entrypoint is vllm serve
         {"args": ["--model", "acme/llm", "--revision", COMMIT]},
-        {"args": ["--model=acme/llm", "--tokenizer", "other/tok", f"--revision={COMMIT}"]},
+        {"args": ["--model=acme/llm", "--tokenizer", "acme/llm", f"--revision={COMMIT}"]},
         {
             "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
             "args": ["--model", "acme/llm", "--revision", COMMIT, "--port", "8000"],
@@ -360,6 +361,48 @@ def test_vllm_forms(container):
     spec = {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.9.1", **container}]}
     use = only(models_in(pod(spec)))
     assert (use.reference, use.pinned, use.container) == (f"hf://acme/llm@{COMMIT}", True, "vllm")
+
+
+def test_vllm_secondary_models_are_models_too():
+    """The tokenizer named apart (at the model's revision unless it has its own), the draft
+    model of speculative decoding, and LoRA adapters: vLLM loads them all."""
+    other = "f" * 40
+    args = [
+        "acme/llm", "--revision", COMMIT,
+        "--tokenizer", "acme/tok",
+        "--speculative-config", json.dumps({"model": "acme/draft", "revision": other, "num_speculative_tokens": 5}),
+        "--enable-lora", "--lora-modules", "sql=acme/sql-lora", json.dumps({"name": "x", "path": "/adapters/x"}),
+        "--max-lora-rank", "64",
+    ]  # fmt: skip
+    spec = {
+        "containers": [{
+            "name": "vllm", "image": "vllm/vllm-openai:v0.9.1", "args": args,
+            "volumeMounts": [{"name": "adapters", "mountPath": "/adapters"}],
+        }],
+        "volumes": [{"name": "adapters", "image": {"reference": f"reg.example/adapters@sha256:{'a' * 64}"}}],
+    }  # fmt: skip
+    uses = {u.reference: u for u in models_in(pod(spec))}
+    assert uses[f"hf://acme/llm@{COMMIT}"].pinned
+    assert uses[f"hf://acme/tok@{COMMIT}"].source == "container vllm: --tokenizer"
+    assert uses[f"hf://acme/draft@{other}"].source == "container vllm: --speculative-config model"
+    lora = uses["hf://acme/sql-lora"]
+    assert not lora.pinned and "LoRA" in (lora.hint or "")
+    assert f"oci://reg.example/adapters@sha256:{'a' * 64}" in uses  # where /adapters/x lies
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--speculative-config", '{"method": "ngram", "num_speculative_tokens": 4}'],
+        ["--speculative-config", "{not json"],
+        ["--lora-modules"],
+        ["--lora-modules", "no-equals-sign", "--port", "8000"],
+        ["--tokenizer-revision", COMMIT],
+    ],
+)
+def test_vllm_secondary_flags_without_a_model_add_nothing(args):
+    spec = {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.9.1", "args": ["acme/llm", "--revision", COMMIT, *args]}]}  # fmt: skip
+    assert [u.reference for u in models_in(pod(spec))] == [f"hf://acme/llm@{COMMIT}"]
 
 
 def test_vllm_additional_args():

@@ -43,6 +43,7 @@ from admission.placement import (
     pod_spec_paths,
 )
 from admission.verification import ModelVerifier, Verdict, verdict_record
+from mlbom.errors import BadInputError
 
 if TYPE_CHECKING:
     from admission.cluster import ClusterView
@@ -51,8 +52,9 @@ if TYPE_CHECKING:
 API_VERSION = "admission.k8s.io/v1"
 
 
-class MalformedReview(ValueError):
-    """Not an AdmissionReview the API server would send: answered with HTTP 400."""
+class MalformedReview(BadInputError):
+    """Not an AdmissionReview the API server would send: answered with HTTP 400 (exit 2 in
+    an offline review)."""
 
 
 class _Kind(msgspec.Struct):
@@ -134,7 +136,7 @@ def parse_review(review: bytes | dict[str, Any]) -> AdmissionRequest:
     try:
         body = review if isinstance(review, bytes) else msgspec.json.encode(review)
     except (TypeError, msgspec.EncodeError) as e:
-        raise MalformedReview(f"the AdmissionReview cannot be written as JSON: {e}") from None
+        raise MalformedReview(f"the object cannot be written as JSON ({e})") from None
     try:
         parsed = _review_decoder.decode(body)
     except msgspec.ValidationError as e:

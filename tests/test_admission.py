@@ -345,6 +345,34 @@ def test_the_python_api_decides_as_the_server_and_records_nothing(world):
     assert (log.read_bytes() if log.exists() else b"") == before
 
 
+def test_the_review_command(world, tmp_path, cli):
+    _, policy, _, _ = world
+    good, bad = vllm_deployment(REPO, COMMIT), vllm_deployment(REPO)
+    bad["metadata"]["name"] = "unpinned"
+    manifests = tmp_path / "all.yaml"
+    manifests.write_text(
+        yaml.safe_dump_all([good, {"apiVersion": "v1", "kind": "List", "items": [bad]}])
+    )
+    out, err = cli("admission", "review", manifests, "--policy", policy, code=1)
+    lines = out.splitlines()
+    assert lines[0].startswith("allow Deployment/") and "verified" in lines[0]
+    assert lines[1].startswith("DENY  Deployment/unpinned") and "not pinned" in lines[1]
+    assert "1 of 2 objects would be denied" in err
+
+    out, _ = cli("admission", "review", manifests, "--policy", policy, "--json", code=1)
+    assert [d["allowed"] for d in json.loads(out)] == [True, False]
+
+    only_good = tmp_path / "good.json"
+    only_good.write_text(json.dumps(good))
+    out, _ = cli("admission", "review", only_good, "--policy", policy)
+    assert out.startswith("allow")
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {~: x}}\n")
+    _, err = cli("admission", "review", broken, "--policy", policy, code=2)
+    assert "cannot be written as JSON" in err
+
+
 def test_an_unreachable_store_is_a_denial(world):
     reviewer = reviewer_with(world, [open_store("oci://127.0.0.1:9/models")])
     pod = image_volume_pod(f"127.0.0.1:9/models@sha256:{'1' * 64}")

@@ -2,9 +2,10 @@
 pods whose models are not attested), load from wrk and hey on loopback.
 
 1. Throughput with warm caches: `mlbom admission serve` answering the AdmissionReview of a
-   vLLM Deployment whose model is attested in a local folder store, against a do-nothing
-   HTTPS endpoint served by the same stack (uvicorn, same TLS certificate, a fixed answer),
-   measured in the same run with `wrk` (64 connections). Target: at least 0.50.
+   vLLM Deployment whose model is attested in a local folder store, each decision written
+   to the decision log and fsynced before it is answered (BENCH_LOG=0: no log), against a
+   do-nothing HTTPS endpoint served by the same stack (uvicorn, same TLS certificate, a
+   fixed answer), measured in the same run with `wrk` (64 connections). Target: >= 0.50.
 2. p99 latency at half the webhook's throughput, with `hey` rate-limited. Target: < 10 ms.
 3. First-seen models (cold cache, local store): one request per model never seen before,
    each verified from the store (signature, statement, policy). Target: p99 < 50 ms.

@@ -23,6 +23,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,7 @@ class WebhookApp:
         try:
             await self.recorder.record(decision.record(request, webhook), durable=durable)
         except RecordingError as e:
+            log.error("the decision for request %s could not be recorded (%s): denied", request.uid, e)  # fmt: skip
             if not decision.allowed:
                 return decision
             return Decision(False, f"{e}; denied rather than admitted without a record", "error")
@@ -210,6 +212,21 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 def _error(message: str) -> bytes:
     return msgspec.json.encode({"error": message})
+
+
+class JsonLogs(logging.Formatter):
+    """The server's own log lines as JSON, like the decision lines beside them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return msgspec.json.encode(entry).decode()
 
 
 class CertificateReloader:
@@ -297,6 +314,8 @@ def run(reviewer: Reviewer, metrics: Metrics, **options: Any) -> None:
     request rate of the default loop), else on asyncio's loop."""
     import gc
 
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(JsonLogs())
     # Everything loaded so far lives as long as the server: keep the collector off it, and
     # let short-lived request objects go by reference counting rather than frequent sweeps.
     gc.freeze()

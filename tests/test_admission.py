@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import os
 import ssl
 import subprocess
@@ -28,7 +29,7 @@ from admission.manifests import admission_request, admission_review, objects_in
 from admission.policy import parse_policy
 from admission.recorder import Recorder
 from admission.reviewer import Reviewer
-from admission.server import Metrics, WebhookApp
+from admission.server import JsonLogs, Metrics, WebhookApp
 from admission.verification import ModelVerifier
 from attest import keys
 from attest.reference import ModelRef
@@ -259,8 +260,10 @@ def test_malformed_bodies_are_answered_and_the_server_keeps_going(server, body, 
 
 
 def test_health_and_metrics(server):
-    server.review(vllm_deployment(REPO, COMMIT))
-    server.review(vllm_deployment(REPO, COMMIT))
+    first, second = vllm_deployment(REPO, COMMIT), vllm_deployment(REPO, COMMIT)
+    second["metadata"]["name"] = "another"  # another object: the verdict comes from the cache
+    server.review(first)
+    server.review(second)
     assert server.get("/readyz")[0] == 200
     with urllib.request.urlopen(server.metrics_url + "/metrics", timeout=5) as r:
         text = r.read().decode()
@@ -269,10 +272,25 @@ def test_health_and_metrics(server):
     )
     assert 'mlbom_admission_verification_cache_total{result="hit"}' in text
     assert "mlbom_admission_latency_seconds_bucket" in text
-    decisions = [
-        json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")
-    ]
-    assert decisions and all(d["event"] == "decision" for d in decisions)
+    for _ in range(40):  # decision lines are written every 50 ms
+        lines = [json.loads(line) for line in server.log.read_text().splitlines()[1:]]  # all JSON
+        decisions = [line for line in lines if line.get("event") == "decision"]
+        if "another" in {d["name"] for d in decisions}:
+            break
+        time.sleep(0.05)
+    assert "another" in {d["name"] for d in decisions} and all(d["uid"] for d in decisions)
+
+
+def test_server_logs_are_json_lines():
+    try:
+        raise OSError("disk gone")
+    except OSError:
+        record = logging.LogRecord("mlbom.admission", logging.ERROR, __file__, 1, "cannot %s", ("write",), sys.exc_info())  # fmt: skip
+    line = JsonLogs().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert (entry["level"], entry["logger"], entry["message"]) == ("error", "mlbom.admission", "cannot write")  # fmt: skip
+    assert "OSError: disk gone" in entry["exception"] and entry["time"].endswith("+00:00")
 
 
 def test_certificate_is_reloaded_without_a_restart(server):

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import yaml
 
+from admission.discovery.runtimes import Sources
 from attest import keys
 from attest.verify import Signer
 from mlbom.errors import BadInputError
@@ -50,7 +51,8 @@ DEFAULT_IMAGES = (
     "vllm/vllm-openai*",
     "ghcr.io/huggingface/text-generation-inference*",
     "kserve/huggingfaceserver*",
-    "ghcr.io/llm-d/*",
+    "ghcr.io/llm-d/llm-d:*",
+    "ghcr.io/llm-d/llm-d-cuda*",
     "nvcr.io/nim/*",
 )
 DEFAULT_GPU_RESOURCES = ("nvidia.com/gpu", "nvidia.com/mig-*", "nvidia.com/pgpu", "amd.com/gpu")
@@ -241,17 +243,18 @@ class InferenceSelector:
     gpu_resources: tuple[str, ...] = DEFAULT_GPU_RESOURCES
 
     def matches(self, images: list[str], gpu_requests: dict[str, int]) -> bool:
-        if any(
-            fnmatchcase(name, pattern)
-            for image in images
-            for name in _image_forms(image)
-            for pattern in self.images
-        ):
-            return True
-        return any(
-            count > 0 and any(fnmatchcase(resource, p) for p in self.gpu_resources)
-            for resource, count in gpu_requests.items()
-        )
+        return any(self.why(image, {}) for image in images) or bool(self.why("", gpu_requests))
+
+    def why(self, image: str, gpu_requests: dict[str, int]) -> str | None:
+        """Why a container with this image and these resource requests is an inference
+        container, or None."""
+        for pattern in self.images:
+            if image and any(fnmatchcase(name, pattern) for name in _image_forms(image)):
+                return f"its image matches the policy's {pattern}"
+        for resource, count in gpu_requests.items():
+            if count > 0 and any(fnmatchcase(resource, p) for p in self.gpu_resources):
+                return f"it requests {resource}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -347,6 +350,7 @@ class Policy:
     modes: Modes = field(default_factory=Modes)
     inference: InferenceSelector = field(default_factory=InferenceSelector)
     confidential: Confidential = field(default_factory=Confidential)
+    sources: Sources = field(default_factory=Sources)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     decision_log: Path | None = None
 
@@ -823,6 +827,7 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
     confidential = _dict(data.get("confidential"))
     required = _dict(confidential.get("required"))
     verification = _dict(data.get("verification"))
+    sources = _dict(data.get("sources"))
     stores = [s if "://" in s else str(_resolve(s, base_dir)) for s in data["stores"]]
     return Policy(
         stores=tuple(dict.fromkeys(stores)),
@@ -877,6 +882,11 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
             runtime_class_details=_frozen_details(
                 {**DEFAULT_RUNTIME_CLASS_DETAILS, **confidential.get("runtimeClassDetails", {})}
             ),
+        ),
+        sources=Sources(
+            hub_endpoints=tuple(sources.get("hubEndpoints", Sources.hub_endpoints)),
+            runtime_loading=sources.get("runtimeLoading") == "allow",
+            offline_caches=sources.get("offlineCaches") == "allow",
         ),
         verification=VerificationSettings(
             deadline_seconds=float(verification.get("deadlineSeconds", 8)),

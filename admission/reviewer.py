@@ -28,10 +28,10 @@ import msgspec
 
 from admission.discovery import (
     ModelUse,
+    PodAccount,
     PodUnderReview,
-    gpu_requests,
-    images,
-    models_in,
+    Problem,
+    account,
     pods_in,
 )
 from admission.placement import (
@@ -164,6 +164,8 @@ class Decision:
     warnings: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     patch: list[dict[str, Any]] = field(default_factory=list)  # the mutating webhook's answer
+    problems: list[Problem] = field(default_factory=list)  # each with its class (`code`)
+    accounts: list[PodAccount] = field(default_factory=list)  # what was found, per pod
 
     def response(self, uid: str) -> dict[str, Any]:
         """The AdmissionReview the API server expects back."""
@@ -295,55 +297,57 @@ class Reviewer:
         if not pods:
             return Decision(True, "no pod to review", "not-reviewed", mode)
 
-        problems: list[str] = []
+        problems: list[Problem] = []
         verdicts: list[Verdict] = []
-        inference = False
+        accounts: list[PodAccount] = []
         for pod in pods:
-            uses = models_in(pod)
-            spec = pod.spec
-            if not uses and not self.policy.is_inference(images(spec), gpu_requests(spec)):
+            found = self.account(pod)
+            if not found.reviewed:
                 continue
-            inference = True
-            if not uses:
-                problems.append(
-                    "this is an inference pod but it names no model mlbom can identify: add the "
-                    "annotation mlbom.dev/model: hf://ORG/REPO@<commit> or oci://REGISTRY/REPO@sha256:<digest>"
-                )
+            accounts.append(found)
+            problems += found.all_problems()
+            uses = found.all_models()
             pod_verdicts = await self._verify_all(uses, deadline, problems)
             verdicts += pod_verdicts
             # KServe's resources get their Pods made by KServe: those Pods are placed and
             # checked when they are created, not the resource's synthesized pod.
-            placed_later = pod.kind in ("InferenceService", "LLMInferenceService")
-            if not placed_later and (need := self.cc_need(namespace, uses, pod_verdicts)):
+            if not pod.controlled and (need := self.cc_need(namespace, uses, pod_verdicts)):
                 check = (
                     self.cluster.confidential_problems if self.cluster else confidential_problems
                 )
-                problems += check(spec, need, self.policy.confidential)
-        if not inference:
+                problems += [Problem("confidential", p) for p in check(pod.spec, need, self.policy.confidential)]  # fmt: skip
+        if not accounts:
             return Decision(True, "not an inference pod", "not-inference", mode)
+        on_word = [u for a in accounts for u in a.models if u.on_word]
         if not problems:
             signed = "; ".join(v.reason for v in verdicts)
-            return Decision(True, f"verified: {signed}", "allowed", mode, verdicts=verdicts)
-        reason = " | ".join(dict.fromkeys(problems))
+            words = "".join(f"; {u.reference} is taken on the word of {u.source}" for u in on_word)
+            return Decision(True, f"verified: {signed}{words}", "allowed", mode, verdicts=verdicts, accounts=accounts)  # fmt: skip
+        reason = " | ".join(dict.fromkeys(p.message for p in problems))
         category = _category(verdicts, problems)
+        more = {"verdicts": verdicts, "problems": problems, "accounts": accounts}
         if mode == "enforce":
-            return Decision(False, reason, category, mode, verdicts=verdicts)
+            return Decision(False, reason, category, mode, **more)
         warnings = (
-            [f"mlbom ({mode} mode): {p}" for p in dict.fromkeys(problems)] if mode == "warn" else []
+            [f"mlbom ({mode} mode): {m}" for m in dict.fromkeys(p.message for p in problems)]
+            if mode == "warn"
+            else []
         )
-        return Decision(True, f"{mode} mode: {reason}", category, mode, warnings, verdicts)
+        return Decision(True, f"{mode} mode: {reason}", category, mode, warnings, **more)
+
+    def account(self, pod: PodUnderReview) -> PodAccount:
+        """Every container of `pod` with its role and models, as the policy classifies them."""
+        return account(pod, self.policy.inference.why, self.policy.sources)
 
     async def _verify_all(
-        self, uses: list[ModelUse], deadline: float, problems: list[str]
+        self, uses: list[ModelUse], deadline: float, problems: list[Problem]
     ) -> list[Verdict]:
         pinned = []
         for use in uses:
             if not use.mappable or not use.pinned:
                 what = "is not pinned to a digest" if use.mappable else "cannot be checked by mlbom"
-                problems.append(
-                    f"model {use.reference} ({use.source}) {what}"
-                    + (f": {use.hint}" if use.hint else "")
-                )
+                message = f"model {use.reference} ({use.source}) {what}" + (f": {use.hint}" if use.hint else "")  # fmt: skip
+                problems.append(Problem("unpinned" if use.mappable else "unmappable", message, use.container))  # fmt: skip
             else:
                 pinned.append(use.reference)
         if not pinned:
@@ -355,13 +359,14 @@ class Reviewer:
                 timeout=max(0.0, remaining),
             )
         except TimeoutError:
-            problems.append(
+            problems.append(Problem(
+                "deadline",
                 f"verifying {', '.join(dict.fromkeys(pinned))} did not finish within "
                 f"{self.policy.verification.deadline_seconds:g} s (a store is slow or unreachable); "
-                "denied rather than admitted unverified"
-            )
+                "denied rather than admitted unverified",
+            ))  # fmt: skip
             return []
-        problems += [v.reason for v in verdicts if not v.ok]
+        problems += [Problem("unverified", v.reason) for v in verdicts if not v.ok]
         return list(verdicts)
 
     def cc_need(
@@ -413,8 +418,8 @@ class Reviewer:
             pod = _pod_at(obj, path)
             if pod is None:
                 continue
-            uses = models_in(pod)
-            ignored: list[str] = []  # unpinned models: the validating webhook says so
+            uses = self.account(pod).all_models()
+            ignored: list[Problem] = []  # unpinned models: the validating webhook says so
             verdicts = await self._verify_all(uses, deadline, ignored)
             need = self.cc_need(namespace, uses, verdicts)
             if need is None:
@@ -472,14 +477,13 @@ def _pointer(obj: Any, path: str) -> Any:
     return obj
 
 
-def _category(verdicts: list[Verdict], problems: list[str]) -> str:
+def _category(verdicts: list[Verdict], problems: list[Problem]) -> str:
     for verdict in verdicts:
         if not verdict.ok:
             return verdict.outcome
-    if any("did not finish within" in p for p in problems):
+    codes = {p.code for p in problems}
+    if "deadline" in codes:
         return "deadline"
-    if any(
-        "not pinned" in p or "cannot be checked" in p or "names no model" in p for p in problems
-    ):
+    if codes - {"confidential"}:
         return "unidentified"
     return "confidential"

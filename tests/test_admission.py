@@ -173,13 +173,20 @@ def test_attested_model_is_allowed(server, world):
     assert PINNED in answer["auditAnnotations"]["models"]
 
 
-def test_annotation_names_the_model(server):
+def test_annotation_names_the_model_of_a_volume(server):
+    pod = copy.deepcopy(objects_in(MANIFESTS / "llm-d-modelservice-pvc.yaml")[0])
+    pod["spec"]["template"]["metadata"]["annotations"] = {"mlbom.dev/model": PINNED}
+    assert server.review(pod)["allowed"] is True
+
+
+def test_annotation_does_not_override_what_the_server_serves(server):
     pod = next(
         o for o in objects_in(MANIFESTS / "tgi-gke-deployment.yaml") if o["kind"] == "Deployment"
     )
     pod = copy.deepcopy(pod)
     pod["spec"]["template"]["metadata"].setdefault("annotations", {})["mlbom.dev/model"] = PINNED
-    assert server.review(pod)["allowed"] is True
+    answer = server.review(pod)
+    assert answer["allowed"] is False and "mlbom.dev/model names" in answer["status"]["message"]
 
 
 def test_unattested_model_is_denied_with_what_to_do(server):

@@ -148,7 +148,9 @@ class FolderStore(Store):
     def _entry(self, ref: ModelRef) -> Path:
         """entries/<kind>/<name parts>/<digest>, every part checked: no path escapes."""
         digest = (ref.digest or "").replace("sha256:", "sha256-")
-        parts = [ref.kind] if ref.kind == "local" else [ref.kind, *ref.name.split("/")]
+        # the Hub resolves repository ids whatever their case: so does the store
+        name = ref.name.lower() if ref.kind == "hf" else ref.name
+        parts = [ref.kind] if ref.kind == "local" else [ref.kind, *name.split("/")]
         parts.append(digest)
         if not all(_PART.match(p) and p not in (".", "..") for p in parts):
             raise BadInputError(f"{ref} cannot name a store entry")

@@ -1,0 +1,398 @@
+"""What a container runs: its command and args as the process sees them, read through the
+wrappers that only start another program (``sh -c``, ``bash -lc``, ``env VAR=… cmd``,
+``exec``, ``nohup``, ``timeout``, inline ``VAR=… cmd``).
+
+A shell line is read when it is a list of simple commands (``;``, ``&&``, new lines) whose
+words are plain, quoted or ``$VAR`` expansions, with output redirections at most. Anything
+else a shell can do (pipes, background jobs, ``$(…)``, backticks, ``eval``, ``source``,
+control flow, a script file) means mlbom cannot tell what runs: the line is refused with
+the text that stopped the reading, never guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from admission.discovery.environment import UNKNOWN, Env
+from admission.discovery.untrusted import MAX_ITEMS, Scan, as_word
+
+SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"})
+MAX_DEPTH = 4  # wrappers inside wrappers
+# Commands that run nothing else and load nothing: a script may use them around its server.
+_HARMLESS = frozenset(
+    {"echo", "printf", "mkdir", "ls", "sleep", "true", "false", ":", "nvidia-smi", "date",
+     "chmod", "chown", "touch", "whoami", "id", "hostname", "pwd", "ulimit", "cd", "umask",
+     "test", "[", "rm", "cp", "ln", "cat", "df", "du", "free", "uname", "nproc"}
+)  # fmt: skip
+_REFUSED = frozenset(
+    {"eval", "source", ".", "trap", "if", "then", "else", "elif", "fi", "for", "while",
+     "until", "do", "done", "case", "esac", "function", "select", "{", "}", "!", "coproc",
+     "xargs", "find", "parallel", "su", "sudo", "runuser", "watch", "alias"}
+)  # fmt: skip
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
+_REDIRECT = re.compile(r"(?:\d*>>?|&>>?)(&(?:\d+|-))?")
+_DURATION = re.compile(r"^\d+(?:\.\d+)?[smhd]?$")
+
+
+@dataclass
+class Invocation:
+    """One program a container starts: its argv and environment, and how it was reached."""
+
+    argv: list[str]
+    env: Env
+    how: str  # "command", "args (the image's entrypoint)", "sh -c"
+    entrypoint: bool = False  # argv are the args of the image's own entrypoint
+    harmless: bool = False  # a shell builtin or a command that loads nothing
+
+
+@dataclass
+class CommandLine:
+    """What a container runs, or why mlbom cannot tell."""
+
+    invocations: list[Invocation] = field(default_factory=list)
+    refusal: str | None = None  # the shell text that stopped the reading
+    script: str | None = None  # the text of a refused script, to look for servers in
+
+
+def read(container: dict[str, Any], env: Env, scan: Scan, name: str | None) -> CommandLine:
+    """The programs `container` starts, in order."""
+    command = [env.expand(as_word(w)) for w in scan.list(container.get("command"), f"container {name}: command", name)]  # fmt: skip
+    args = [env.expand(as_word(w)) for w in scan.list(container.get("args"), f"container {name}: args", name)]  # fmt: skip
+    for word in (*command, *args):
+        scan.text(word, f"container {name}: an argument", name)
+    result = CommandLine()
+    if not command:
+        result.invocations.append(Invocation(args, env, "args (the image's entrypoint)", True))
+        return result
+    _unwrap([*command, *args], env, "command", result, 0)
+    return result
+
+
+def _unwrap(argv: list[str], env: Env, how: str, out: CommandLine, depth: int) -> None:
+    """Strip the wrappers in front of a program; shell lines are read command by command."""
+    if depth > MAX_DEPTH:
+        out.refusal = f"more than {MAX_DEPTH} wrappers inside each other"
+        return
+    env = env.copy()
+    while argv:
+        base = argv[0].rsplit("/", 1)[-1]
+        if base in ("exec", "nohup", "tini", "dumb-init", "--", "setsid", "stdbuf", "nice"):
+            argv = _drop_options(argv[1:], {"-n", "-i", "-o", "-e", "-g"} if base in ("nice", "stdbuf") else set())  # fmt: skip
+        elif base == "timeout":
+            rest = _drop_options(argv[1:], {"-s", "--signal", "-k", "--kill-after"})
+            argv = rest[1:] if rest and _DURATION.match(rest[0]) else rest
+        elif base == "env":
+            argv = _env_command(argv[1:], env, out)
+            if argv is None:
+                return
+        elif (m := _ASSIGNMENT.match(argv[0])) and depth > 0:
+            env.set(m[1], m[2])  # inline VAR=value before a command (in a shell line)
+            argv = argv[1:]
+        elif base in SHELLS:
+            _shell(argv, env, out, depth)
+            return
+        else:
+            break
+    if argv:
+        harmless = argv[0].rsplit("/", 1)[-1] in _HARMLESS
+        out.invocations.append(Invocation(argv, env, how, harmless=harmless))
+
+
+def _drop_options(argv: list[str], with_value: set[str]) -> list[str]:
+    while argv and argv[0].startswith("-") and argv[0] != "-":
+        if argv[0] == "--":
+            return argv[1:]
+        argv = argv[2:] if argv[0] in with_value else argv[1:]
+    return argv
+
+
+def _env_command(argv: list[str], env: Env, out: CommandLine) -> list[str] | None:
+    """``env [-i] [-u NAME] [NAME=VALUE …] COMMAND …``."""
+    while argv:
+        word = argv[0]
+        if word in ("-i", "--ignore-environment", "-"):
+            env.values.clear()
+            env.origins.clear()
+            env.open.clear()
+        elif word in ("-u", "--unset") and len(argv) > 1:
+            env.values.pop(argv[1], None)
+            argv = argv[1:]
+        elif word.startswith("-") and word != "--":
+            out.refusal = f"env {word}"
+            return None
+        elif m := _ASSIGNMENT.match(word):
+            env.set(m[1], m[2])
+        else:
+            return argv[1:] if word == "--" else argv
+        argv = argv[1:]
+    return argv
+
+
+def _shell(argv: list[str], env: Env, out: CommandLine, depth: int) -> None:
+    """``sh [-options] -c SCRIPT [NAME [ARG …]]``; a shell that reads a file or its input
+    runs what mlbom cannot see."""
+    rest = argv[1:]
+    if argv[0].rsplit("/", 1)[-1] == "busybox":
+        if not rest or rest[0] not in ("sh", "ash"):
+            out.invocations.append(Invocation(argv, env, "busybox"))
+            return
+        rest = rest[1:]
+    reads_c = False
+    while rest and rest[0].startswith(("-", "+")) and rest[0] not in ("-", "--"):
+        option = rest.pop(0)
+        if option in ("-o", "+o") and rest:
+            rest.pop(0)
+        elif not option.startswith("--") and "c" in option[1:]:
+            reads_c = True
+        elif option.startswith("--") and option not in ("--login", "--noprofile", "--norc", "--posix"):  # fmt: skip
+            out.refusal = f"{argv[0]} {option}"
+            return
+    if rest and rest[0] == "--":
+        rest.pop(0)
+    if not reads_c:
+        what = f"the script {rest[0]}" if rest else "commands from its input"
+        out.refusal = f"{argv[0]} runs {what}, which mlbom cannot see"
+        return
+    if not rest:
+        out.refusal = f"{argv[0]} -c without a command"
+        return
+    script, params = rest[0], rest[1:]
+    try:
+        commands = _parse_script(script, env, params)
+    except _Unreadable as e:
+        out.refusal = str(e)
+        out.script = script
+        return
+    shell_env = env.copy()
+    for words in commands:
+        assignments = []
+        while words and (m := _ASSIGNMENT.match(words[0])):
+            assignments.append((m[1], m[2]))
+            words = words[1:]
+        if not words:  # NAME=value alone: a shell variable, exported when already in env
+            for key, value in assignments:
+                shell_env.set(key, value)
+            continue
+        base = words[0].rsplit("/", 1)[-1]
+        if base == "export":
+            for word in words[1:]:
+                if m := _ASSIGNMENT.match(word):
+                    shell_env.set(m[1], m[2])
+                elif not _NAME.match(word):
+                    out.refusal = f"export {word}"
+                    return
+            continue
+        if base == "unset":
+            for word in words[1:]:
+                shell_env.values.pop(word, None)
+            continue
+        if base == "set":
+            if any(not w.startswith(("-", "+")) or w == "--" for w in words[1:]):
+                out.refusal = " ".join(words)[:200]
+                return
+            continue
+        if base in _REFUSED:
+            out.refusal = f"{base} (mlbom does not read shell control flow)"
+            out.script = script
+            return
+        command_env = shell_env.copy()
+        for key, value in assignments:
+            command_env.set(key, value)
+        _unwrap(words, command_env, f"{argv[0]} -c", out, depth + 1)
+        if out.refusal:
+            return
+
+
+class _Unreadable(Exception):
+    """A shell line mlbom does not read: the message names what stopped it."""
+
+
+def _parse_script(script: str, env: Env, params: list[str]) -> list[list[str]]:
+    """The simple commands of a shell line, their words expanded as the shell would."""
+    reader = _ShellReader(script, env, params)
+    return reader.commands()
+
+
+class _ShellReader:
+    """A POSIX shell tokenizer for the subset mlbom reads; anything else raises."""
+
+    def __init__(self, text: str, env: Env, params: list[str]) -> None:
+        self.text, self.env, self.params = text, env, params
+        self.i = 0
+        self.vars: dict[str, str] = {}
+
+    def commands(self) -> list[list[str]]:
+        commands: list[list[str]] = []
+        words: list[str] = []
+        while True:
+            self._blanks()
+            if self.i >= len(self.text):
+                break
+            c = self.text[self.i]
+            if c in ";\n" or self.text.startswith("&&", self.i):
+                if c == "&" and not words:
+                    raise _Unreadable("&& without a command before it")
+                self.i += 2 if c == "&" else 1
+                if words:
+                    commands.append(words)
+                    self._assignments(words)
+                words = []
+            elif self._redirection():
+                continue
+            elif c in "|&()<`":
+                raise _Unreadable(f"{self._near()} (pipes, background jobs, subshells, input redirection and command substitution are not read)")  # fmt: skip
+            elif c == "#" and not words:
+                while self.i < len(self.text) and self.text[self.i] != "\n":
+                    self.i += 1
+            else:
+                words += self._word()
+                if len(words) > MAX_ITEMS:
+                    raise _Unreadable(f"a command of more than {MAX_ITEMS} words")
+        if words:
+            commands.append(words)
+        if len(commands) > MAX_ITEMS:
+            raise _Unreadable(f"more than {MAX_ITEMS} commands")
+        return commands
+
+    def _assignments(self, words: list[str]) -> None:
+        # a command of assignments only sets shell variables for the commands after it
+        if words and all(_ASSIGNMENT.match(w) for w in words):
+            for word in words:
+                name, _, value = word.partition("=")
+                self.vars[name] = value
+
+    def _near(self) -> str:
+        start = max(0, self.i - 20)
+        return f"cannot read the shell line near {self.text[start : self.i + 20]!r}"
+
+    def _blanks(self) -> None:
+        while self.i < len(self.text):
+            if self.text[self.i] in " \t":
+                self.i += 1
+            elif self.text.startswith("\\\n", self.i):
+                self.i += 2
+            else:
+                break
+
+    def _redirection(self) -> bool:
+        """Output redirections (``> f``, ``>> f``, ``2>&1``, ``&> f``): dropped, with their target."""
+        m = _REDIRECT.match(self.text, self.i)
+        if not m:
+            return False
+        self.i = m.end()
+        if not m.group(1):
+            self._blanks()
+            if not self._word():
+                raise _Unreadable(f"{self._near()} (a redirection without a target)")
+        return True
+
+    def _word(self) -> list[str]:
+        """One word, or several when an unquoted expansion splits into fields."""
+        fields: list[str] = []
+        current: list[str] = []
+        quoted = False
+        while self.i < len(self.text):
+            c = self.text[self.i]
+            if c in " \t\n;&|()<>`":
+                if c == ">" or c == "<":
+                    break
+                if c in "`":
+                    raise _Unreadable(f"{self._near()} (command substitution is not read)")
+                break
+            if c == "\\":
+                if self.i + 1 < len(self.text) and self.text[self.i + 1] == "\n":
+                    self.i += 2
+                    continue
+                current.append(self.text[self.i + 1 : self.i + 2])
+                self.i += 2
+                quoted = True
+            elif c == "'":
+                end = self.text.find("'", self.i + 1)
+                if end < 0:
+                    raise _Unreadable(f"{self._near()} (an unclosed quote)")
+                current.append(self.text[self.i + 1 : end])
+                self.i = end + 1
+                quoted = True
+            elif self.text.startswith('"$@"', self.i):
+                self.i += 4
+                if self.params[1:]:
+                    current.append(self.params[1])
+                    for param in self.params[2:]:
+                        fields.append("".join(current))
+                        current = [param]
+            elif c == '"':
+                current.append(self._double_quoted())
+                quoted = True
+            elif c == "$":
+                value = self._expansion()
+                if value is None:
+                    current.append("$")
+                    continue
+                parts = [value] if UNKNOWN in value else value.split()
+                if not parts:
+                    continue
+                current.append(parts[0])
+                for part in parts[1:]:
+                    fields.append("".join(current))
+                    current = [part]
+            else:
+                current.append(c)
+                self.i += 1
+        if current or quoted:
+            fields.append("".join(current))
+        return fields
+
+    def _double_quoted(self) -> str:
+        self.i += 1
+        out: list[str] = []
+        while self.i < len(self.text):
+            c = self.text[self.i]
+            if c == '"':
+                self.i += 1
+                return "".join(out)
+            if c == "\\" and self.i + 1 < len(self.text) and self.text[self.i + 1] in '$`"\\\n':
+                out.append("" if self.text[self.i + 1] == "\n" else self.text[self.i + 1])
+                self.i += 2
+            elif c == "`":
+                raise _Unreadable(f"{self._near()} (command substitution is not read)")
+            elif c == "$":
+                value = self._expansion(quoted=True)
+                out.append("$" if value is None else value)
+            else:
+                out.append(c)
+                self.i += 1
+        raise _Unreadable(f"{self._near()} (an unclosed quote)")
+
+    def _expansion(self, quoted: bool = False) -> str | None:
+        """``$NAME``, ``${NAME}``, ``$1``…, ``"$@"``; None for a lone ``$``."""
+        text, i = self.text, self.i + 1
+        if i < len(text) and text[i] == "(":
+            raise _Unreadable(f"{self._near()} (command substitution is not read)")
+        if i < len(text) and text[i] == "{":
+            end = text.find("}", i)
+            name = text[i + 1 : end] if end > 0 else ""
+            if not _NAME.match(name) and not name.isdigit():
+                raise _Unreadable(f"{self._near()} (only ${{NAME}} is read, not its operators)")
+            self.i = end + 1
+            return self._lookup(name)
+        m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9@*]").match(text, i)
+        if not m:
+            if i < len(text) and text[i] in "?$!#-":
+                raise _Unreadable(f"{self._near()} (special parameters are not read)")
+            self.i = i
+            return None
+        self.i = m.end()
+        if m[0] in "@*":
+            return " ".join(self.params[1:])
+        return self._lookup(m[0])
+
+    def _lookup(self, name: str) -> str:
+        if name.isdigit():
+            index = int(name)
+            return self.params[index] if index < len(self.params) else ""
+        if name in self.vars:
+            return self.vars[name]
+        return self.env.get(name) or ""

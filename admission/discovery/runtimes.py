@@ -1,0 +1,1301 @@
+"""The serving runtimes and model loaders mlbom recognises, and what each one loads.
+
+Each reader takes one `Invocation` (a program with its argv and environment) and says
+whether it is that runtime, and if so every model it loads (the served model, and what
+else it reads as weights: tokenizers, draft models, adapters, configs from the Hub), with
+the revision the runtime uses for each, read as that runtime reads its options and its
+variables. What the runtime could read otherwise, what comes from a place the webhook
+cannot see, and what redirects where the bytes come from are problems.
+
+A recognised runtime that names no model still loads one (its built-in default, or
+whatever a request asks for): that is a problem too, never "no model".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from admission.discovery.commandline import Invocation
+from admission.discovery.environment import Env, is_unknown
+from admission.discovery.findings import Code, Role
+from admission.discovery.options import Options, Parsed, parse
+from admission.discovery.tables import (
+    SGLANG_FLAGS,
+    SGLANG_MULTI,
+    VLLM_FLAGS,
+    VLLM_MULTI,
+    VLLM_OPTIONAL_VALUE,
+    VLLM_VALUES,
+)
+from admission.discovery.untrusted import MAX_ITEMS, MAX_TEXT
+
+ANNOTATION = "mlbom.dev/model"
+HUB = "https://huggingface.co"
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+
+
+@dataclass(frozen=True)
+class Named:
+    """A model a program names: the value, where, and the revision it is read at."""
+
+    value: str
+    how: str
+    revision: str | None = None
+    pin: str | None = None  # how to name the commit there
+    uri: bool = False  # a URI (storage URIs): a bare ORG/REPO here is not a Hub id
+    path: bool = False  # always a file or folder (llama.cpp's --model), never a Hub id
+
+
+@dataclass
+class Reading:
+    """What one program loads."""
+
+    runtime: str
+    role: Role
+    named: list[Named] = field(default_factory=list)
+    problems: list[tuple[Code, str]] = field(default_factory=list)
+    cache_dirs: list[str] = field(default_factory=list)  # where it keeps downloads
+    writes: list[str] = field(default_factory=list)  # folders a loader fills
+
+    def problem(self, code: Code, message: str) -> None:
+        self.problems.append((code, message))
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the policy lets bytes come from (the policy's `sources`)."""
+
+    hub_endpoints: tuple[str, ...] = (HUB,)
+    runtime_loading: bool = False  # adapters or models loaded through a server's API
+    offline_caches: bool = False  # HF_HUB_OFFLINE reading a cache filled by someone else
+
+
+def _base(word: str) -> str:
+    return word.rsplit("/", 1)[-1]
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in _TRUE
+
+
+def image_repository(image: str) -> str:
+    """The repository path without registry host, tag or digest: ``vllm/vllm-openai``."""
+    path = image.split("@", 1)[0]
+    first, slash, rest = path.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        path = rest
+    last = path.rsplit("/", 1)[-1]
+    return (path.rsplit(":", 1)[0] if ":" in last else path).lower()
+
+
+# -- program recognition: argv[0], python -m, the image's entrypoint ----------------------
+
+# Images whose entrypoint runs a server: a container with args only runs these.
+_ENTRYPOINTS: tuple[tuple[re.Pattern[str], list[str]], ...] = (
+    (re.compile(r"(^|/)vllm-openai(-\w+)?$|(^|/)vllm-tpu$|^rocm/vllm"), ["vllm", "serve"]),
+    (re.compile(r"text-generation-inference|-tgi-inference"), ["text-generation-launcher"]),
+    (re.compile(r"text-embeddings-inference|-tei(-cpu)?-inference"), ["text-embeddings-router"]),
+    (re.compile(r"huggingfaceserver$"), ["python", "-m", "huggingfaceserver"]),
+    (re.compile(r"(^|/)ollama$"), ["ollama"]),
+    (re.compile(r"llama\.cpp$"), ["/app/llama-server"]),
+    (re.compile(r"local-ai$|(^|/)localai$"), ["local-ai", "run"]),
+    (re.compile(r"(^|/)storage-initializer$"), ["storage-initializer"]),
+    (re.compile(r"(^|/)aws-cli$"), ["aws"]),
+    (re.compile(r"(^|/)curl$"), ["curl"]),
+    (re.compile(r"(^|/)git$"), ["git"]),
+    (re.compile(r"tritonserver$"), []),  # nvidia_entrypoint.sh runs its arguments
+    (re.compile(r"^nim/"), ["nim-server"]),
+    (re.compile(r"inference-toolkit|huggingface-pytorch-inference"), ["hf-inference-toolkit"]),
+)
+
+
+def entrypoint(image: str) -> list[str] | None:
+    """What the image runs before its args, where mlbom knows the image; None otherwise."""
+    repository = image_repository(image)
+    if "nvcr.io/nim/" in image.lower():
+        return ["nim-server"]
+    for pattern, words in _ENTRYPOINTS:
+        if pattern.search(repository):
+            return list(words)
+    return None
+
+
+def _python(argv: list[str]) -> tuple[str | None, list[str]] | None:
+    """``python [-u …] -m MODULE ARGS``: (module, args); (None, …) for a script or -c."""
+    if not re.match(r"^python(\d+(\.\d+)?)?$", _base(argv[0])):
+        return None
+    i = 1
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] == "-m" and i + 1 < len(argv):
+            return argv[i + 1], argv[i + 2 :]
+        if argv[i].startswith("-m") and len(argv[i]) > 2:
+            return argv[i][2:], argv[i + 1 :]
+        if argv[i] in ("-c",):
+            return None, argv[i:]
+        i += 2 if argv[i] in ("-W", "-X") else 1
+    return None, argv[i:]
+
+
+# -- option tables ------------------------------------------------------------------------
+
+_VLLM_MODELS = {
+    "--model": "model", "--revision": "revision", "--tokenizer": "tokenizer",
+    "--tokenizer-revision": "tokenizer-revision", "--hf-config-path": "hf-config-path",
+    "--code-revision": "code-revision", "--speculative-config": "speculative-config",
+    "--speculative-model": "speculative-model",
+    "--speculative-model-revision": "speculative-model-revision",
+    "--qlora-adapter-name-or-path": "qlora-adapter", "--download-dir": "download-dir",
+    "--load-format": "load-format", "--model-loader-extra-config": "model-loader-extra-config",
+    "--config": "config",
+    "--default-mm-loras": "default-mm-loras", "--prompt-adapters": "prompt-adapters",
+    "--mm-processor-kwargs": "mm-processor-kwargs", "--pt-load-map-location": "map-location",
+}  # fmt: skip
+_VLLM_FLAGS = frozenset(
+    [
+        "--trust-remote-code",
+        "--enforce-eager",
+        "--enable-prefix-caching",
+        "--disable-log-stats",
+        "--disable-log-requests",
+        "--enable-log-requests",
+        "--enable-lora",
+        "--enable-chunked-prefill",
+        "--skip-tokenizer-init",
+        "--disable-custom-all-reduce",
+        "--disable-sliding-window",
+        "--enable-auto-tool-choice",
+        "--enable-reasoning",
+        "--disable-frontend-multiprocessing",
+        "--enable-sleep-mode",
+        "--enable-expert-parallel",
+        "--enable-eplb",
+        "--async-scheduling",
+        "--disable-fastapi-docs",
+        "--enable-request-id-headers",
+        "--enable-prompt-tokens-details",
+        "--enable-server-load-tracking",
+        "--enable-force-include-usage",
+        "--return-tokens-as-token-ids",
+        "--disable-uvicorn-access-log",
+        "--enable-ssl-refresh",
+        "--headless",
+        "--enable-lora-bias",
+        "--fully-sharded-loras",
+        "--enable-prompt-embeds",
+        "--disable-cascade-attn",
+        "--use-tqdm-on-load",
+        "--enable-tokenizer-info-endpoint",
+        "--ray-workers-use-nsight",
+        "--worker-use-ray",
+        "--disable-async-output-proc",
+        "--calculate-kv-scales",
+        "--disable-chunked-mm-input",
+        "--disable-hybrid-kv-cache-manager",
+        "--enable-dbo",
+        "--enable-log-outputs",
+        "--enable-multimodal-encoder-data-parallel",
+        "--disable-mm-preprocessor-cache",
+        "--enable-chunked-prefill",
+        "--multi-step-stream-outputs",
+        "--disable-log-stats",
+        "--enable-layerwise-nvtx-tracing",
+        "--enable-mfu-metrics",
+        "--enable-offline-docs",
+        "--enable-tool-call-parser",
+        "--tokens-only",
+        "--disable-cuda-graph-memory-estimate",
+        "--kv-sharing-fast-prefill",
+        "--enable-return-routed-experts",
+        "--optimization-level",
+        "--enable-chunked-prefill",
+        "--exclude-tools-when-tool-choice-none",
+    ]
+) - {"--optimization-level"}
+_VLLM_VALUES = frozenset(
+    [
+        "--host",
+        "--port",
+        "--uvicorn-log-level",
+        "--api-key",
+        "--served-model-name",
+        "--dtype",
+        "--max-model-len",
+        "--gpu-memory-utilization",
+        "--tensor-parallel-size",
+        "-tp",
+        "--pipeline-parallel-size",
+        "-pp",
+        "--data-parallel-size",
+        "-dp",
+        "--max-num-seqs",
+        "--max-num-batched-tokens",
+        "--quantization",
+        "-q",
+        "--kv-cache-dtype",
+        "--block-size",
+        "--swap-space",
+        "--seed",
+        "--chat-template",
+        "--tool-call-parser",
+        "--reasoning-parser",
+        "--tokenizer-mode",
+        "--max-lora-rank",
+        "--max-loras",
+        "--max-cpu-loras",
+        "--lora-dtype",
+        "--limit-mm-per-prompt",
+        "--distributed-executor-backend",
+        "--root-path",
+        "--allowed-origins",
+        "--allowed-methods",
+        "--allowed-headers",
+        "--ssl-keyfile",
+        "--ssl-certfile",
+        "--ssl-ca-certs",
+        "--ssl-cert-reqs",
+        "--middleware",
+        "--response-role",
+        "--max-log-len",
+        "--cpu-offload-gb",
+        "--num-scheduler-steps",
+        "--scheduling-policy",
+        "--compilation-config",
+        "-O",
+        "--kv-transfer-config",
+        "--kv-events-config",
+        "--hf-overrides",
+        "--override-generation-config",
+        "--generation-config",
+        "--max-seq-len-to-capture",
+        "--rope-scaling",
+        "--rope-theta",
+        "--guided-decoding-backend",
+        "--structured-outputs-config",
+        "--logits-processor-pattern",
+        "--tool-parser-plugin",
+        "--chat-template-content-format",
+        "--uds",
+        "--api-server-count",
+        "--data-parallel-address",
+        "--data-parallel-rpc-port",
+        "--data-parallel-start-rank",
+        "--data-parallel-size-local",
+        "--data-parallel-backend",
+        "--enable-mm-embeds",
+        "--mm-encoder-tp-mode",
+        "--max-parallel-loading-workers",
+        "--preemption-mode",
+        "--long-prefill-token-threshold",
+        "--max-num-partial-prefills",
+        "--max-long-partial-prefills",
+        "--config-format",
+        "--task",
+        "--runner",
+        "--convert",
+        "--override-pooler-config",
+        "--pooler-config",
+        "--speculative-config",
+        "--log-config-file",
+        "--prefix-caching-hash-algo",
+        "--collect-detailed-traces",
+        "--otlp-traces-endpoint",
+        "--show-hidden-metrics-for-version",
+        "--worker-cls",
+        "--worker-extension-cls",
+        "--disable-log-stats",
+        "--enable-mm-processor-cache",
+        "--mm-processor-cache-gb",
+        "--gpu-memory-utilization",
+        "--num-gpu-blocks-override",
+        "--max-logprobs",
+        "--logprobs-mode",
+        "--served-model-name",
+        "--model-impl",
+        "--override-attention-dtype",
+        "--cuda-graph-sizes",
+        "--async-scheduling",
+        "--expert-placement-strategy",
+        "--all2all-backend",
+        "--enable-eplb",
+        "--eplb-config",
+        "--num-redundant-experts",
+        "--attention-backend",
+        "--kv-offloading-size",
+        "--kv-offloading-backend",
+        "--safetensors-load-strategy",
+        "--reasoning-parser-plugin",
+        "--tool-server",
+        "--h11-max-incomplete-event-size",
+        "--h11-max-header-count",
+        "--max-waiting-queue-length",
+        "--optimization-level",
+    ]
+)
+_VLLM_ALL_FLAGS = _VLLM_FLAGS | VLLM_FLAGS
+VLLM = Options(
+    models=_VLLM_MODELS,
+    values=(_VLLM_VALUES | VLLM_VALUES | VLLM_OPTIONAL_VALUE)
+    - set(_VLLM_MODELS)
+    - _VLLM_ALL_FLAGS
+    - VLLM_MULTI,
+    flags=_VLLM_ALL_FLAGS,
+    multi=VLLM_MULTI | {"--lora-modules"},
+    positional="model",
+    underscores=True,
+    prefixes=True,
+)
+VLLM_API_SERVER = Options(  # python -m vllm.entrypoints.openai.api_server: no positional
+    models=VLLM.models, values=VLLM.values, flags=VLLM.flags, multi=VLLM.multi,
+    underscores=True, prefixes=True,
+)  # fmt: skip
+SGLANG = Options(
+    models={
+        "--model-path": "model",
+        "--model": "model",
+        "--tokenizer-path": "tokenizer",
+        "--revision": "revision",
+        "--speculative-draft-model-path": "draft",
+        "--speculative-draft-model": "draft",
+        "--speculative-draft-model-revision": "draft-revision",
+        "--config": "config",
+        "--download-dir": "download-dir",
+        "--load-format": "load-format",
+        "--model-loader-extra-config": "model-loader-extra-config",
+        "--remote-instance-weight-loader-seed-instance-ip": "remote-weights",
+    },
+    values=frozenset(
+        [
+            "--host",
+            "--port",
+            "--tp",
+            "--tp-size",
+            "--dp",
+            "--dp-size",
+            "--dtype",
+            "--mem-fraction-static",
+            "--context-length",
+            "--served-model-name",
+            "--chat-template",
+            "--quantization",
+            "--kv-cache-dtype",
+            "--max-running-requests",
+            "--max-total-tokens",
+            "--chunked-prefill-size",
+            "--api-key",
+            "--tool-call-parser",
+            "--reasoning-parser",
+            "--attention-backend",
+            "--log-level",
+            "--ep-size",
+            "--nnodes",
+            "--node-rank",
+            "--dist-init-addr",
+            "--pp-size",
+            "--schedule-policy",
+            "--random-seed",
+            "--max-prefill-tokens",
+            "--speculative-algorithm",
+            "--speculative-num-steps",
+            "--speculative-eagle-topk",
+            "--speculative-num-draft-tokens",
+            "--cuda-graph-max-bs",
+            "--tokenizer-mode",
+            "--grammar-backend",
+            "--sampling-backend",
+            "--mm-attention-backend",
+            "--device",
+            "--stream-interval",
+            "--file-storage-path",
+            "--max-lora-rank",
+            "--max-loras-per-batch",
+            "--lora-backend",
+            "--disaggregation-mode",
+            "--disaggregation-transfer-backend",
+            "--disaggregation-ib-device",
+            "--json-model-override-args",
+            "--preferred-sampling-params",
+            "--ep-num-redundant-experts",
+            "--moe-a2a-backend",
+            "--moe-runner-backend",
+        ]
+    ),
+    flags=frozenset(
+        [
+            "--trust-remote-code",
+            "--enable-torch-compile",
+            "--disable-radix-cache",
+            "--enable-dp-attention",
+            "--enable-metrics",
+            "--log-requests",
+            "--disable-cuda-graph",
+            "--skip-server-warmup",
+            "--enable-mixed-chunk",
+            "--disable-overlap-schedule",
+            "--enable-lora",
+            "--show-time-cost",
+            "--enable-cache-report",
+            "--skip-tokenizer-init",
+            "--enable-p2p-check",
+            "--enable-ep-moe",
+            "--enable-deepep-moe",
+            "--is-embedding",
+            "--enable-multimodal",
+            "--disable-chunked-prefix-cache",
+            "--enable-two-batch-overlap",
+            "--enable-hierarchical-cache",
+            "--allow-auto-truncate",
+            "--enable-nan-detection",
+            "--enable-eplb",
+            "--disable-shared-experts-fusion",
+            "--enable-memory-saver",
+        ]
+    )
+    | SGLANG_FLAGS,
+    multi=SGLANG_MULTI | {"--lora-paths"},
+    underscores=True,
+    prefixes=True,
+)
+TGI = Options(  # clap: exact names, no prefixes; MODEL_ID and REVISION are its env fallbacks
+    models={
+        "--model-id": "model",
+        "--revision": "revision",
+        "--tokenizer-config-path": "tokenizer-config",
+        "--lora-adapters": "lora-adapters",
+        "--weights-cache-override": "weights-cache-override",
+        "--huggingface-hub-cache": "cache",
+    },
+    values=frozenset(
+        [
+            "--port",
+            "--hostname",
+            "--shard-uds-path",
+            "--master-addr",
+            "--master-port",
+            "--num-shard",
+            "--quantize",
+            "--dtype",
+            "--max-input-length",
+            "--max-input-tokens",
+            "--max-total-tokens",
+            "--max-batch-prefill-tokens",
+            "--max-batch-total-tokens",
+            "--max-concurrent-requests",
+            "--max-best-of",
+            "--max-stop-sequences",
+            "--max-top-n-tokens",
+            "--waiting-served-ratio",
+            "--max-waiting-tokens",
+            "--max-batch-size",
+            "--cuda-graphs",
+            "--speculate",
+            "--kv-cache-dtype",
+            "--validation-workers",
+            "--json-output",
+            "--otlp-endpoint",
+            "--otlp-service-name",
+            "--cors-allow-origin",
+            "--api-key",
+            "--watermark-gamma",
+            "--watermark-delta",
+            "--ngrok-authtoken",
+            "--ngrok-edge",
+            "--tokenizer-config-path",
+            "--rope-scaling",
+            "--rope-factor",
+            "--payload-limit",
+            "--max-client-batch-size",
+            "--usage-stats",
+            "--prefix-caching",
+            "--attention",
+            "--sharded",
+            "--cuda-memory-fraction",
+            "--env",
+        ]
+    ),
+    flags=frozenset(
+        [
+            "--trust-remote-code",
+            "--disable-custom-kernels",
+            "--disable-grammar-support",
+            "--disable-usage-stats",
+            "--enable-prefill-logprobs",
+            "--disable-crash-reports",
+        ]
+    ),
+)
+TEI = Options(
+    models={
+        "--model-id": "model",
+        "--revision": "revision",
+        "--huggingface-hub-cache": "cache",
+        "--tokenizer-id": "tokenizer",
+    },
+    values=frozenset(
+        [
+            "--port",
+            "--hostname",
+            "--tokenization-workers",
+            "--dtype",
+            "--pooling",
+            "--max-concurrent-requests",
+            "--max-batch-tokens",
+            "--max-batch-requests",
+            "--max-client-batch-size",
+            "--auto-truncate",
+            "--default-prompt-name",
+            "--default-prompt",
+            "--hf-api-token",
+            "--hf-token",
+            "--uds-path",
+            "--api-key",
+            "--otlp-endpoint",
+            "--otlp-service-name",
+            "--cors-allow-origin",
+            "--payload-limit",
+            "--serving-port",
+            "--prometheus-port",
+            "--dense-path",
+        ]
+    ),
+    flags=frozenset({"--json-output", "--disable-spans", "--auto-truncate"}),
+)
+HUGGINGFACESERVER = Options(
+    models={
+        "--model_id": "model",
+        "--model-id": "model",
+        "--model_revision": "revision",
+        "--model-revision": "revision",
+        "--model_dir": "dir",
+        "--model-dir": "dir",
+        "--tokenizer_revision": "tokenizer-revision",
+        "--tokenizer-revision": "tokenizer-revision",
+    },
+    values=frozenset(
+        [
+            "--model_name",
+            "--task",
+            "--backend",
+            "--dtype",
+            "--max_length",
+            "--http_port",
+            "--grpc_port",
+            "--workers",
+            "--max_threads",
+            "--max_model_len",
+            "--tensor_parallel_size",
+            "--gpu_memory_utilization",
+            "--return_probabilities",
+            "--disable_lower_case",
+            "--disable_special_tokens",
+            "--tokenizer_mode",
+            "--return_token_type_ids",
+        ]
+    ),
+    flags=frozenset({"--trust_remote_code", "--disable_log_requests", "--enable_prefix_caching"}),
+    prefixes=True,
+)
+LLAMA_CPP = Options(  # llama.cpp's own parser: exact names, the last value wins
+    models={
+        "-m": "model",
+        "--model": "model",
+        "-mu": "model-url",
+        "--model-url": "model-url",
+        "-hf": "hf-repo",
+        "-hfr": "hf-repo",
+        "--hf-repo": "hf-repo",
+        "-hff": "hf-file",
+        "--hf-file": "hf-file",
+        "-md": "draft",
+        "--model-draft": "draft",
+        "-hfd": "hf-repo-draft",
+        "-hfrd": "hf-repo-draft",
+        "--hf-repo-draft": "hf-repo-draft",
+        "--lora": "lora",
+        "--lora-scaled": "lora",
+        "--control-vector": "lora",
+        "-mm": "mmproj",
+        "--mmproj": "mmproj",
+        "-mmu": "mmproj-url",
+        "--mmproj-url": "mmproj-url",
+        "-hfv": "hf-repo-v",
+        "--hf-repo-v": "hf-repo-v",
+        "-hffv": "hf-file-v",
+        "--hf-file-v": "hf-file-v",
+        "--models-dir": "models-dir",
+        "--models-preset": "config",
+    },
+    values=frozenset(
+        [
+            "-c",
+            "--ctx-size",
+            "-n",
+            "--n-predict",
+            "-t",
+            "--threads",
+            "-ngl",
+            "--n-gpu-layers",
+            "--gpu-layers",
+            "--host",
+            "--port",
+            "-np",
+            "--parallel",
+            "-b",
+            "--batch-size",
+            "-ub",
+            "--ubatch-size",
+            "--alias",
+            "-a",
+            "--api-key",
+            "--chat-template",
+            "--chat-template-file",
+            "-hft",
+            "--hf-token",
+            "--temp",
+            "--top-k",
+            "--top-p",
+            "-ts",
+            "--tensor-split",
+            "-sm",
+            "--split-mode",
+            "-mg",
+            "--main-gpu",
+            "--rope-scaling",
+            "--rope-freq-base",
+            "-ctk",
+            "--cache-type-k",
+            "-ctv",
+            "--cache-type-v",
+            "-fa",
+            "--flash-attn",
+            "--metrics-port",
+            "--slots",
+            "--threads-http",
+            "--timeout",
+            "-to",
+            "--log-file",
+            "--reasoning-format",
+            "--jinja-template",
+        ]
+    ),
+    flags=frozenset(
+        [
+            "--jinja",
+            "--metrics",
+            "--embedding",
+            "--embeddings",
+            "--cont-batching",
+            "-cb",
+            "--no-mmap",
+            "--mlock",
+            "--verbose",
+            "-v",
+            "--no-webui",
+            "--props",
+            "--slots",
+            "--reranking",
+            "--rerank",
+            "--no-warmup",
+            "--log-disable",
+            "--offline",
+        ]
+    ),
+    equals=True,
+)
+LMDEPLOY = Options(
+    models={
+        "--revision": "revision",
+        "--download-dir": "download-dir",
+        "--adapters": "adapters",
+        "--chat-template": "chat-template",
+    },
+    values=frozenset(
+        [
+            "--server-name",
+            "--server-port",
+            "--model-name",
+            "--backend",
+            "--tp",
+            "--session-len",
+            "--cache-max-entry-count",
+            "--max-batch-size",
+            "--model-format",
+            "--quant-policy",
+            "--log-level",
+            "--api-keys",
+            "--dtype",
+            "--allow-origins",
+            "--allow-methods",
+            "--allow-headers",
+            "--proxy-url",
+            "--max-log-len",
+            "--tool-call-parser",
+            "--reasoning-parser",
+        ]
+    ),
+    flags=frozenset({"--trust-remote-code", "--enable-prefix-caching", "--disable-fastapi-docs"}),
+    multi=frozenset({"--adapters"}),
+    positional="model",
+    underscores=True,
+    prefixes=True,
+)
+TRITON = Options(
+    models={"--model-repository": "repository", "--model-store": "repository",
+            "--model-control-mode": "control-mode", "--load-model": "load-model"},
+    values=frozenset(
+        ["--http-port", "--grpc-port", "--metrics-port", "--log-verbose", "--strict-model-config", "--exit-on-error", "--backend-config", "--allow-http", "--allow-grpc", "--allow-metrics", "--allow-gpu-metrics", "--pinned-memory-pool-byte-size", "--cuda-memory-pool-byte-size", "--strict-readiness", "--id", "--exit-timeout-secs", "--repository-poll-secs"]
+    ),
+)  # fmt: skip
+
+
+# -- readers ------------------------------------------------------------------------------
+
+
+def _parsed(reading: Reading, words: list[str], options: Options) -> Parsed:
+    parsed = parse(words, options)
+    for ambiguity in parsed.ambiguities:
+        reading.problem("ambiguous", ambiguity)
+    if parsed.unknown:
+        reading.problem(
+            "unknown-value",
+            f"{', '.join(dict.fromkeys(parsed.unknown))}: the command line holds a value from a "
+            "ConfigMap, Secret or the Downward API that may name the model or an option; write "
+            "the model and its revision as literal arguments",
+        )
+    return parsed
+
+
+def _env(reading: Reading, env: Env, name: str) -> str | None:
+    """A variable the runtime reads; an unknown value is a problem."""
+    value = env.get(name)
+    if value is not None and is_unknown(value):
+        reading.problem(
+            "unknown-value",
+            f"{name} may be set by {env.origin(name)}, which the webhook cannot read: set {name} "
+            f"explicitly in env (env wins over envFrom), or leave it out of that source",
+        )
+        return None
+    return value
+
+
+def _hub_sources(
+    reading: Reading, env: Env, sources: Sources, modelscope: Iterable[str] = ()
+) -> None:
+    """Variables that send Hub downloads elsewhere, for every runtime that downloads from it."""
+    endpoint = _env(reading, env, "HF_ENDPOINT")
+    if endpoint and endpoint.rstrip("/") not in {e.rstrip("/") for e in sources.hub_endpoints}:
+        reading.problem(
+            "byte-source",
+            f"HF_ENDPOINT={endpoint} downloads the model from another hub than the policy's "
+            f"({', '.join(sources.hub_endpoints)}): remove it, or list it under sources.hubEndpoints",
+        )
+    for name in ("VLLM_USE_MODELSCOPE", "SGLANG_USE_MODELSCOPE", "LMDEPLOY_USE_MODELSCOPE", *modelscope):  # fmt: skip
+        if _truthy(_env(reading, env, name)):
+            reading.problem(
+                "byte-source",
+                f"{name} downloads the model from ModelScope, which mlbom cannot check: "
+                "serve it from the Hub at a commit, or from an OCI image by digest",
+            )
+    offline = _env(reading, env, "HF_HUB_OFFLINE") or _env(reading, env, "TRANSFORMERS_OFFLINE")
+    if _truthy(offline) and not sources.offline_caches:
+        reading.cache_dirs.append(env.get("HF_HUB_CACHE") or env.get("HF_HOME") or "~/.cache/huggingface")  # fmt: skip
+        reading.problem(
+            "byte-source",
+            "HF_HUB_OFFLINE serves the model from a cache that something else filled, which "
+            "mlbom cannot check: let the server download the pinned commit, or set "
+            "sources.offlineCaches: allow in the policy where load-time verification binds the cache",
+        )
+
+
+def _runtime_loading(reading: Reading, what: str, sources: Sources, fix: str) -> None:
+    if not sources.runtime_loading:
+        reading.problem(
+            "byte-source",
+            f"{what} loads models at run time, outside admission: {fix}, or set "
+            "sources.runtimeLoading: allow in the policy",
+        )
+
+
+def _one(parsed: Parsed, key: str) -> str | None:
+    found = parsed.value(key)
+    return found[1] if found else None
+
+
+def _json_object(reading: Reading, text: str | None, option: str) -> dict[str, object]:
+    if not text:
+        return {}
+    if len(text) > MAX_TEXT:
+        reading.problem("scan-limit", f"{option} is longer than {MAX_TEXT} characters, more than mlbom reads: shorten it")  # fmt: skip
+        return {}
+    try:
+        value = msgspec.json.decode(text)
+    except RecursionError:
+        reading.problem("scan-limit", f"{option} is nested deeper than mlbom reads: flatten it")
+        return {}
+    except msgspec.DecodeError:
+        reading.problem("ambiguous", f"{option} is not JSON mlbom can read ({text[:80]!r}): write it as a JSON object")  # fmt: skip
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _vllm(inv: Invocation, sources: Sources) -> Reading | None:
+    argv = inv.argv
+    python = _python(argv)
+    if _base(argv[0]) == "vllm" and len(argv) > 1 and argv[1] == "serve":
+        words, options = argv[2:], VLLM
+    elif python and python[0] and python[0].startswith("vllm.entrypoints"):
+        words, options = python[1], VLLM_API_SERVER
+    elif python and python[0] == "vllm.entrypoints.cli.main" and python[1][:1] == ["serve"]:
+        words, options = python[1][1:], VLLM
+    else:
+        return None
+    reading = Reading("vLLM", "inference")
+    extra = inv.env.get("VLLM_ADDITIONAL_ARGS")  # appended by the production-stack images
+    if extra is not None and is_unknown(extra):
+        _env(reading, inv.env, "VLLM_ADDITIONAL_ARGS")
+    elif extra:
+        words = [*words, *extra.split()]
+    parsed = _parsed(reading, words, options)
+    revision = _one(parsed, "revision")
+    pin = "vLLM: --revision <commit>"
+    model = parsed.positionals[0] if parsed.positionals else _one(parsed, "model")
+    how = "vllm serve argument" if parsed.positionals else "--model"
+    if model:
+        reading.named.append(Named(model, how, revision, pin))
+    else:
+        reading.problem("no-model", "vLLM serves its built-in default model when none is named: name the model and its --revision")  # fmt: skip
+    code_revision = _one(parsed, "code-revision")
+    if model and code_revision and code_revision != revision:
+        reading.named.append(Named(model, "--code-revision", code_revision, "vLLM: --code-revision <commit>"))  # fmt: skip
+    if tokenizer := _one(parsed, "tokenizer"):
+        tok_revision = _one(parsed, "tokenizer-revision") or revision
+        reading.named.append(Named(tokenizer, "--tokenizer", tok_revision, "vLLM: --tokenizer-revision <commit>"))  # fmt: skip
+    if config := _one(parsed, "hf-config-path"):
+        reading.named.append(Named(config, "--hf-config-path", revision, pin))
+    if draft := _one(parsed, "speculative-model"):  # vLLM before 0.8
+        reading.named.append(Named(draft, "--speculative-model", _one(parsed, "speculative-model-revision")))  # fmt: skip
+    speculative = _json_object(reading, _one(parsed, "speculative-config"), "--speculative-config")
+    for key, found in parsed.named.items():  # --speculative-config.model X
+        if key.startswith("speculative-config."):
+            speculative[key.split(".", 1)[1]] = found[-1][1]
+    if isinstance(speculative.get("model"), str):
+        spec_rev = speculative.get("revision")
+        reading.named.append(Named(str(speculative["model"]), "--speculative-config model", spec_rev if isinstance(spec_rev, str) else None, 'vLLM: "revision": "<commit>" in --speculative-config'))  # fmt: skip
+    for adapter in _lora_modules(reading, parsed):
+        reading.named.append(Named(adapter, "--lora-modules", None, _LORA_PIN))
+    if qlora := _one(parsed, "qlora-adapter"):
+        reading.named.append(Named(qlora, "--qlora-adapter-name-or-path", None, _LORA_PIN))
+    for option in ("default-mm-loras", "prompt-adapters"):
+        if _one(parsed, option):
+            reading.problem("ambiguous", f"--{option} loads adapters mlbom does not read: serve them from --lora-modules paths on a verified volume")  # fmt: skip
+    _loading_options(reading, parsed, "vLLM")
+    _hub_sources(reading, inv.env, sources)
+    if _truthy(_env(reading, inv.env, "VLLM_ALLOW_RUNTIME_LORA_UPDATING")):
+        _runtime_loading(reading, "VLLM_ALLOW_RUNTIME_LORA_UPDATING (the /v1/load_lora_adapter endpoint)", sources, "remove it and name every adapter in --lora-modules")  # fmt: skip
+    return reading
+
+
+_LORA_PIN = (
+    "vLLM cannot pin a LoRA adapter from the Hub: serve it from a volume or an OCI image, or "
+    "list every model with its commit in the annotation " + ANNOTATION
+)
+_SAFE_LOAD_FORMATS = frozenset(
+    {
+        "auto",
+        "pt",
+        "safetensors",
+        "npcache",
+        "dummy",
+        "bitsandbytes",
+        "gguf",
+        "mistral",
+        "fastsafetensors",
+    }
+)
+
+
+def _loading_options(reading: Reading, parsed: Parsed, runtime: str) -> None:
+    """Options that change where the weights come from."""
+    if _one(parsed, "config"):
+        reading.problem("config-file", f"{runtime} reads options from {_one(parsed, 'config')}, a file the webhook cannot see: put the options on the command line")  # fmt: skip
+    load_format = _one(parsed, "load-format")
+    if load_format and load_format.lower() not in _SAFE_LOAD_FORMATS:
+        reading.problem("byte-source", f"--load-format {load_format} loads the weights from elsewhere than the model's files: use auto or safetensors")  # fmt: skip
+    if _one(parsed, "model-loader-extra-config"):
+        reading.problem("byte-source", "--model-loader-extra-config can point the loader at other weights: remove it")  # fmt: skip
+    if download := _one(parsed, "download-dir"):
+        reading.cache_dirs.append(download)
+    if _one(parsed, "remote-weights"):
+        reading.problem("byte-source", f"{runtime} takes its weights from another instance: load them from the verified model")  # fmt: skip
+
+
+def _lora_modules(reading: Reading, parsed: Parsed) -> list[str]:
+    """The adapters' paths: ``name=path`` words or JSON objects (``{"name", "path"}``)."""
+    modules = [v for _, v in parsed.all("--lora-modules")]
+    paths = []
+    for module in modules:
+        if module.lstrip().startswith("{"):
+            path = _json_object(reading, module, "--lora-modules").get("path")
+        else:
+            path = module.partition("=")[2]
+        if isinstance(path, str) and path:
+            paths.append(path)
+        else:
+            reading.problem("ambiguous", f"--lora-modules {module[:80]!r} names no adapter path mlbom can read")  # fmt: skip
+    return paths[:MAX_ITEMS]
+
+
+def _sglang(inv: Invocation, sources: Sources) -> Reading | None:
+    python = _python(inv.argv)
+    if python and python[0] in ("sglang.launch_server", "sglang.srt.server"):
+        words = python[1]
+    elif _base(inv.argv[0]) == "sglang" and inv.argv[1:2] == ["serve"]:
+        words = inv.argv[2:]
+    else:
+        return None
+    reading = Reading("SGLang", "inference")
+    parsed = _parsed(reading, words, SGLANG)
+    revision = _one(parsed, "revision")
+    pin = "SGLang: --revision <commit>"
+    model = _one(parsed, "model")
+    if model:
+        reading.named.append(Named(model, parsed.value("model")[0], revision, pin))  # type: ignore[index]
+    else:
+        reading.problem("no-model", "SGLang needs --model-path: name the model and its --revision")
+    if tokenizer := _one(parsed, "tokenizer"):
+        reading.named.append(Named(tokenizer, "--tokenizer-path", revision, pin))
+    if draft := _one(parsed, "draft"):
+        reading.named.append(Named(draft, "--speculative-draft-model-path", _one(parsed, "draft-revision"), "SGLang: --speculative-draft-model-revision <commit>"))  # fmt: skip
+    for _, path in parsed.all("--lora-paths"):
+        reading.named.append(Named(path.partition("=")[2] or path, "--lora-paths", None, _LORA_PIN))
+    _loading_options(reading, parsed, "SGLang")
+    _hub_sources(reading, inv.env, sources)
+    if _truthy(_env(reading, inv.env, "SGLANG_ENABLE_DYNAMIC_LORA")) or _one(
+        parsed, "enable-lora-dynamic"
+    ):
+        _runtime_loading(reading, "SGLang's /load_lora_adapter", sources, "name every adapter in --lora-paths")  # fmt: skip
+    return reading
+
+
+def _tgi(inv: Invocation, sources: Sources) -> Reading | None:
+    """TGI's launcher and TEI's router (clap): a flag, else its variable."""
+    program = _base(inv.argv[0])
+    if program == "text-generation-launcher":
+        runtime, options = "TGI", TGI
+    elif program == "text-embeddings-router":
+        runtime, options = "TEI", TEI
+    else:
+        return None
+    reading = Reading(runtime, "inference")
+    parsed = _parsed(reading, inv.argv[1:], options)
+    pin = f"{runtime}: --revision <commit> or the variable REVISION"
+    found = parsed.value("model")
+    model, how = (found[1], "--model-id") if found else (None, "")
+    if model is None:
+        for name in ("MODEL_ID", "HF_MODEL_ID"):
+            if value := _env(reading, inv.env, name):
+                model, how = value, f"env {name}"
+                break
+    revision = _one(parsed, "revision")
+    if revision is None:
+        revision = _env(reading, inv.env, "REVISION") or _env(reading, inv.env, "HF_MODEL_REVISION")
+    if model:
+        reading.named.append(Named(model, how, revision, pin))
+    elif not any(code == "unknown-value" for code, _ in reading.problems):
+        default = "bigscience/bloom-560m" if runtime == "TGI" else "a built-in default"
+        reading.problem("no-model", f"{runtime} serves {default} when no model is named: set --model-id and --revision")  # fmt: skip
+    if tokenizer := _one(parsed, "tokenizer"):
+        reading.named.append(Named(tokenizer, "--tokenizer-id", revision, pin))
+    adapters = _one(parsed, "lora-adapters") or _env(reading, inv.env, "LORA_ADAPTERS")
+    for adapter in (adapters or "").split(",")[:MAX_ITEMS]:
+        if adapter.strip():
+            value = adapter.strip().partition("=")[2] or adapter.strip()
+            reading.named.append(Named(value, "--lora-adapters", None, _LORA_PIN))
+    if _one(parsed, "weights-cache-override") or _env(reading, inv.env, "WEIGHTS_CACHE_OVERRIDE"):
+        reading.problem("byte-source", "--weights-cache-override loads weights from a folder instead of the named model: remove it")  # fmt: skip
+    _hub_sources(reading, inv.env, sources)
+    if cache := _one(parsed, "cache") or inv.env.get("HUGGINGFACE_HUB_CACHE"):
+        reading.cache_dirs.append(cache)
+    return reading
+
+
+def _huggingfaceserver(inv: Invocation, sources: Sources) -> Reading | None:
+    python = _python(inv.argv)
+    if not (python and python[0] == "huggingfaceserver"):
+        return None
+    reading = Reading("KServe huggingfaceserver", "inference")
+    parsed = _parsed(reading, python[1], HUGGINGFACESERVER)
+    pin = "KServe huggingfaceserver: --model_revision=<commit>"
+    if model := _one(parsed, "model"):
+        reading.named.append(Named(model, "--model_id", _one(parsed, "revision"), pin))
+    elif directory := _one(parsed, "dir"):
+        reading.named.append(Named(directory, "--model_dir"))
+    else:
+        reading.problem("no-model", "huggingfaceserver needs --model_id or --model_dir")
+    _hub_sources(reading, inv.env, sources)
+    return reading
+
+
+def _llama_cpp(inv: Invocation, sources: Sources) -> Reading | None:
+    if _base(inv.argv[0]) not in ("llama-server", "server", "llama-cli") or (
+        _base(inv.argv[0]) == "server" and "llama" not in inv.argv[0]
+    ):
+        return None
+    reading = Reading("llama.cpp server", "inference")
+    parsed = _parsed(reading, inv.argv[1:], LLAMA_CPP)
+    env_names = {
+        "model": "LLAMA_ARG_MODEL", "model-url": "LLAMA_ARG_MODEL_URL",
+        "hf-repo": "LLAMA_ARG_HF_REPO", "hf-file": "LLAMA_ARG_HF_FILE",
+        "draft": "LLAMA_ARG_MODEL_DRAFT", "hf-repo-draft": "LLAMA_ARG_HFD_REPO",
+        "mmproj": "LLAMA_ARG_MMPROJ", "mmproj-url": "LLAMA_ARG_MMPROJ_URL",
+    }  # fmt: skip
+    values = {
+        key: _one(parsed, key) or _env(reading, inv.env, var) for key, var in env_names.items()
+    }
+    hint = (
+        "llama.cpp downloads the main branch, it cannot pin a commit: serve the GGUF file from "
+        "an image volume pinned by digest, or a verified volume named in " + ANNOTATION
+    )
+    for key, how in (("hf-repo", "--hf-repo"), ("hf-repo-draft", "--hf-repo-draft")):
+        if repo := values[key]:
+            reading.named.append(Named(repo.split(":", 1)[0], how, None, hint))
+    for key, how in (("model", "--model"), ("draft", "--model-draft"), ("mmproj", "--mmproj")):
+        if (path := values[key]) and not (key == "model" and values["hf-repo"]):
+            reading.named.append(Named(path, how, path=True))
+    for key in ("model-url", "mmproj-url"):
+        if url := values[key]:
+            reading.named.append(Named(url, f"--{key}", uri=True))
+    for _, path in parsed.all("lora"):
+        reading.named.append(Named(path.split(",")[0], "--lora", path=True))
+    if _one(parsed, "models-dir") or _one(parsed, "config"):
+        reading.problem("config-file", "llama.cpp's router mode loads any model of a folder or preset file on request: serve one model with --model")  # fmt: skip
+    if not reading.named and not reading.problems:
+        reading.problem("no-model", "llama.cpp server names no model: give --model PATH")
+    _hub_sources(reading, inv.env, sources)
+    return reading
+
+
+def _ollama(inv: Invocation, sources: Sources) -> Reading | None:
+    if _base(inv.argv[0]) != "ollama":
+        return None
+    command = inv.argv[1] if len(inv.argv) > 1 else "serve"
+    if command in ("pull", "run", "create", "cp"):
+        reading = Reading("ollama", "loader")
+        if len(inv.argv) > 2:
+            reading.named.append(Named(f"ollama://{inv.argv[2]}", f"ollama {command}", uri=True))
+        return reading
+    reading = Reading("Ollama", "inference")
+    if command == "serve":
+        models = inv.env.get("OLLAMA_MODELS") or "/root/.ollama/models"
+        reading.named.append(Named(models, "OLLAMA_MODELS (its model store)", path=True))
+        _runtime_loading(reading, "Ollama pulls any model a client asks for (/api/pull)", sources, "serve the model with a runtime that loads one pinned model")  # fmt: skip
+    return reading
+
+
+def _triton(inv: Invocation, sources: Sources) -> Reading | None:
+    if _base(inv.argv[0]) != "tritonserver":
+        return None
+    reading = Reading("Triton", "inference")
+    parsed = _parsed(reading, inv.argv[1:], TRITON)
+    for option, repository in parsed.all("repository"):
+        reading.named.append(Named(repository, option, uri="://" in repository))
+    if not parsed.all("repository"):
+        reading.problem("no-model", "tritonserver needs --model-repository")
+    mode = (_one(parsed, "control-mode") or "none").lower()
+    if mode in ("poll", "explicit"):
+        _runtime_loading(reading, f"--model-control-mode={mode}", sources, "use --model-control-mode=none")  # fmt: skip
+    return reading
+
+
+def _lmdeploy(inv: Invocation, sources: Sources) -> Reading | None:
+    argv = inv.argv
+    python = _python(argv)
+    if python and python[0] == "lmdeploy":
+        argv = ["lmdeploy", *python[1]]
+    if _base(argv[0]) != "lmdeploy" or argv[1:3] != ["serve", "api_server"]:
+        return None
+    reading = Reading("LMDeploy", "inference")
+    parsed = _parsed(reading, argv[3:], LMDEPLOY)
+    if parsed.positionals:
+        reading.named.append(Named(parsed.positionals[0], "lmdeploy serve api_server argument", _one(parsed, "revision"), "LMDeploy: --revision <commit>"))  # fmt: skip
+    else:
+        reading.problem("no-model", "lmdeploy serve api_server needs the model as its argument")
+    for _, adapter in parsed.all("--adapters"):
+        reading.named.append(Named(adapter.partition("=")[2] or adapter, "--adapters", None, _LORA_PIN))  # fmt: skip
+    _loading_options(reading, parsed, "LMDeploy")
+    _hub_sources(reading, inv.env, sources)
+    return reading
+
+
+def _localai(inv: Invocation, sources: Sources) -> Reading | None:
+    if _base(inv.argv[0]) not in ("local-ai", "entrypoint.sh"):
+        return None
+    reading = Reading("LocalAI", "inference")
+    words = inv.argv[2:] if inv.argv[1:2] == ["run"] else inv.argv[1:]
+    for word in words:
+        if not word.startswith("-"):
+            reading.named.append(Named(word, "local-ai run argument", uri="://" in word))
+    for name in ("MODELS", "PRELOAD_MODELS"):
+        if _env(reading, inv.env, name):
+            reading.problem("config-file", f"{name} makes LocalAI load models mlbom does not read: name each model as an argument")  # fmt: skip
+    _runtime_loading(reading, "LocalAI installs models from galleries on request (/models/apply)", sources, "serve the model with a runtime that loads one pinned model")  # fmt: skip
+    return reading
+
+
+def _nim(inv: Invocation, sources: Sources) -> Reading | None:
+    if inv.argv[:1] != ["nim-server"] and not any(w.startswith("/opt/nim/") for w in inv.argv[:1]):
+        return None
+    reading = Reading("NVIDIA NIM", "inference")
+    for variable in ("NIM_REPOSITORY_OVERRIDE", "NIM_PASSTHROUGH_ARGS", "NIM_MANIFEST_PATH"):
+        if _env(reading, inv.env, variable):
+            reading.problem("byte-source", f"{variable} changes where NIM takes its model or how it loads it, which mlbom does not read: remove it")  # fmt: skip
+    variable = "NIM_MODEL_PATH" if inv.env.get("NIM_MODEL_PATH") is not None else "NIM_MODEL_NAME"
+    name = _env(reading, inv.env, variable)
+    if name:
+        reading.named.append(Named(name, f"env {variable}", _env(reading, inv.env, "NIM_MODEL_REVISION"), "NIM: NIM_MODEL_NAME=hf://ORG/REPO@<commit>", uri="://" in name))  # fmt: skip
+    else:
+        # the image names its model; the weights come from NGC at start-up
+        reading.named.append(Named("ngc://(the model of the NIM image)", "the NIM image downloads its model from NGC", uri=True))  # fmt: skip
+    _hub_sources(reading, inv.env, sources)
+    return reading
+
+
+def _inference_toolkit(inv: Invocation, sources: Sources) -> Reading | None:
+    if inv.argv[:1] != ["hf-inference-toolkit"]:
+        return None
+    reading = Reading("Hugging Face inference toolkit", "inference")
+    if model := _env(reading, inv.env, "HF_MODEL_ID"):
+        revision = _env(reading, inv.env, "HF_REVISION") or _env(
+            reading, inv.env, "HF_MODEL_REVISION"
+        )
+        reading.named.append(Named(model, "env HF_MODEL_ID", revision, "HF_REVISION=<commit>"))
+    else:
+        reading.named.append(Named(inv.env.get("HF_MODEL_DIR") or "/opt/huggingface/model", "HF_MODEL_DIR"))  # fmt: skip
+    _hub_sources(reading, inv.env, sources)
+    return reading
+
+
+# -- loaders: programs that put a model where a server reads it ---------------------------
+
+
+def _hub_download(inv: Invocation, sources: Sources) -> Reading | None:
+    argv = inv.argv
+    python = _python(argv)
+    if python and python[0] == "huggingface_hub.commands.huggingface_cli":
+        argv = ["huggingface-cli", *python[1]]
+    program = _base(argv[0])
+    if not ((program == "hf" or program == "huggingface-cli") and argv[1:2] == ["download"]):
+        return None
+    reading = Reading(f"{program} download", "loader")
+    options = Options(
+        models={"--revision": "revision", "--local-dir": "local-dir", "--cache-dir": "cache-dir",
+                "--repo-type": "repo-type"},
+        values=frozenset({"--token", "--include", "--exclude", "--max-workers"}),
+        flags=frozenset({"--quiet", "--force-download", "--resume-download", "--local-dir-use-symlinks"}),
+        multi=frozenset({"--include", "--exclude"}),
+        underscores=False,
+    )  # fmt: skip
+    parsed = _parsed(reading, argv[2:], options)
+    if not parsed.positionals:
+        reading.problem("no-model", f"{program} download names no repository")
+        return reading
+    kind = _one(parsed, "repo-type") or "model"
+    if kind != "model":
+        reading.named.append(Named(f"hf-{kind}://{parsed.positionals[0]}", f"{program} download --repo-type {kind}", uri=True))  # fmt: skip
+    else:
+        reading.named.append(Named(parsed.positionals[0], f"{program} download", _one(parsed, "revision"), f"{program} download --revision <commit>"))  # fmt: skip
+    reading.writes += [d for d in (_one(parsed, "local-dir"), _one(parsed, "cache-dir")) if d]
+    _hub_sources(reading, inv.env, sources)
+    return reading
+
+
+_COPIERS = {
+    "aws": ("s3",), "gsutil": ("cp", "rsync"), "gcloud": ("storage",), "azcopy": ("copy", "cp", "sync"),
+    "rclone": ("copy", "sync", "copyto"), "s5cmd": ("cp", "sync"), "mc": ("cp", "mirror"),
+    "git": ("clone",), "git-lfs": ("clone",), "modelscope": ("download",),
+}  # fmt: skip
+
+
+def _copier(inv: Invocation, sources: Sources) -> Reading | None:
+    """Object-store and git copies into a volume: the source is a model mlbom cannot check."""
+    argv = inv.argv
+    program = _base(argv[0])
+    if program not in _COPIERS or (argv[1:2] and argv[1] not in _COPIERS[program]):
+        if program in ("git",) and argv[1:2] and argv[1] in ("lfs", "checkout", "config", "init"):
+            return Reading("git", "loader")
+        return None
+    reading = Reading(program, "loader")
+    sources_named = [w for w in argv[2:] if "://" in w or w.startswith(("gs:", "s3:"))]
+    if program == "modelscope":
+        sources_named = [f"modelscope://{w}" for w in argv[2:] if not w.startswith("-")][:1]
+    if program == "git":
+        sources_named = [w for w in argv[2:] if not w.startswith("-")][:1]
+    for source in sources_named or ["(a source mlbom cannot read)"]:
+        reading.named.append(Named(source, f"{program} {argv[1] if len(argv) > 1 else ''}".strip(), uri=True))  # fmt: skip
+    return reading
+
+
+def _fetcher(inv: Invocation, sources: Sources) -> Reading | None:
+    """curl and wget: a health check on this pod is harmless, a download is a loader."""
+    program = _base(inv.argv[0])
+    if program not in ("curl", "wget"):
+        return None
+    urls = [w for w in inv.argv[1:] if "://" in w or re.match(r"^[\w.-]+(:\d+)?/", w)]
+    local = all(re.match(r"^(https?://)?(localhost|127\.\d+\.\d+\.\d+|\[::1\])([:/]|$)", u) for u in urls)  # fmt: skip
+    if local and urls:
+        return Reading(program, "other")
+    writes = program == "wget" or any(w in ("-o", "-O", "--output", "--remote-name") or w.startswith(("-o", "--output=")) for w in inv.argv[1:])  # fmt: skip
+    if not writes:
+        return Reading(program, "other")
+    reading = Reading(program, "loader")
+    for url in urls or ["(a URL mlbom cannot read)"]:
+        reading.named.append(Named(url, program, uri=True))
+    return reading
+
+
+def _storage_initializer(inv: Invocation, sources: Sources) -> Reading | None:
+    """KServe's storage initializer: [SRC, DEST] pairs."""
+    if inv.argv[:1] != ["storage-initializer"] and "storage-initializer" not in inv.argv[0]:
+        return None
+    reading = Reading("KServe storage-initializer", "loader")
+    args = inv.argv[1:]
+    for src, dest in zip(args[::2], args[1::2], strict=False):
+        reading.named.append(Named(src, "storage-initializer source", pin="KServe: hf://{repo}:<commit>", uri=True))  # fmt: skip
+        reading.writes.append(dest)
+    if len(args) % 2:
+        reading.problem("ambiguous", f"the storage initializer's arguments are not [SRC, DEST] pairs: {args[-1]!r} has no destination")  # fmt: skip
+    _hub_sources(reading, inv.env, sources)
+    return reading
+
+
+READERS: tuple[Callable[..., Reading | None], ...] = (
+    _vllm, _sglang, _tgi, _huggingfaceserver, _llama_cpp, _ollama, _triton, _lmdeploy, _localai,
+    _nim, _inference_toolkit, _hub_download, _copier, _fetcher, _storage_initializer,
+)  # fmt: skip
+# Words that mark a server or a download in a script mlbom cannot read.
+SERVER_WORDS = re.compile(
+    r"vllm|sglang|text-generation|text-embeddings|llama-server|llama\.cpp|ollama|tritonserver|"
+    r"lmdeploy|local-ai|huggingface-cli|\bhf download|snapshot_download|hf_hub_download|"
+    r"from_pretrained|huggingfaceserver|storage-initializer|nim_|\bserve\b",
+    re.IGNORECASE,
+)
+
+
+def read(inv: Invocation, image: str, sources: Sources) -> Reading | None:
+    """What `inv` loads, if it is a program mlbom recognises."""
+    if inv.entrypoint:
+        start = entrypoint(image)
+        # an image mlbom does not know runs its args as they are, if they start a program
+        if start:
+            inv = Invocation([*start, *inv.argv], inv.env, inv.how)
+            if start == ["ollama"] and len(inv.argv) == 1:
+                inv.argv.append("serve")
+    if not inv.argv:
+        return None
+    for reader in READERS:
+        if (found := reader(inv, sources)) is not None:
+            return found
+    return None

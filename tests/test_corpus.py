@@ -1,0 +1,198 @@
+"""The manifest corpus, decided as the webhook decides it.
+
+tests/data/corpus/realistic/: manifests modelled on each runtime's own published examples
+(each names its origin), as published or pinned to a commit, with every model each
+container loads (`# Expect-model:`) and the decision expected.
+
+tests/data/corpus/bypass/: an attacker's attempts to get an unattested model past the
+webhook (annotation lies, duplicated and abbreviated options, positional precedence,
+wrappers, env overrides, extra containers, byte-source redirects, caps, KServe-internal
+annotations …) and near-misses that must pass, each with the problem classes (`codes`) the
+denial must name.
+
+Every model named in `# Attested:` (and every pinned model of a realistic manifest that
+expects to be allowed) is signed into a real folder store; the rest never is. Each file is
+decided by `admission.review` and, all of them, over HTTPS by `mlbom admission serve`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+import admission
+import attest
+from admission.manifests import admission_review
+from attest import keys
+from attest.reference import parse
+from attest.stores import Attestation, open_store
+from tests.registry import free_port
+from tests.test_admission import Webhook
+from tests.tls import TestCA
+
+CORPUS = Path(__file__).parent / "data" / "corpus"
+REALISTIC = sorted((CORPUS / "realistic").glob("*.yaml"))
+BYPASS = sorted((CORPUS / "bypass").glob("*.yaml"))
+
+
+@dataclass
+class Case:
+    path: Path
+    obj: dict
+    allow: bool
+    codes: list[str] = field(default_factory=list)
+    attested: list[str] = field(default_factory=list)
+    models: list[tuple[str, str]] = field(default_factory=list)  # (container, reference)
+    origin: str | None = None
+
+
+def case(path: Path) -> Case:
+    text = path.read_text()
+    (obj,) = [d for d in yaml.safe_load_all(text) if d]
+    found = Case(path, obj, allow=False)
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            continue
+        key, _, value = line[1:].strip().partition(": ")
+        if key in ("Origin", "Bypass"):
+            found.origin = value
+        elif key == "Attested":
+            found.attested.append(value.strip())
+        elif key == "Expect":
+            verdict, *codes = value.split()
+            found.allow = verdict == "allow"
+            found.codes = codes
+        elif key == "Expect-model":
+            container, _, reference = value.partition(": ")
+            found.models.append((container.strip(), reference.strip()))
+    return found
+
+
+def _pinned(reference: str) -> bool:
+    try:
+        return reference.startswith(("hf://", "oci://")) and parse(reference).pinned
+    except Exception:
+        return False
+
+
+def _bom(reference: str) -> dict:
+    """A minimal valid ML-BOM of the model `reference` names (one weight file)."""
+    ref = parse(reference)
+    if ref.kind == "hf":
+        org, _, name = ref.name.rpartition("/")
+        purl = f"pkg:huggingface/{org + '/' if org else ''}{name}@{ref.digest}"
+    else:
+        purl = f"pkg:oci/{ref.name.rsplit('/', 1)[-1]}@{ref.digest}?repository_url={ref.name}"
+    return {
+        "bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+        "metadata": {"component": {"type": "machine-learning-model", "name": ref.name,
+                                   "bom-ref": "model", "purl": purl}},
+        "components": [{"type": "file", "name": "model.safetensors", "bom-ref": "f",
+                        "hashes": [{"alg": "SHA-256", "content": "ab" * 32}]}],
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus_policy(tmp_path_factory):
+    """A folder store holding a signed attestation of every model the corpus attests."""
+    root = tmp_path_factory.mktemp("corpus")
+    key = keys.generate("ecdsa-p256")
+    keys.write_key_pair(key, root / "signer.key", root / "signer.pub", None)
+    store = open_store(str(root / "store"))
+    attested = {r for c in map(case, BYPASS) for r in c.attested}
+    attested |= {r for c in map(case, REALISTIC) if c.allow for _, r in c.models if _pinned(r)}
+    for reference in sorted(attested):
+        bom = _bom(reference)
+        store.push(parse(reference), Attestation(json.dumps(bom).encode(), attest.sign(bom, key=key).encode()))  # fmt: skip
+    policy = root / "policy.yaml"
+    policy.write_text(yaml.safe_dump({
+        "apiVersion": "mlbom.dev/v1", "kind": "AdmissionPolicy",
+        "stores": [str(root / "store")],
+        "trust": {"signers": [{"name": "corpus", "key": {"path": str(root / "signer.pub")}}]},
+    }))  # fmt: skip
+    return policy
+
+
+def decide(policy: Path, obj: dict):
+    ((_, decision),) = admission.review([obj], policy=policy)
+    return decision
+
+
+def test_the_corpus_is_large_and_cited():
+    assert len(REALISTIC) >= 60 and len(BYPASS) >= 60
+    for path in REALISTIC:
+        c = case(path)
+        assert c.origin and c.origin.startswith("http"), path.name
+        assert c.models, path.name
+    classes = {case(p).origin.split(":", 1)[0] for p in BYPASS}  # type: ignore[union-attr]
+    assert len(classes) >= 10, classes
+
+
+@pytest.mark.parametrize("path", REALISTIC, ids=lambda p: p.name)
+def test_realistic_manifest(corpus_policy, path):
+    c = case(path)
+    decision = decide(corpus_policy, c.obj)
+    assert decision.allowed == c.allow, decision.reason
+    found = [m.reference for a in decision.accounts for m in a.all_models()]
+    found += [p.reference for a in decision.accounts for ct in a.containers for p in ct.paths]
+    for container, reference in c.models if c.allow else []:  # every model of an allowed pod
+        if reference.startswith(("hf://", "oci://")):
+            assert any(reference.lower() == f.lower() for f in found), (container, reference, found)
+    if not c.allow:
+        assert decision.reason  # a denial says why
+
+
+@pytest.mark.parametrize("path", BYPASS, ids=lambda p: p.name)
+def test_bypass_attempt(corpus_policy, path):
+    c = case(path)
+    decision = decide(corpus_policy, c.obj)
+    assert decision.allowed == c.allow, decision.reason
+    codes = {p.code for p in decision.problems}
+    assert set(c.codes) <= codes, (c.codes, decision.reason)
+
+
+@pytest.fixture(scope="module")
+def corpus_webhook(corpus_policy, tmp_path_factory):
+    tls = tmp_path_factory.mktemp("corpus-tls")
+    ca = TestCA(tls)
+    cert, key, _ = ca.issue()
+    port, metrics_port = free_port(), free_port()
+    log = tls / "server.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlbom", "admission", "serve", "--policy", str(corpus_policy),
+         "--tls-cert", str(cert), "--tls-key", str(key), "--host", "127.0.0.1",
+         "--port", str(port), "--metrics-port", str(metrics_port)],
+        stdout=subprocess.DEVNULL, stderr=open(log, "wb"),  # noqa: SIM115
+    )  # fmt: skip
+    hook = Webhook(f"https://127.0.0.1:{port}", ca.path, f"http://127.0.0.1:{metrics_port}")
+    for _ in range(100):
+        try:
+            if hook.get("/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail(log.read_text())
+    yield hook
+    process.terminate()
+    process.wait(10)
+
+
+def test_the_whole_corpus_over_https(corpus_webhook):
+    wrong = []
+    for path in [*REALISTIC, *BYPASS]:
+        c = case(path)
+        review = admission_review(c.obj)
+        status, body = corpus_webhook.post(json.dumps(review).encode())
+        assert status == 200, (path.name, body)
+        if body["response"]["allowed"] != c.allow:
+            wrong.append((path.name, body["response"].get("status")))
+    assert not wrong, wrong

@@ -741,7 +741,10 @@ def review_manifests(
         what = f"{kind}/{request.name} ({request.namespace})"
         results.append({"object": what, "allowed": decision.allowed, "mode": decision.mode,
                         "category": decision.category, "reason": decision.reason,
-                        "warnings": decision.warnings})  # fmt: skip
+                        "warnings": decision.warnings,
+                        "problems": [{"code": p.code, "container": p.container, "message": p.message}
+                                     for p in decision.problems],
+                        "pods": [_account_json(a) for a in decision.accounts]})  # fmt: skip
         if not as_json:
             verdict = "allow" if decision.allowed else "DENY"
             click.echo(f"{verdict:5} {what}: {decision.reason}")
@@ -752,6 +755,26 @@ def review_manifests(
     denied = [r for r in results if not r["allowed"]]
     if denied:
         raise CheckFailedError(f"{len(denied)} of {len(results)} objects would be denied")
+
+
+def _account_json(account: Any) -> dict[str, Any]:
+    """What discovery found in one pod: per container, its role and each model with where
+    it was read from."""
+
+    def model(use: Any) -> dict[str, Any]:
+        return {"model": use.reference, "pinned": use.pinned, "checkable": use.mappable,
+                "source": use.source, "onAnnotationsWord": use.on_word}  # fmt: skip
+
+    return {
+        "models": [model(m) for m in account.models],
+        "containers": [
+            {"name": c.name, "field": c.field, "role": c.role, "why": c.why,
+             "runtime": c.runtime, "models": [model(m) for m in c.models],
+             "unresolvedPaths": [model(p) for p in c.paths],
+             "problems": [{"code": p.code, "message": p.message} for p in c.problems]}
+            for c in account.containers
+        ],
+    }  # fmt: skip
 
 
 @admission.command("serve")

@@ -196,3 +196,21 @@ def test_the_whole_corpus_over_https(corpus_webhook):
         if body["response"]["allowed"] != c.allow:
             wrong.append((path.name, body["response"].get("status")))
     assert not wrong, wrong
+
+
+def test_review_json_lists_each_container_and_its_models(corpus_policy):
+    path = CORPUS / "realistic" / "vllm-speculative-draft-model.yaml"
+    run = subprocess.run(
+        [sys.executable, "-m", "mlbom", "admission", "review", str(path), "--policy",
+         str(corpus_policy), "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    (result,) = json.loads(run.stdout)
+    (container,) = result["pods"][0]["containers"]
+    assert (container["role"], container["runtime"]) == ("inference", "vLLM")
+    assert [m["model"] for m in container["models"]] == [
+        "hf://facebook/opt-6.7b",
+        "hf://facebook/opt-125m",
+    ]
+    assert {p["code"] for p in result["problems"]} == {"unpinned"}

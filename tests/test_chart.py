@@ -642,9 +642,27 @@ EXPECTED_RULES = {
         for resource in resources
         for op in ("CREATE", "UPDATE")
     ),
-    ("serving.kserve.io", "v1beta1", "inferenceservices", "CREATE"),
-    ("serving.kserve.io", "v1beta1", "inferenceservices", "UPDATE"),
+    *(
+        (group, "*", resource, op)
+        for group, resources in (
+            ("serving.kserve.io", ["inferenceservices", "llminferenceservices"]),
+            ("leaderworkerset.x-k8s.io", ["leaderworkersets"]),
+            ("llm-d.ai", ["modelservices"]),
+            ("apps.nvidia.com", ["nimservices", "nimcaches"]),
+            ("kubeai.org", ["models"]),
+            ("ray.io", ["rayservices"]),
+            ("ome.io", ["inferenceservices", "basemodels", "clusterbasemodels"]),
+        )
+        for resource in resources
+        for op in ("CREATE", "UPDATE")
+    ),
 }
+# the values that turn each group of serving resources off
+SERVING_SWITCHES = {
+    "kserve": "serving.kserve.io", "leaderWorkerSet": "leaderworkerset.x-k8s.io",
+    "llmd": "llm-d.ai", "nim": "apps.nvidia.com", "kubeai": "kubeai.org", "kuberay": "ray.io",
+    "ome": "ome.io",
+}  # fmt: skip
 
 
 def flat_rules(webhook: dict) -> set[tuple[str, str, str, str]]:
@@ -690,7 +708,10 @@ def test_validating_webhook(chart):
     assert webhook["name"] == f"validate.{FULLNAME}.{NAMESPACE}.svc"
     assert_common_webhook(webhook, "/validate", ["kube-system", NAMESPACE])
     assert flat_rules(webhook) == EXPECTED_RULES
-    assert all(rule["scope"] == "Namespaced" for rule in webhook["rules"])
+    assert all(
+        rule["scope"] == ("Cluster" if rule["resources"] == ["clusterbasemodels"] else "Namespaced")
+        for rule in webhook["rules"]
+    )
     assert "caBundle" not in webhook["clientConfig"]
     assert "matchConditions" not in webhook
     # the Service the API server calls reaches the container's webhook port
@@ -731,9 +752,10 @@ def test_webhook_options(chart):
     }
     assert webhook["objectSelector"] == EVERYTHING["webhook"]["objectSelector"]
     assert webhook["matchConditions"] == EVERYTHING["webhook"]["matchConditions"]
-    without_kserve = render(chart, {"webhook": {"kserve": False}})
-    (webhook,) = without_kserve.one("ValidatingWebhookConfiguration")["webhooks"]
-    assert flat_rules(webhook) == {r for r in EXPECTED_RULES if r[0] != "serving.kserve.io"}
+    for switch, group in SERVING_SWITCHES.items():
+        without = render(chart, {"webhook": {switch: False}})
+        (webhook,) = without.one("ValidatingWebhookConfiguration")["webhooks"]
+        assert flat_rules(webhook) == {r for r in EXPECTED_RULES if r[0] != group}, switch
 
 
 def test_failure_policy_ignore_is_explicit(chart):

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from admission.discovery import runtimes
-from admission.discovery.commandline import CommandLine, read
+from admission.discovery.commandline import CommandLine, Invocation, read
 from admission.discovery.environment import Env
 from admission.discovery.findings import ContainerAccount, ModelUse, PodAccount, Problem
 from admission.discovery.objects import (
@@ -138,6 +139,16 @@ def models_in(pod: PodUnderReview) -> list[ModelUse]:
     return uses + [p for p in paths if all(p.reference != u.reference for u in uses)]
 
 
+@dataclass
+class _Seen:
+    """One container as read: its account, its spec, what it runs and what that loads."""
+
+    account: ContainerAccount
+    spec: dict[str, Any]
+    readings: list[Reading]
+    mounts: list[tuple[str, str, bool]]  # (mount path, volume, read-only)
+
+
 class _Accountant:
     def __init__(self, pod: PodUnderReview, selector: Selector, sources: Sources) -> None:
         self.pod, self.selector, self.sources = pod, selector, sources
@@ -147,31 +158,26 @@ class _Accountant:
         for volume in self.scan.dicts(self.spec.get("volumes"), "the pod's volumes"):
             if isinstance(volume.get("name"), str):
                 self.volumes[volume["name"]] = volume
-        self.claims = {
-            as_str(c.get("name")) for c in self.scan.dicts(self.spec.get("resourceClaims"), "resourceClaims")
-        }  # fmt: skip
+        self.filled: dict[str, list[ModelUse]] = {}  # volume -> what loaders put there
+        self.writers: dict[str, list[str]] = {}  # volume -> containers writing unknown bytes
 
     def run(self) -> PodAccount:
         out = PodAccount(models=list(self.pod.models), problems=list(self.pod.problems))
-        entries: list[tuple[str, dict[str, Any]]] = []
-        for field in _FIELDS:
-            for c in self.scan.dicts(self.spec.get(field), f"the pod's {field}"):
-                entries.append((field, c))
-        readings: list[list[Reading]] = []
-        for field, container in entries:
-            account, found = self._container(field, container)
-            out.containers.append(account)
-            readings.append(found)
-        # containers that may write into a volume with commands mlbom does not read
-        self.writers: dict[str, list[str]] = {}
-        for (_, container), acc in zip(entries, out.containers, strict=True):
-            for _, volume, read_only in self._mounts(container):
-                if not read_only and acc.role == "other":
-                    self.writers.setdefault(volume, []).append(acc.name)
-        # a loader's destination feeds the servers that read the same volume
-        filled = self._filled(entries, out.containers, readings)
-        for (_, container), acc, found in zip(entries, out.containers, readings, strict=True):
-            self._models(container, acc, found, filled)
+        seen = [
+            self._container(field, c)
+            for field in _FIELDS
+            for c in self.scan.dicts(self.spec.get(field), f"the pod's {field}")
+        ]
+        out.containers = [s.account for s in seen]
+        for s in seen:
+            self._loaded(s)
+        for s in seen:
+            if s.account.role == "other":
+                for _, volume, read_only in s.mounts:
+                    if not read_only:
+                        self.writers.setdefault(volume, []).append(s.account.name)
+        for s in seen:
+            self._served(s)
         for use in self._image_volumes():
             if all(use.reference != m.reference for m in out.all_models()):
                 out.models.append(use)
@@ -182,178 +188,158 @@ class _Accountant:
 
     # -- one container --------------------------------------------------------------------
 
-    def _container(self, field: str, c: dict[str, Any]) -> tuple[ContainerAccount, list[Reading]]:
+    def _container(self, field: str, c: dict[str, Any]) -> _Seen:
         name = as_str(c.get("name")) or "(unnamed)"
         image = as_str(c.get("image")) or ""
         env = Env.of(c, self.scan, name)
-        line = read(c, env, self.scan, name)
-        hooks = self._hooks(c, env, name)
-        readings = [r for inv in line.invocations if (r := runtimes.read(inv, image, self.sources))]
-        hook_readings = [
-            r for inv in hooks.invocations if (r := runtimes.read(inv, image, self.sources))
-        ]
-        readings += [r for r in hook_readings if r.role != "other"]
+        line = read(c, env, self.scan, name, runtimes.entrypoint(image))
+        hooks, probes = self._hooks(c, env, name)
         acc = ContainerAccount(name, field, "other", "")
-        served = [r for r in readings if r.role == "inference"]
-        loads = [r for r in readings if r.role == "loader"]
-        accelerators = self._accelerators(c, image)
+        readings: list[Reading] = []
+        unrecognised: list[Invocation] = []
+        for inv in [*line.invocations, *hooks.invocations]:
+            reading = runtimes.read(inv, self.sources)
+            if reading is not None:
+                readings.append(reading)
+            elif not inv.harmless:
+                unrecognised.append(inv)
+        readings += [r for inv in probes.invocations if (r := runtimes.read(inv, self.sources)) and r.role != "other"]  # fmt: skip
+        served = [r.runtime for r in readings if r.role == "inference"]
+        loads = [r.runtime for r in readings if r.role == "loader"]
         if served:
-            acc.role, acc.why = (
-                "inference",
-                f"it runs {', '.join(dict.fromkeys(r.runtime for r in served))}",
-            )
+            acc.role, acc.why = "inference", f"it runs {', '.join(dict.fromkeys(served))}"
         elif loads or _MODELCAR.match(name):
-            acc.role, acc.why = "loader", f"it runs {', '.join(dict.fromkeys(r.runtime for r in loads)) or 'a KServe modelcar'}"  # fmt: skip
-        elif accelerators:
-            acc.role, acc.why = "inference", accelerators
-        acc.runtime = (
-            ", ".join(dict.fromkeys(r.runtime for r in readings if r.role != "other")) or None
-        )
+            acc.role, acc.why = "loader", f"it runs {', '.join(dict.fromkeys(loads)) or 'a KServe modelcar'}"  # fmt: skip
+        elif why := self._accelerators(c, image):
+            acc.role, acc.why = "inference", why
+        acc.runtime = ", ".join(dict.fromkeys([*served, *loads])) or None
         for reading in readings:
             for code, message in reading.problems:
                 acc.problems.append(Problem(code, f"container {name} ({reading.runtime}): {message}", name))  # fmt: skip
-        self._unreadable(acc, line, hooks, image)
-        self._unrecognised(acc, line, readings)
-        return acc, readings
+        for what, cl in (("its command", line), ("a hook", hooks), ("a probe", probes)):
+            self._unreadable(acc, what, cl, image)
+        if acc.role != "other" and (served or loads):
+            for inv in unrecognised:  # beside a server or loader: it may fetch what they load
+                acc.problems.append(Problem(
+                    "shell",
+                    f"container {name}: cannot tell what {' '.join(inv.argv[:3])[:120]!r} does "
+                    f"beside {acc.runtime}: bake it into the image or run it as its own init container",
+                    name,
+                ))  # fmt: skip
+        return _Seen(acc, c, readings, self._mounts(c))
 
-    def _hooks(self, c: dict[str, Any], env: Env, name: str) -> CommandLine:
+    def _hooks(self, c: dict[str, Any], env: Env, name: str) -> tuple[CommandLine, CommandLine]:
         """Commands the kubelet runs inside the container: lifecycle hooks, exec probes."""
-        found = CommandLine()
-        handlers = [as_dict(as_dict(c.get("lifecycle")).get(h)) for h in ("postStart", "preStop")]
-        handlers += [as_dict(c.get(p)) for p in ("startupProbe", "livenessProbe", "readinessProbe")]
-        for handler in handlers:
+        found = (CommandLine(), CommandLine())
+        lifecycle = as_dict(c.get("lifecycle"))
+        handlers = [(found[0], as_dict(lifecycle.get(h))) for h in ("postStart", "preStop")]
+        handlers += [(found[1], as_dict(c.get(p))) for p in ("startupProbe", "livenessProbe", "readinessProbe")]  # fmt: skip
+        for into, handler in handlers:
             command = as_dict(handler.get("exec")).get("command")
             if isinstance(command, list) and command:
                 line = read({"command": command}, env, self.scan, name)
-                found.invocations += line.invocations
+                into.invocations += line.invocations
                 if line.refusal:
-                    found.refusal, found.script = (
-                        line.refusal,
-                        line.script or " ".join(map(str, command)),
-                    )
+                    into.refusal = line.refusal
+                    into.script = line.script or " ".join(map(str, command))
         return found
 
     def _accelerators(self, c: dict[str, Any], image: str) -> str | None:
-        why = self.selector(image, container_gpus(c, None))
-        if why:
+        if why := self.selector(image, container_gpus(c, None)):
             return why
-        claims = [as_str(as_dict(x).get("name")) for x in as_dict(c.get("resources")).get("claims") or [] if isinstance(as_dict(c.get("resources")).get("claims"), list)]  # fmt: skip
-        claims = [x for x in claims if x]
-        if claims:
-            return f"it uses the DRA resource claim {', '.join(claims)} (its device class may be an accelerator)"  # fmt: skip
+        resources = as_dict(c.get("resources"))
+        claims = resources.get("claims") if isinstance(resources.get("claims"), list) else []
+        names = [n for x in claims[:MAX_ITEMS] if (n := as_str(as_dict(x).get("name")))]
+        if names:
+            return f"it uses the DRA resource claim {', '.join(names)} (its device class may be an accelerator)"  # fmt: skip
         return None
 
-    def _unreadable(
-        self, acc: ContainerAccount, line: CommandLine, hooks: CommandLine, image: str
-    ) -> None:
+    def _unreadable(self, acc: ContainerAccount, what: str, line: CommandLine, image: str) -> None:
         """A shell line mlbom cannot read is a denial where it may start a server or a
         download: in an inference or loader container, or when it names one."""
-        for what, cl in (("its command", line), ("a hook or probe", hooks)):
-            if not cl.refusal:
-                continue
-            mentions = runtimes.SERVER_WORDS.search(cl.script or "") or runtimes.entrypoint(image)
-            if acc.role == "other" and not mentions:
-                continue
-            if acc.role == "other":
-                acc.role, acc.why = "inference", "its shell line names a server or a download"
-            acc.problems.append(Problem(
-                "shell",
-                f"container {acc.name}: cannot tell what {what} runs ({cl.refusal}): run the "
-                f"server directly (command and args), or a shell line of simple commands",
-                acc.name,
-            ))  # fmt: skip
-
-    def _unrecognised(
-        self, acc: ContainerAccount, line: CommandLine, readings: list[Reading]
-    ) -> None:
-        """Programs of a shell line beside a server that mlbom does not recognise may fetch
-        what the server loads."""
-        if acc.role == "other" or len(line.invocations) < 2:
+        if not line.refusal:
             return
-        known = {id(i) for i in line.invocations if i.harmless}
-        for inv in line.invocations:
-            if id(inv) in known or runtimes.read(inv, "", self.sources) is not None:
-                continue
-            acc.problems.append(Problem(
-                "shell",
-                f"container {acc.name}: cannot tell what {' '.join(inv.argv[:3])[:120]!r} does "
-                f"beside the server: bake it into the image or run it as its own init container",
-                acc.name,
-            ))  # fmt: skip
+        mentions = runtimes.SERVER_WORDS.search(line.script or "") or runtimes.entrypoint(image)
+        if acc.role == "other" and not mentions:
+            return
+        if acc.role == "other":
+            acc.role, acc.why = "inference", "its shell line names a server or a download"
+        acc.problems.append(Problem(
+            "shell",
+            f"container {acc.name}: cannot tell what {what} runs ({line.refusal}): run the "
+            f"server directly (command and args), or a shell line of simple commands",
+            acc.name,
+        ))  # fmt: skip
 
     # -- where the models come from -------------------------------------------------------
 
-    def _filled(
-        self,
-        entries: list[tuple[str, dict[str, Any]]],
-        accounts: list[ContainerAccount],
-        readings: list[list[Reading]],
-    ) -> dict[str, list[ModelUse]]:
-        """Volume name -> the models the loaders write into it."""
-        filled: dict[str, list[ModelUse]] = {}
-        for (_, c), acc, found in zip(entries, accounts, readings, strict=True):
-            if acc.role != "loader":
+    def _loaded(self, s: _Seen) -> None:
+        """What the container's loaders fetch, and the volumes (or its own folders) they
+        put it in."""
+        acc = s.account
+        for reading in s.readings:
+            if reading.role != "loader":
                 continue
-            mounts = self._mounts(c)
-            models = [m for r in found if r.role == "loader" for n in r.named for m in self._named(n, c, acc)]  # fmt: skip
-            if _MODELCAR.match(acc.name) and (image := as_str(c.get("image"))):
-                models.append(
-                    oci(image, f"container {acc.name}: image (a KServe modelcar)", acc.name)
-                )
+            models = [m for n in reading.named for m in self._named(n, s, None)]
             acc.models += models
-            targets = [w for r in found for w in r.writes]
-            written = {self._mount_at(mounts, t)[0] for t in targets} - {None} if targets else {m[1] for m in mounts if not m[2]}  # fmt: skip
-            for volume in written:
-                filled.setdefault(str(volume), []).extend(models)
-        return filled
+            targets = reading.writes or [at for at, _, read_only in s.mounts if not read_only]
+            for target in targets:
+                volume, _ = self._mount_at(s.mounts, target)
+                if volume is not None:
+                    self.filled.setdefault(volume, []).extend(models)
+                acc.local[target.rstrip("/") or "/"] = models
+        if _MODELCAR.match(acc.name) and (image := as_str(s.spec.get("image"))):
+            car = oci(image, f"container {acc.name}: image (a KServe modelcar)", acc.name)
+            acc.models.append(car)
+            for _, volume, read_only in s.mounts:
+                if not read_only:
+                    self.filled.setdefault(volume, []).append(car)
 
-    def _models(self, c: dict[str, Any], acc: ContainerAccount, found: list[Reading], filled: dict[str, list[ModelUse]]) -> None:  # fmt: skip
+    def _served(self, s: _Seen) -> None:
+        acc = s.account
         if acc.role != "inference":
             return
-        for reading in found:
+        for reading in s.readings:
             if reading.role != "inference":
                 continue
             for named in reading.named:
-                acc.models += self._named(named, c, acc, filled)
+                acc.models += self._named(named, s, reading)
             for cache in reading.cache_dirs:
-                volume = self._volume_at(c, cache)
-                if volume and not ("emptyDir" in volume or volume["name"] in filled):
+                volume, _ = self._mount_at(s.mounts, cache)
+                kind = as_dict(self.volumes.get(volume or ""))
+                if volume and "emptyDir" not in kind and volume not in self.filled:
                     acc.problems.append(Problem(
                         "byte-source",
                         f"container {acc.name} ({reading.runtime}): it keeps downloads in {cache} on "
-                        f"the volume {volume['name']}, which other pods can fill with other bytes "
-                        f"under the same names: download into an emptyDir, or verify the volume at load",
+                        f"the volume {volume}, which other pods can fill with other bytes under the "
+                        f"same names: download into an emptyDir, or verify the volume at load",
                         acc.name,
                     ))  # fmt: skip
         if self.pod.controlled and not acc.models and not acc.paths and self.pod.models:
             acc.models += list(self.pod.models)  # the controller hands it the object's model
 
-    def _named(
-        self,
-        named: runtimes.Named,
-        c: dict[str, Any],
-        acc: ContainerAccount,
-        filled: dict[str, list[ModelUse]] | None = None,
-    ) -> list[ModelUse]:
-        """The models a named value stands for; a loader's local paths are what it fills,
-        not a model (`filled` is None for loaders)."""
+    def _named(self, named: runtimes.Named, s: _Seen, reading: Reading | None) -> list[ModelUse]:
+        """The models a named value stands for. A loader's local path is where it writes,
+        not a model (`reading` is None for loaders)."""
+        acc = s.account
         value = named.value.strip()
         source = f"container {acc.name}: {named.how}"
         if not value:
             return []
         if not (named.path or is_path(value)):
             return [reference(value, source, acc.name, named.revision, named.pin, uri=named.uri)]
-        if filled is None:
-            return [raw(value, source, acc.name)]
+        if reading is None:
+            return []
         path = value.removeprefix("file://")
-        if not path.startswith("/"):  # relative to a working directory mlbom does not know
-            workdir = as_str(c.get("workingDir"))
+        if not path.startswith("/"):  # relative to a working directory
+            workdir = as_str(s.spec.get("workingDir"))
             path = f"{workdir.rstrip('/')}/{path.removeprefix('./')}" if workdir else path
-        return self._trace(path, c, source, acc, filled)
+        return self._trace(path, s, source)
 
     def _mounts(self, c: dict[str, Any]) -> list[tuple[str, str, bool]]:
         mounts = []
-        for m in self.scan.dicts(c.get("volumeMounts"), f"container {as_str(c.get('name'))}: volumeMounts"):  # fmt: skip
+        what = f"container {as_str(c.get('name'))}: volumeMounts"
+        for m in self.scan.dicts(c.get("volumeMounts"), what):
             at, name = as_str(m.get("mountPath")), as_str(m.get("name"))
             if at and name:
                 mounts.append(((at.rstrip("/") or "/"), name, m.get("readOnly") is True))
@@ -369,40 +355,40 @@ class _Accountant:
                 best, rest, longest = name, path[len(at) :].strip("/"), len(at)
         return best, rest
 
-    def _volume_at(self, c: dict[str, Any], path: str) -> dict[str, Any] | None:
-        name, _ = self._mount_at(self._mounts(c), path)
-        return self.volumes.get(name) if name else None
-
-    def _trace(self, path: str, c: dict[str, Any], source: str, acc: ContainerAccount, filled: dict[str, list[ModelUse]]) -> list[ModelUse]:  # fmt: skip
-        """The models behind a local path: an image volume, the loaders that fill the volume;
-        else the path is unresolved (the annotation may name it)."""
-        if self.pod.controlled and self.pod.models and (path == KSERVE_MODEL_DIR or path.startswith(KSERVE_MODEL_DIR + "/")):  # fmt: skip
-            return list(self.pod.models)  # the controller fills /mnt/models with the object's model
-        mounts = self._mounts(c)
-        name, rest = self._mount_at(mounts, path)
+    def _trace(self, path: str, s: _Seen, source: str) -> list[ModelUse]:
+        """The models behind a local path: what a loader of the same container or of the
+        volume put there, an image volume; a volume something else writes to is refused;
+        anything else is unresolved (the annotation may name it)."""
+        acc = s.account
         where = f"{source} {path}"
+        if self.pod.controlled and self.pod.models and _under(path, KSERVE_MODEL_DIR):
+            return list(self.pod.models)  # the controller fills /mnt/models with the object's model
+        for target, models in acc.local.items():
+            if _under(path, target) or _under(target, path):
+                return [replace(m, source=f"{where} (written by {m.source})") for m in models]
+        name, rest = self._mount_at(s.mounts, path)
         if name is None:
             acc.paths.append(raw(path, where, acc.name, _path_hint(path, "no volume is mounted there; it is in the image")))  # fmt: skip
             return []
-        if filled.get(name):
-            found = [ModelUse(m.reference, m.pinned, f"{where} (volume {name}, filled by {m.source})", acc.name, m.mappable, m.hint) for m in filled[name]]  # fmt: skip
-            return found
-        volume = as_dict(self.volumes.get(name))
-        if use := image_volume(volume, f"{where} (image volume {name})", acc.name):
-            return [use]
         if writers := self.writers.get(name):
             acc.problems.append(Problem(
                 "byte-source",
                 f"container {acc.name} reads its model from {path} on the volume {name}, which "
-                f"container {', '.join(writers)} writes to with a command mlbom does not read: "
-                f"fill the volume with a recognised loader (hf download --revision, KServe's "
-                f"storage initializer) or mount an image volume pinned by digest",
+                f"container {', '.join(writers)} can write to with commands mlbom does not read: "
+                f"mount it read-only there, fill the volume with a recognised loader "
+                f"(hf download --revision, KServe's storage initializer), or use an image volume "
+                f"pinned by digest",
                 acc.name,
             ))  # fmt: skip
             return []
+        if models := self.filled.get(name):
+            return [replace(m, source=f"{where} (volume {name}, filled by {m.source})", container=acc.name) for m in models]  # fmt: skip
+        volume = as_dict(self.volumes.get(name))
+        if use := image_volume(volume, f"{where} (image volume {name})", acc.name):
+            return [use]
         claim = as_str(as_dict(volume.get("persistentVolumeClaim")).get("claimName"))
-        sub = "/".join(p for p in (self._sub_path(c, name), rest) if p)
         if claim:
+            sub = "/".join(p for p in (self._sub_path(s.spec, name), rest) if p)
             acc.paths.append(raw(f"pvc://{claim}" + (f"/{sub}" if sub else ""), where, acc.name, _path_hint(path, f"it is on the PVC {claim}")))  # fmt: skip
             return []
         kind = next((k for k in volume if k != "name"), "unknown")
@@ -493,6 +479,10 @@ class _Accountant:
                 f"the annotation {KSERVE_SOURCE_URI} says {uri}, but the pod's loaders load "
                 f"{', '.join(m.reference for m in loaders)}",
             ))  # fmt: skip
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def _path_hint(path: str, why: str) -> str:

@@ -20,12 +20,22 @@ from admission.discovery.untrusted import MAX_ITEMS, Scan, as_word
 
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"})
 MAX_DEPTH = 4  # wrappers inside wrappers
-# Commands that run nothing else and load nothing: a script may use them around its server.
+# Commands that run nothing else and write no file contents: a script may use them around
+# its server. (cp, ln, rm, cat … are not among them: they can put other bytes under a name.)
 _HARMLESS = frozenset(
     {"echo", "printf", "mkdir", "ls", "sleep", "true", "false", ":", "nvidia-smi", "date",
-     "chmod", "chown", "touch", "whoami", "id", "hostname", "pwd", "ulimit", "cd", "umask",
-     "test", "[", "rm", "cp", "ln", "cat", "df", "du", "free", "uname", "nproc"}
+     "chmod", "chown", "whoami", "id", "hostname", "pwd", "ulimit", "cd", "umask", "test",
+     "[", "df", "du", "free", "uname", "nproc", "env", "printenv"}
 )  # fmt: skip
+# Scripts that KServe writes itself (pkg/utils, ConfigureModelcarToContainer): they only check.
+_KNOWN_SCRIPTS = (
+    re.compile(
+        r"^echo 'Pre-fetching modelcar [^'\n]*: ' && \[ -d /models \] && \[ \"\$\(ls -A /models\)\" \] "
+        r"&& echo 'OK \.\.\. Prefetched and valid \(/models exists\)' \|\| \(echo 'NOK \.\.\. "
+        r"Prefetched but modelcar is invalid \(/models does not exist or is empty\)' && exit 1\)$"
+    ),
+)
+_STREAMS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/proc/1/fd/1", "/proc/1/fd/2"})
 _REFUSED = frozenset(
     {"eval", "source", ".", "trap", "if", "then", "else", "elif", "fi", "for", "while",
      "until", "do", "done", "case", "esac", "function", "select", "{", "}", "!", "coproc",
@@ -44,7 +54,6 @@ class Invocation:
     argv: list[str]
     env: Env
     how: str  # "command", "args (the image's entrypoint)", "sh -c"
-    entrypoint: bool = False  # argv are the args of the image's own entrypoint
     harmless: bool = False  # a shell builtin or a command that loads nothing
 
 
@@ -57,17 +66,26 @@ class CommandLine:
     script: str | None = None  # the text of a refused script, to look for servers in
 
 
-def read(container: dict[str, Any], env: Env, scan: Scan, name: str | None) -> CommandLine:
-    """The programs `container` starts, in order."""
+def read(
+    container: dict[str, Any],
+    env: Env,
+    scan: Scan,
+    name: str | None,
+    entrypoint: list[str] | None = None,
+) -> CommandLine:
+    """The programs `container` starts, in order. Without a command the image's
+    `entrypoint` runs the args; an image mlbom does not know is taken to run its args (as
+    an image without ENTRYPOINT, or with one that execs its arguments, does)."""
     command = [env.expand(as_word(w)) for w in scan.list(container.get("command"), f"container {name}: command", name)]  # fmt: skip
     args = [env.expand(as_word(w)) for w in scan.list(container.get("args"), f"container {name}: args", name)]  # fmt: skip
     for word in (*command, *args):
         scan.text(word, f"container {name}: an argument", name)
     result = CommandLine()
-    if not command:
-        result.invocations.append(Invocation(args, env, "args (the image's entrypoint)", True))
-        return result
-    _unwrap([*command, *args], env, "command", result, 0)
+    if command:
+        _unwrap([*command, *args], env, "command", result, 0)
+    elif args or entrypoint:
+        how = "args (the image's entrypoint)" if entrypoint else "args"
+        _unwrap([*(entrypoint or []), *args], env, how, result, 0)
     return result
 
 
@@ -160,6 +178,8 @@ def _shell(argv: list[str], env: Env, out: CommandLine, depth: int) -> None:
         out.refusal = f"{argv[0]} -c without a command"
         return
     script, params = rest[0], rest[1:]
+    if any(known.match(script) for known in _KNOWN_SCRIPTS):
+        return
     try:
         commands = _parse_script(script, env, params)
     except _Unreadable as e:
@@ -278,15 +298,17 @@ class _ShellReader:
                 break
 
     def _redirection(self) -> bool:
-        """Output redirections (``> f``, ``>> f``, ``2>&1``, ``&> f``): dropped, with their target."""
+        """Output redirections to the container's streams (``> /dev/null``, ``2>&1``):
+        dropped. Writing into a file could put other bytes under a model's name."""
         m = _REDIRECT.match(self.text, self.i)
         if not m:
             return False
         self.i = m.end()
         if not m.group(1):
             self._blanks()
-            if not self._word():
-                raise _Unreadable(f"{self._near()} (a redirection without a target)")
+            target = self._word()
+            if target != [t for t in target if t in _STREAMS] or not target:
+                raise _Unreadable(f"{self._near()} (output written into a file)")
         return True
 
     def _word(self) -> list[str]:
@@ -378,13 +400,15 @@ class _ShellReader:
                 raise _Unreadable(f"{self._near()} (only ${{NAME}} is read, not its operators)")
             self.i = end + 1
             return self._lookup(name)
-        m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9@*]").match(text, i)
+        m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9@*$]").match(text, i)
         if not m:
-            if i < len(text) and text[i] in "?$!#-":
+            if i < len(text) and text[i] in "?!#-":
                 raise _Unreadable(f"{self._near()} (special parameters are not read)")
             self.i = i
             return None
         self.i = m.end()
+        if m[0] == "$":
+            return "1"  # the shell's process id: a number, whatever it is
         if m[0] in "@*":
             return " ".join(self.params[1:])
         return self._lookup(m[0])

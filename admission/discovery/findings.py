@@ -68,6 +68,8 @@ class ContainerAccount:
     problems: list[Problem] = field(default_factory=list)
     # the unresolved local paths it reads a model from: the annotation may name them
     paths: list[ModelUse] = field(default_factory=list)
+    # folders its own loaders fill, and with what (a download before the server starts)
+    local: dict[str, list[ModelUse]] = field(default_factory=dict)
 
 
 @dataclass

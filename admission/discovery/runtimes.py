@@ -100,7 +100,7 @@ _ENTRYPOINTS: tuple[tuple[re.Pattern[str], list[str]], ...] = (
     (re.compile(r"text-generation-inference|-tgi-inference"), ["text-generation-launcher"]),
     (re.compile(r"text-embeddings-inference|-tei(-cpu)?-inference"), ["text-embeddings-router"]),
     (re.compile(r"huggingfaceserver$"), ["python", "-m", "huggingfaceserver"]),
-    (re.compile(r"(^|/)ollama$"), ["ollama"]),
+    (re.compile(r"(^|/)ollama$"), ["ollama"]),  # its CMD is serve
     (re.compile(r"llama\.cpp$"), ["/app/llama-server"]),
     (re.compile(r"local-ai$|(^|/)localai$"), ["local-ai", "run"]),
     (re.compile(r"(^|/)storage-initializer$"), ["storage-initializer"]),
@@ -1224,17 +1224,21 @@ def _copier(inv: Invocation, sources: Sources) -> Reading | None:
     argv = inv.argv
     program = _base(argv[0])
     if program not in _COPIERS or (argv[1:2] and argv[1] not in _COPIERS[program]):
-        if program in ("git",) and argv[1:2] and argv[1] in ("lfs", "checkout", "config", "init"):
-            return Reading("git", "loader")
+        if program == "git" and argv[1:2] and argv[1] in ("lfs", "checkout", "config"):
+            return Reading("git", "other")  # works on a clone: its source is the clone's
         return None
     reading = Reading(program, "loader")
-    sources_named = [w for w in argv[2:] if "://" in w or w.startswith(("gs:", "s3:"))]
+    words = [w for w in argv[2:] if not w.startswith("-")]
+    sources_named = [w for w in words if "://" in w or w.startswith(("gs:", "s3:"))]
     if program == "modelscope":
-        sources_named = [f"modelscope://{w}" for w in argv[2:] if not w.startswith("-")][:1]
+        sources_named = [f"modelscope://{w}" for w in words][:1]
     if program == "git":
-        sources_named = [w for w in argv[2:] if not w.startswith("-")][:1]
+        sources_named = words[:1]
+    how = f"{program} {argv[1] if len(argv) > 1 else ''}".strip()
     for source in sources_named or ["(a source mlbom cannot read)"]:
-        reading.named.append(Named(source, f"{program} {argv[1] if len(argv) > 1 else ''}".strip(), uri=True))  # fmt: skip
+        reading.named.append(Named(source, how, uri=True))
+    if len(words) > 1 and "://" not in words[-1] and not words[-1].startswith(("gs:", "s3:")):
+        reading.writes.append(words[-1])  # the destination
     return reading
 
 
@@ -1271,9 +1275,21 @@ def _storage_initializer(inv: Invocation, sources: Sources) -> Reading | None:
     return reading
 
 
+def _modelcar_link(inv: Invocation, sources: Sources) -> Reading | None:
+    """KServe's modelcar: ``ln -sf /proc/$$/root/models /mnt/models`` shares its image's
+    /models with the server (the model is the modelcar's image)."""
+    argv = inv.argv
+    if _base(argv[0]) != "ln" or len(argv) < 3:
+        return None
+    if not re.match(r"^/proc/\d+/root/", argv[-2]):
+        return None
+    return Reading("KServe modelcar", "loader", writes=[argv[-1]])
+
+
 READERS: tuple[Callable[..., Reading | None], ...] = (
     _vllm, _sglang, _tgi, _huggingfaceserver, _llama_cpp, _ollama, _triton, _lmdeploy, _localai,
     _nim, _inference_toolkit, _hub_download, _copier, _fetcher, _storage_initializer,
+    _modelcar_link,
 )  # fmt: skip
 # Words that mark a server or a download in a script mlbom cannot read.
 SERVER_WORDS = re.compile(
@@ -1284,15 +1300,8 @@ SERVER_WORDS = re.compile(
 )
 
 
-def read(inv: Invocation, image: str, sources: Sources) -> Reading | None:
+def read(inv: Invocation, sources: Sources) -> Reading | None:
     """What `inv` loads, if it is a program mlbom recognises."""
-    if inv.entrypoint:
-        start = entrypoint(image)
-        # an image mlbom does not know runs its args as they are, if they start a program
-        if start:
-            inv = Invocation([*start, *inv.argv], inv.env, inv.how)
-            if start == ["ollama"] and len(inv.argv) == 1:
-                inv.argv.append("serve")
     if not inv.argv:
         return None
     for reader in READERS:

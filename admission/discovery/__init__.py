@@ -216,7 +216,7 @@ class _Accountant:
         for reading in readings:
             for code, message in reading.problems:
                 acc.problems.append(Problem(code, f"container {name} ({reading.runtime}): {message}", name))  # fmt: skip
-        for what, cl in (("its command", line), ("a hook", hooks), ("a probe", probes)):
+        for what, cl in (("its command", line), ("a lifecycle hook", hooks), ("a probe", probes)):
             self._unreadable(acc, what, cl, image)
         if acc.role != "other" and (served or loads):
             for inv in unrecognised:  # beside a server or loader: it may fetch what they load
@@ -260,8 +260,8 @@ class _Accountant:
         if not line.refusal:
             return
         mentions = runtimes.SERVER_WORDS.search(line.script or "") or runtimes.entrypoint(image)
-        if acc.role == "other" and not mentions:
-            return
+        if (acc.role == "other" or what == "a probe") and not mentions:
+            return  # a health check's pipe, in a container that serves nothing
         if acc.role == "other":
             acc.role, acc.why = "inference", "its shell line names a server or a download"
         acc.problems.append(Problem(

@@ -264,7 +264,7 @@ class _ShellReader:
                 continue
             elif c in "|&()<`":
                 raise _Unreadable(f"{self._near()} (pipes, background jobs, subshells, input redirection and command substitution are not read)")  # fmt: skip
-            elif c == "#" and not words:
+            elif c == "#":  # a comment starts at a word
                 while self.i < len(self.text) and self.text[self.i] != "\n":
                     self.i += 1
             else:
@@ -278,7 +278,9 @@ class _ShellReader:
         return commands
 
     def _assignments(self, words: list[str]) -> None:
-        # a command of assignments only sets shell variables for the commands after it
+        # a command of assignments only (or an export) sets variables for the commands after it
+        if words and words[0] == "export":
+            words = [w for w in words[1:] if _ASSIGNMENT.match(w)]
         if words and all(_ASSIGNMENT.match(w) for w in words):
             for word in words:
                 name, _, value = word.partition("=")

@@ -792,15 +792,15 @@ def _hub_sources(
             f"HF_ENDPOINT={endpoint} downloads the model from another hub than the policy's "
             f"({', '.join(sources.hub_endpoints)}): remove it, or list it under sources.hubEndpoints",
         )
-    for name in ("VLLM_USE_MODELSCOPE", "SGLANG_USE_MODELSCOPE", "LMDEPLOY_USE_MODELSCOPE", *modelscope):  # fmt: skip
+    for name in modelscope:
         if _truthy(_env(reading, env, name)):
             reading.problem(
                 "byte-source",
                 f"{name} downloads the model from ModelScope, which mlbom cannot check: "
                 "serve it from the Hub at a commit, or from an OCI image by digest",
             )
-    offline = _env(reading, env, "HF_HUB_OFFLINE") or _env(reading, env, "TRANSFORMERS_OFFLINE")
-    if _truthy(offline) and not sources.offline_caches:
+    offline = [_env(reading, env, name) for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")]
+    if any(_truthy(v) for v in offline) and not sources.offline_caches:
         reading.cache_dirs.append(env.get("HF_HUB_CACHE") or env.get("HF_HOME") or "~/.cache/huggingface")  # fmt: skip
         reading.problem(
             "byte-source",
@@ -892,7 +892,7 @@ def _vllm(inv: Invocation, sources: Sources) -> Reading | None:
         if _one(parsed, option):
             reading.problem("ambiguous", f"--{option} loads adapters mlbom does not read: serve them from --lora-modules paths on a verified volume")  # fmt: skip
     _loading_options(reading, parsed, "vLLM")
-    _hub_sources(reading, inv.env, sources)
+    _hub_sources(reading, inv.env, sources, ("VLLM_USE_MODELSCOPE",))
     if _truthy(_env(reading, inv.env, "VLLM_ALLOW_RUNTIME_LORA_UPDATING")):
         _runtime_loading(reading, "VLLM_ALLOW_RUNTIME_LORA_UPDATING (the /v1/load_lora_adapter endpoint)", sources, "remove it and name every adapter in --lora-modules")  # fmt: skip
     return reading
@@ -972,7 +972,7 @@ def _sglang(inv: Invocation, sources: Sources) -> Reading | None:
     for _, path in parsed.all("--lora-paths"):
         reading.named.append(Named(path.partition("=")[2] or path, "--lora-paths", None, _LORA_PIN))
     _loading_options(reading, parsed, "SGLang")
-    _hub_sources(reading, inv.env, sources)
+    _hub_sources(reading, inv.env, sources, ("SGLANG_USE_MODELSCOPE",))
     if _truthy(_env(reading, inv.env, "SGLANG_ENABLE_DYNAMIC_LORA")) or _one(
         parsed, "enable-lora-dynamic"
     ):
@@ -1126,7 +1126,7 @@ def _lmdeploy(inv: Invocation, sources: Sources) -> Reading | None:
     for _, adapter in parsed.all("--adapters"):
         reading.named.append(Named(adapter.partition("=")[2] or adapter, "--adapters", None, _LORA_PIN))  # fmt: skip
     _loading_options(reading, parsed, "LMDeploy")
-    _hub_sources(reading, inv.env, sources)
+    _hub_sources(reading, inv.env, sources, ("LMDEPLOY_USE_MODELSCOPE",))
     return reading
 
 

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 import mlbom
 import schemas
 from admission import policy as policy_module
+from admission.discovery.runtimes import Sources
 from admission.policy import (
     Confidential,
     InferenceSelector,
@@ -736,6 +737,30 @@ def test_is_inference():
     custom = InferenceSelector(images=("docker.io/library/python*",), gpu_resources=())
     assert custom.matches(["python:3.12"], {}) and not custom.matches(["x"], {"nvidia.com/gpu": 1})
     assert policy("inference: {images: ['*/llm-*'], gpuResources: []}\n").is_inference(["acme/llm-server:1"], {})  # fmt: skip
+
+
+def test_why_a_container_is_an_inference_container():
+    p = policy()
+    assert (
+        p.inference.why("vllm/vllm-openai:v0.9", {})
+        == "its image matches the policy's vllm/vllm-openai*"
+    )
+    assert p.inference.why("python:3.12", {"amd.com/gpu": 1}) == "it requests amd.com/gpu"
+    assert p.inference.why("ghcr.io/llm-d/llm-d-routing-sidecar:v0.2.0", {}) is None  # a proxy
+    assert p.inference.why("ghcr.io/llm-d/llm-d:v0.2.0", {}) is not None
+
+
+def test_sources():
+    default = policy()
+    assert default.sources == Sources()  # huggingface.co only; nothing loaded at run time
+    mirror = policy(
+        "sources: {hubEndpoints: ['https://hf-mirror.example'], runtimeLoading: allow}\n"
+    )
+    assert mirror.sources.hub_endpoints == ("https://hf-mirror.example",)
+    assert mirror.sources.runtime_loading and not mirror.sources.offline_caches
+    assert problems("sources: {runtimeLoading: yes-please}\n")
+    assert problems("sources: {hubEndpoints: ['not a url']}\n")
+    assert problems("sources: {mirrors: []}\n")
 
 
 def test_cc_required():

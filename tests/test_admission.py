@@ -9,8 +9,6 @@ import copy
 import json
 import logging
 import os
-import ssl
-import subprocess
 import sys
 import time
 import urllib.request
@@ -35,9 +33,9 @@ from attest import keys
 from attest.reference import ModelRef
 from attest.stores import Attestation, NoAttestationError, Store, open_store
 from tests.hub_standin import HubStandIn, Repo
-from tests.registry import free_port, push_model, running_registry
+from tests.registry import push_model, running_registry
 from tests.test_hub import COMMIT, REPO, repo_files
-from tests.tls import TestCA
+from tests.webhook import running_webhook
 
 MANIFESTS = Path(__file__).parent / "data" / "manifests"
 PINNED = f"hf://{REPO}@{COMMIT}"
@@ -96,74 +94,11 @@ def vllm_deployment(model: str, revision: str | None = None) -> dict:
     return deployment
 
 
-class Webhook:
-    def __init__(self, url: str, ca: Path, metrics: str) -> None:
-        self.url, self.metrics_url = url, metrics
-        self.context = ssl.create_default_context(cafile=str(ca))
-
-    def post(self, body: bytes, path: str = "/validate") -> tuple[int, dict]:
-        request = urllib.request.Request(
-            self.url + path, data=body, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, context=self.context, timeout=10) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
-
-    def review(self, obj: dict, **request: object) -> dict:
-        review = admission_review(obj)
-        review["request"].update({"dryRun": False, **request})
-        status, body = self.post(json.dumps(review).encode())
-        assert status == 200, body
-        assert body["response"]["uid"] == review["request"]["uid"]
-        return body["response"]
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        with urllib.request.urlopen(self.url + path, context=self.context, timeout=10) as r:
-            return r.status, r.read()
-
-    def peer_serial(self) -> int:
-        import socket
-
-        host, port = self.url.removeprefix("https://").split(":")
-        from cryptography import x509
-
-        with (
-            socket.create_connection((host, int(port)), timeout=5) as raw,
-            self.context.wrap_socket(raw, server_hostname=host) as tls,
-        ):
-            der = tls.getpeercert(binary_form=True)
-        return x509.load_der_x509_certificate(der).serial_number
-
-
 @pytest.fixture(scope="module")
 def server(world, tmp_path_factory):
     _root, policy, _, _ = world
-    tls = tmp_path_factory.mktemp("tls")
-    ca = TestCA(tls)
-    cert, key, _ = ca.issue()
-    port, metrics_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlbom", "admission", "serve", "--policy", str(policy),
-         "--tls-cert", str(cert), "--tls-key", str(key), "--host", "127.0.0.1",
-         "--port", str(port), "--metrics-port", str(metrics_port)],
-        stdout=subprocess.DEVNULL, stderr=open(tls / "server.log", "wb"),  # noqa: SIM115
-    )  # fmt: skip
-    hook = Webhook(f"https://127.0.0.1:{port}", ca.path, f"http://127.0.0.1:{metrics_port}")
-    hook.ca, hook.cert, hook.key, hook.log = ca, cert, key, tls / "server.log"
-    for _ in range(100):
-        try:
-            if hook.get("/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail((tls / "server.log").read_text())
-    yield hook
-    process.terminate()
-    process.wait(10)
+    with running_webhook(policy, tmp_path_factory.mktemp("tls")) as hook:
+        yield hook
 
 
 def test_attested_model_is_allowed(server, world):

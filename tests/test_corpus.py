@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +32,7 @@ from admission.manifests import admission_review
 from attest import keys
 from attest.reference import parse
 from attest.stores import Attestation, open_store
-from tests.registry import free_port
-from tests.test_admission import Webhook
-from tests.tls import TestCA
+from tests.webhook import running_webhook
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 REALISTIC = sorted((CORPUS / "realistic").glob("*.yaml"))
@@ -160,30 +157,8 @@ def test_bypass_attempt(corpus_policy, path):
 
 @pytest.fixture(scope="module")
 def corpus_webhook(corpus_policy, tmp_path_factory):
-    tls = tmp_path_factory.mktemp("corpus-tls")
-    ca = TestCA(tls)
-    cert, key, _ = ca.issue()
-    port, metrics_port = free_port(), free_port()
-    log = tls / "server.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlbom", "admission", "serve", "--policy", str(corpus_policy),
-         "--tls-cert", str(cert), "--tls-key", str(key), "--host", "127.0.0.1",
-         "--port", str(port), "--metrics-port", str(metrics_port)],
-        stdout=subprocess.DEVNULL, stderr=open(log, "wb"),  # noqa: SIM115
-    )  # fmt: skip
-    hook = Webhook(f"https://127.0.0.1:{port}", ca.path, f"http://127.0.0.1:{metrics_port}")
-    for _ in range(100):
-        try:
-            if hook.get("/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(log.read_text())
-    yield hook
-    process.terminate()
-    process.wait(10)
+    with running_webhook(corpus_policy, tmp_path_factory.mktemp("corpus-tls")) as hook:
+        yield hook
 
 
 def test_the_whole_corpus_over_https(corpus_webhook):

@@ -143,6 +143,12 @@ def _python(argv: list[str]) -> tuple[str | None, list[str]] | None:
     return None, argv[i:]
 
 
+def _as_program(argv: list[str], module: str, program: str) -> list[str]:
+    """``python -m MODULE ARGS`` read as ``PROGRAM ARGS``."""
+    python = _python(argv)
+    return [program, *python[1]] if python and python[0] == module else argv
+
+
 # -- readers ------------------------------------------------------------------------------
 
 
@@ -503,10 +509,7 @@ def _triton(inv: Invocation, sources: Sources) -> Reading | None:
 
 
 def _lmdeploy(inv: Invocation, sources: Sources) -> Reading | None:
-    argv = inv.argv
-    python = _python(argv)
-    if python and python[0] == "lmdeploy":
-        argv = ["lmdeploy", *python[1]]
+    argv = _as_program(inv.argv, "lmdeploy", "lmdeploy")
     if _base(argv[0]) != "lmdeploy" or argv[1:3] != ["serve", "api_server"]:
         return None
     reading = Reading("LMDeploy", "inference")
@@ -574,10 +577,7 @@ def _inference_toolkit(inv: Invocation, sources: Sources) -> Reading | None:
 
 
 def _hub_download(inv: Invocation, sources: Sources) -> Reading | None:
-    argv = inv.argv
-    python = _python(argv)
-    if python and python[0] == "huggingface_hub.commands.huggingface_cli":
-        argv = ["huggingface-cli", *python[1]]
+    argv = _as_program(inv.argv, "huggingface_hub.commands.huggingface_cli", "huggingface-cli")
     program = _base(argv[0])
     if not ((program == "hf" or program == "huggingface-cli") and argv[1:2] == ["download"]):
         return None

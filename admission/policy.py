@@ -886,7 +886,7 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
         sources=Sources(
             hub_endpoints=tuple(sources.get("hubEndpoints", Sources.hub_endpoints)),
             runtime_loading=sources.get("runtimeLoading") == "allow",
-            offline_caches=sources.get("offlineCaches") == "allow",
+            shared_caches=sources.get("sharedCaches") == "allow",
         ),
         verification=VerificationSettings(
             deadline_seconds=float(verification.get("deadlineSeconds", 8)),

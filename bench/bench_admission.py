@@ -78,6 +78,8 @@ def deployment(revision: str) -> dict:
     words = [*container.get("command", []), *container.get("args", [])]
     words = [REPO if w == "meta-llama/Llama-3.1-8B-Instruct" else w for w in words]
     container["command"], container["args"] = [*words, "--revision", revision], []
+    # the chart keeps its Hub cache on a PVC, a cache others can fill: the pod's own instead
+    obj["spec"]["template"]["spec"]["volumes"] = [{"name": "vllm-storage", "emptyDir": {}}]
     return obj
 
 

@@ -91,6 +91,8 @@ def vllm_deployment(model: str, revision: str | None = None) -> dict:
     if revision:
         words += ["--revision", revision]
     container["command"], container["args"] = words, []
+    # the chart keeps its Hub cache on a PVC, a cache others can fill: the pod's own instead
+    deployment["spec"]["template"]["spec"]["volumes"] = [{"name": "vllm-storage", "emptyDir": {}}]
     return deployment
 
 

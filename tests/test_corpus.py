@@ -188,4 +188,4 @@ def test_review_json_lists_each_container_and_its_models(corpus_policy):
         "hf://facebook/opt-6.7b",
         "hf://facebook/opt-125m",
     ]
-    assert {p["code"] for p in result["problems"]} == {"unpinned"}
+    assert "unpinned" in {p["code"] for p in result["problems"]}

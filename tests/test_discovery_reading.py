@@ -93,6 +93,67 @@ def test_shell_lines_mlbom_cannot_read_are_refused(script):
 
 
 @pytest.mark.parametrize(
+    "script",
+    [
+        "vllm serve acme/llm --{tokenizer=evil/llm,served-model-name=x}",  # brace expansion
+        "vllm serve acme/llm $'--tokenizer' evil/llm",  # ANSI-C quoting
+        "text-generation-launcher *",  # pathname expansion
+        'vllm serve acme/llm --served-model-name="x$@"',
+    ],
+)
+def test_bash_expansions_mlbom_does_not_perform_are_refused(script):
+    container = {"command": ["bash", "-c", script, "bash", "a", "--tokenizer evil/llm"]}
+    assert "shell" in found(container)[1]
+
+
+def test_exec_a_names_only_argv0():
+    script = "exec -a text-generation-launcher vllm serve evil/llm"
+    env = [{"name": "MODEL_ID", "value": "acme/llm"}]
+    assert found(sh(script, env=env))[0] == ["hf://evil/llm"]
+
+
+def test_bash_env_runs_a_file_first():
+    env = [{"name": "BASH_ENV", "value": "/cfg/env.sh"}]
+    assert "shell" in found({"command": ["bash", "-c", "vllm serve acme/llm"], "env": env})[1]
+
+
+def test_a_hub_name_that_is_also_a_folder_on_a_volume_is_ambiguous():
+    mounts = [{"name": "v", "mountPath": "/work/acme"}]
+    volumes = [{"name": "v", "persistentVolumeClaim": {"claimName": "c"}}]
+    container = {"command": ["vllm", "serve", "acme/llm", "--revision", C], "workingDir": "/work",
+                 "volumeMounts": mounts}  # fmt: skip
+    assert "ambiguous" in found(container, volumes=volumes)[1]
+    script = f"cd /work && vllm serve acme/llm --revision {C}"
+    assert "ambiguous" in found(sh(script, volumeMounts=mounts), volumes=volumes)[1]
+    container = {"image": "vllm/vllm-openai:v0.10.0", "args": ["acme/llm", "--revision", C],
+                 "volumeMounts": [{"name": "v", "mountPath": "/vllm-workspace"}]}  # fmt: skip
+    assert "ambiguous" in found(container, volumes=volumes)[1]
+
+
+def test_dot_dot_in_a_path_is_resolved_before_tracing():
+    mounts = [{"name": "m", "mountPath": "/models"}, {"name": "p", "mountPath": "/evil"}]
+    volumes = [{"name": "m", "emptyDir": {}}, {"name": "p", "persistentVolumeClaim": {"claimName": "c"}}]  # fmt: skip
+    models, problems = found({"command": ["vllm", "serve", "/models/../evil"], "volumeMounts": mounts}, volumes=volumes)  # fmt: skip
+    assert models == ["pvc://c"] and "unmappable" in problems
+
+
+@pytest.mark.parametrize(
+    "variable", ["PYTHONPATH", "LD_PRELOAD", "REQUESTS_CA_BUNDLE", "VLLM_MODEL_REDIRECT_PATH"]
+)
+def test_variables_that_let_other_code_or_bytes_in_are_refused(variable):
+    container = {"command": ["vllm", "serve", "acme/llm", "--revision", C],
+                 "env": [{"name": variable, "value": "/cfg/x"}]}  # fmt: skip
+    assert "byte-source" in found(container)[1]
+
+
+def test_nvidia_visible_devices_makes_an_inference_container():
+    container = {"name": "x", "image": "acme/server:1", "command": ["/srv/run"],
+                 "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]}  # fmt: skip
+    pod = PodUnderReview("Pod", {}, {"containers": [container]}, {})
+    assert "no-model" in {p.code for p in account(pod).all_problems()}
+
+
+@pytest.mark.parametrize(
     "command",
     [
         ["bash", "/scripts/start.sh"],  # a script file mlbom cannot see
@@ -184,14 +245,24 @@ def test_unknown_values_that_may_name_a_model_are_refused(container):
     assert "unknown-value" in found(container)[1]
 
 
-def test_env_set_explicitly_beside_env_from_is_known():
+def test_env_from_makes_every_variable_a_runtime_reads_unknown():
     container = {
         "command": ["text-generation-launcher", "--model-id", "acme/llm", "--revision", C],
         "envFrom": [{"secretRef": {"name": "hf"}}],
-        "env": [{"name": n, "value": v} for n, v in (("HF_ENDPOINT", "https://huggingface.co"),
-                ("HF_HUB_OFFLINE", "0"), ("TRANSFORMERS_OFFLINE", "0"), ("WEIGHTS_CACHE_OVERRIDE", ""),
-                ("LORA_ADAPTERS", ""), ("HUGGINGFACE_HUB_CACHE", "/data"))],
-    }  # fmt: skip
+    }
+    result = account(PodUnderReview("Pod", {}, {"containers": [container]}, {}))
+    (problem,) = [p for p in result.all_problems() if p.code == "unknown-value"]
+    assert "HF_ENDPOINT" in problem.message and "PYTHONPATH" in problem.message
+    assert "envFrom Secret hf" in problem.message and "valueFrom" in problem.message
+
+
+def test_a_secret_taken_key_by_key_is_known():
+    container = {
+        "command": ["text-generation-launcher", "--model-id", "acme/llm", "--revision", C],
+        "env": [
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}
+        ],
+    }
     assert found(container) == ([f"hf://acme/llm@{C}"], set())
 
 

@@ -757,7 +757,7 @@ def test_sources():
         "sources: {hubEndpoints: ['https://hf-mirror.example'], runtimeLoading: allow}\n"
     )
     assert mirror.sources.hub_endpoints == ("https://hf-mirror.example",)
-    assert mirror.sources.runtime_loading and not mirror.sources.offline_caches
+    assert mirror.sources.runtime_loading and not mirror.sources.shared_caches
     assert problems("sources: {runtimeLoading: yes-please}\n")
     assert problems("sources: {hubEndpoints: ['not a url']}\n")
     assert problems("sources: {mirrors: []}\n")

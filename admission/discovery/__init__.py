@@ -25,6 +25,7 @@ value it cannot see) is a `Problem`.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -247,6 +248,9 @@ class _Accountant:
     def _accelerators(self, c: dict[str, Any], image: str) -> str | None:
         if why := self.selector(image, container_gpus(c, None)):
             return why
+        for item in c.get("env") if isinstance(c.get("env"), list) else []:
+            if as_dict(item).get("name") == "NVIDIA_VISIBLE_DEVICES" and as_dict(item).get("value") not in ("void", "none", ""):  # fmt: skip
+                return "NVIDIA_VISIBLE_DEVICES hands it GPUs without a resource request"
         resources = as_dict(c.get("resources"))
         claims = resources.get("claims") if isinstance(resources.get("claims"), list) else []
         names = [n for x in claims[:MAX_ITEMS] if (n := as_str(as_dict(x).get("name")))]
@@ -305,18 +309,58 @@ class _Accountant:
             for named in reading.named:
                 acc.models += self._named(named, s, reading)
             for cache in reading.cache_dirs:
-                volume, _ = self._mount_at(s.mounts, cache)
-                kind = as_dict(self.volumes.get(volume or ""))
-                if volume and "emptyDir" not in kind and volume not in self.filled:
-                    acc.problems.append(Problem(
-                        "byte-source",
-                        f"container {acc.name} ({reading.runtime}): it keeps downloads in {cache} on "
-                        f"the volume {volume}, which other pods can fill with other bytes under the "
-                        f"same names: download into an emptyDir, or verify the volume at load",
-                        acc.name,
-                    ))  # fmt: skip
+                self._cache(s, reading, cache)
+            for named in reading.named:
+                self._local_name(s, reading, named)
         if self.pod.controlled and not acc.models and not acc.paths and self.pod.models:
             acc.models += list(self.pod.models)  # the controller hands it the object's model
+
+    def _cache(self, s: _Seen, reading: Reading, cache: str) -> None:
+        """A cache the runtime reads before it downloads: on a volume others can fill, the
+        bytes under a pinned commit's name may be anyone's."""
+        volume, _ = self._mount_at(s.mounts, _normal(cache, self._cwd(s, reading)))
+        if volume is None or volume in self.filled:
+            return
+        kind = as_dict(self.volumes.get(volume))
+        writers = self.writers.get(volume)
+        if "emptyDir" in kind and not writers:
+            return
+        if self.sources.shared_caches and not writers:
+            return
+        by = f"container {', '.join(writers)} writes to it" if writers else "other pods can fill it"
+        s.account.problems.append(Problem(
+            "byte-source",
+            f"container {s.account.name} ({reading.runtime}) reads and keeps downloads in {cache} "
+            f"on the volume {volume}, and {by}: the runtime serves what it finds there under the "
+            f"pinned commit's name without checking it. Keep the cache on an emptyDir, or set "
+            f"sources.sharedCaches: allow where load-time verification binds it",
+            s.account.name,
+        ))  # fmt: skip
+
+    def _cwd(self, s: _Seen, reading: Reading) -> str:
+        """The directory the runtime starts in: a shell line's cd, workingDir, the image's."""
+        base = as_str(s.spec.get("workingDir")) or runtimes.workdir(
+            as_str(s.spec.get("image")) or ""
+        )
+        return posixpath.normpath(posixpath.join(base, reading.cwd)) if reading.cwd else base
+
+    def _local_name(self, s: _Seen, reading: Reading, named: runtimes.Named) -> None:
+        """A Hub id is also a relative path: runtimes load a folder of that name from their
+        working directory before they ask the Hub, so it must not be on a volume."""
+        value = named.value.strip()
+        if named.uri or named.path or is_path(value) or "://" in value or not value:
+            return
+        folder = _normal(value.split("@", 1)[0], self._cwd(s, reading))
+        for at, volume, _ in s.mounts:
+            if _under(folder, at) or _under(at, folder):
+                s.account.problems.append(Problem(
+                    "ambiguous",
+                    f"container {s.account.name} ({reading.runtime}): {value} is also the folder "
+                    f"{folder} on the volume {volume}, which {reading.runtime} would load instead "
+                    f"of the Hub repository: mount the volume elsewhere or set workingDir elsewhere",
+                    s.account.name,
+                ))  # fmt: skip
+                return
 
     def _named(self, named: runtimes.Named, s: _Seen, reading: Reading | None) -> list[ModelUse]:
         """The models a named value stands for. A loader's local path is where it writes,
@@ -330,10 +374,7 @@ class _Accountant:
             return [reference(value, source, acc.name, named.revision, named.pin, uri=named.uri)]
         if reading is None:
             return []
-        path = value.removeprefix("file://")
-        if not path.startswith("/"):  # relative to a working directory
-            workdir = as_str(s.spec.get("workingDir"))
-            path = f"{workdir.rstrip('/')}/{path.removeprefix('./')}" if workdir else path
+        path = _normal(value.removeprefix("file://"), self._cwd(s, reading))
         return self._trace(path, s, source)
 
     def _mounts(self, c: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -342,7 +383,7 @@ class _Accountant:
         for m in self.scan.dicts(c.get("volumeMounts"), what):
             at, name = as_str(m.get("mountPath")), as_str(m.get("name"))
             if at and name:
-                mounts.append(((at.rstrip("/") or "/"), name, m.get("readOnly") is True))
+                mounts.append((_normal(at, "/"), name, m.get("readOnly") is True))
         return mounts
 
     @staticmethod
@@ -479,6 +520,13 @@ class _Accountant:
                 f"the annotation {KSERVE_SOURCE_URI} says {uri}, but the pod's loaders load "
                 f"{', '.join(m.reference for m in loaders)}",
             ))  # fmt: skip
+
+
+def _normal(path: str, cwd: str) -> str:
+    """An absolute, normalised path (``..`` resolved as the kernel does without symlinks)."""
+    if path.startswith("~"):
+        return path  # the home directory of a user mlbom does not know
+    return posixpath.normpath(posixpath.join(cwd or "/", path)).replace("//", "/")
 
 
 def _under(path: str, folder: str) -> bool:

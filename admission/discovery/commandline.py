@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from admission.discovery.environment import UNKNOWN, Env
+from admission.discovery.environment import UNKNOWN, Env, is_unknown
 from admission.discovery.untrusted import MAX_ITEMS, Scan, as_word
 
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"})
@@ -54,7 +54,10 @@ class Invocation:
     argv: list[str]
     env: Env
     how: str  # "command", "args (the image's entrypoint)", "sh -c"
-    harmless: bool = False  # a shell builtin or a command that loads nothing
+    harmless: bool = False
+    cwd: str | None = (
+        None  # where a shell line's `cd` went; None: the container's own  # a shell builtin or a command that loads nothing
+    )
 
 
 @dataclass
@@ -64,6 +67,7 @@ class CommandLine:
     invocations: list[Invocation] = field(default_factory=list)
     refusal: str | None = None  # the shell text that stopped the reading
     script: str | None = None  # the text of a refused script, to look for servers in
+    cwd: str | None = None  # the directory a shell line changed to
 
 
 def read(
@@ -97,7 +101,14 @@ def _unwrap(argv: list[str], env: Env, how: str, out: CommandLine, depth: int) -
     env = env.copy()
     while argv:
         base = argv[0].rsplit("/", 1)[-1]
-        if base in ("exec", "nohup", "tini", "dumb-init", "--", "setsid", "stdbuf", "nice"):
+        if base == "exec":  # exec [-cl] [-a NAME] COMMAND: NAME is only argv[0]'s text
+            rest = argv[1:]
+            while rest and rest[0].startswith("-") and rest[0] != "--":
+                option, rest = rest[0], rest[1:]
+                if "a" in option[1:]:
+                    rest = rest[1:]
+            argv = rest[1:] if rest[:1] == ["--"] else rest
+        elif base in ("nohup", "tini", "dumb-init", "--", "setsid", "stdbuf", "nice"):
             argv = _drop_options(argv[1:], {"-n", "-i", "-o", "-e", "-g"} if base in ("nice", "stdbuf") else set())  # fmt: skip
         elif base == "timeout":
             rest = _drop_options(argv[1:], {"-s", "--signal", "-k", "--kill-after"})
@@ -116,7 +127,7 @@ def _unwrap(argv: list[str], env: Env, how: str, out: CommandLine, depth: int) -
             break
     if argv:
         harmless = argv[0].rsplit("/", 1)[-1] in _HARMLESS
-        out.invocations.append(Invocation(argv, env, how, harmless=harmless))
+        out.invocations.append(Invocation(argv, env, how, harmless=harmless, cwd=out.cwd))
 
 
 def _drop_options(argv: list[str], with_value: set[str]) -> list[str]:
@@ -180,6 +191,9 @@ def _shell(argv: list[str], env: Env, out: CommandLine, depth: int) -> None:
     script, params = rest[0], rest[1:]
     if any(known.match(script) for known in _KNOWN_SCRIPTS):
         return
+    if argv[0].rsplit("/", 1)[-1] == "bash" and env.get("BASH_ENV") is not None:
+        out.refusal = "BASH_ENV makes bash run a file mlbom cannot see before the line"
+        return
     try:
         commands = _parse_script(script, env, params)
     except _Unreadable as e:
@@ -204,6 +218,13 @@ def _shell(argv: list[str], env: Env, out: CommandLine, depth: int) -> None:
                 elif not _NAME.match(word):
                     out.refusal = f"export {word}"
                     return
+            continue
+        if base == "cd":
+            if len(words) != 2 or words[1] == "-" or is_unknown(words[1]):
+                out.refusal = " ".join(words)[:200]
+                return
+            target = words[1]
+            out.cwd = target if target.startswith("/") or not out.cwd else f"{out.cwd}/{target}"
             continue
         if base == "unset":
             for word in words[1:]:
@@ -326,6 +347,14 @@ class _ShellReader:
                 if c in "`":
                     raise _Unreadable(f"{self._near()} (command substitution is not read)")
                 break
+            if (
+                c in "*?"
+                or (c == "[" and not (not current and self._whole_word("[")))
+                or (c == "{" and re.match(r"\{[^}\s]*(,|\.\.)[^}\s]*\}", self.text[self.i :]))
+            ):
+                raise _Unreadable(f"{self._near()} (pathname and brace expansion are not read)")
+            if c == "$" and self.text[self.i + 1 : self.i + 2] in ("'", '"'):
+                raise _Unreadable(f"{self._near()} ($'…' and $\"…\" quoting are not read)")
             if c == "\\":
                 if self.i + 1 < len(self.text) and self.text[self.i + 1] == "\n":
                     self.i += 2
@@ -368,6 +397,12 @@ class _ShellReader:
         if current or quoted:
             fields.append("".join(current))
         return fields
+
+    def _whole_word(self, word: str) -> bool:
+        end = self.i + len(word)
+        return self.text.startswith(word, self.i) and (
+            end == len(self.text) or self.text[end] in " \t\n;"
+        )
 
     def _double_quoted(self) -> str:
         self.i += 1
@@ -412,6 +447,8 @@ class _ShellReader:
         if m[0] == "$":
             return "1"  # the shell's process id: a number, whatever it is
         if m[0] in "@*":
+            if quoted and m[0] == "@" and len(self.params) > 2:
+                raise _Unreadable(f'{self._near()} ("$@" inside a word is not read)')
             return " ".join(self.params[1:])
         return self._lookup(m[0])
 

@@ -84,6 +84,13 @@ def parse(words: list[str], options: Options) -> Parsed:
         name = options.spelling(word)
         inline = word.partition("=")[2] if options.equals and "=" in word else None
         root = name.split(".", 1)[0]  # --speculative-config.model: a key of a JSON option
+        if name not in known and "." in name and root not in options.models and options.prefixes:
+            # vLLM folds --opt.key into --opt {json}, which argparse may then expand
+            bearing = sorted(o for o in options.models if o.startswith(root) and o != root)
+            if bearing:
+                out.ambiguities.append(f"{word} abbreviates {' or '.join(bearing)}: write the option in full")  # fmt: skip
+                i += 1 if inline is not None else 2
+                continue
         if name not in known and root in options.models:
             key = f"{options.models[root]}.{name.split('.', 1)[1]}"
             value, i = _value(words, i, inline)
@@ -106,10 +113,11 @@ def parse(words: list[str], options: Options) -> Parsed:
             _record(out, options.models[name], name, value)
         elif name in options.multi:
             i += 1
-            if inline is not None:
+            if inline is not None:  # --opt=value: one value
+                _record(out, name, name, inline)
                 continue
             while i < len(words) and not words[i].startswith("-"):
-                out.named.setdefault(name, []).append((name, words[i]))
+                _record(out, name, name, words[i])
                 i += 1
         elif name in options.flags:
             i += 1

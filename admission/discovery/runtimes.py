@@ -24,6 +24,7 @@ from admission.discovery.environment import Env, is_unknown
 from admission.discovery.findings import Code, Role
 from admission.discovery.options import Options, Parsed, parse
 from admission.discovery.tables import (
+    HUB_DOWNLOAD,
     HUGGINGFACESERVER,
     LLAMA_CPP,
     LMDEPLOY,
@@ -63,6 +64,10 @@ class Reading:
     problems: list[tuple[Code, str]] = field(default_factory=list)
     cache_dirs: list[str] = field(default_factory=list)  # where it keeps downloads
     writes: list[str] = field(default_factory=list)  # folders a loader fills
+    unknown: dict[str, str] = field(
+        default_factory=dict
+    )  # variables it reads that the webhook cannot see
+    cwd: str | None = None  # a shell line's `cd`: where relative names are looked up
 
     def problem(self, code: Code, message: str) -> None:
         self.problems.append((code, message))
@@ -74,7 +79,7 @@ class Sources:
 
     hub_endpoints: tuple[str, ...] = (HUB,)
     runtime_loading: bool = False  # adapters or models loaded through a server's API
-    offline_caches: bool = False  # HF_HUB_OFFLINE reading a cache filled by someone else
+    shared_caches: bool = False  # a Hugging Face cache that something else may have filled
 
 
 def _base(word: str) -> str:
@@ -114,6 +119,20 @@ _ENTRYPOINTS: tuple[tuple[re.Pattern[str], list[str]], ...] = (
     (re.compile(r"^nim/"), ["nim-server"]),
     (re.compile(r"inference-toolkit|huggingface-pytorch-inference"), ["hf-inference-toolkit"]),
 )
+
+
+# Working directories of the images whose servers read relative names as folders first.
+_WORKDIRS = (
+    (re.compile(r"vllm-openai|(^|/)vllm-tpu$|^rocm/vllm"), "/vllm-workspace"),
+    (re.compile(r"(^|/)sglang$"), "/sgl-workspace"),
+    (re.compile(r"text-generation-inference|text-embeddings-inference"), "/usr/src"),
+)
+
+
+def workdir(image: str) -> str:
+    """The image's working directory where mlbom knows it, else the default, /."""
+    repository = image_repository(image)
+    return next((path for pattern, path in _WORKDIRS if pattern.search(repository)), "/")
 
 
 def entrypoint(image: str) -> list[str] | None:
@@ -167,20 +186,44 @@ def _parsed(reading: Reading, words: list[str], options: Options) -> Parsed:
 
 
 def _env(reading: Reading, env: Env, name: str) -> str | None:
-    """A variable the runtime reads; an unknown value is a problem."""
+    """A variable the runtime reads; one the webhook cannot see is noted (`read` makes one
+    problem of all of them)."""
     value = env.get(name)
     if value is not None and is_unknown(value):
-        reading.problem(
-            "unknown-value",
-            f"{name} may be set by {env.origin(name)}, which the webhook cannot read: set {name} "
-            f"explicitly in env (env wins over envFrom), or leave it out of that source",
-        )
+        reading.unknown[name] = env.origin(name)
         return None
     return value
 
 
+# Variables that let other code or other bytes in, whatever the runtime: refused where set.
+_INJECTION = {
+    "PYTHONPATH": "puts other Python code in front of the server's",
+    "PYTHONHOME": "runs another Python installation",
+    "PYTHONSTARTUP": "runs a file at start-up",
+    "LD_PRELOAD": "loads other native code into the server",
+    "LD_AUDIT": "loads other native code into the server",
+    "REQUESTS_CA_BUNDLE": "trusts another certificate authority for downloads",
+    "SSL_CERT_FILE": "trusts another certificate authority for downloads",
+    "SSL_CERT_DIR": "trusts other certificate authorities for downloads",
+    "CURL_CA_BUNDLE": "trusts another certificate authority for downloads",
+    "VLLM_MODEL_REDIRECT_PATH": "makes vLLM load another model than the one named",
+}
+
+
+def _injection(reading: Reading, env: Env) -> None:
+    for name, what in _INJECTION.items():
+        if _env(reading, env, name) is not None:
+            reading.problem(
+                "byte-source", f"{name} {what}: remove it from the container's environment"
+            )
+
+
 def _hub_sources(
-    reading: Reading, env: Env, sources: Sources, modelscope: Iterable[str] = ()
+    reading: Reading,
+    env: Env,
+    sources: Sources,
+    modelscope: Iterable[str] = (),
+    cache: str | None = None,
 ) -> None:
     """Variables that send Hub downloads elsewhere, for every runtime that downloads from it."""
     endpoint = _env(reading, env, "HF_ENDPOINT")
@@ -198,14 +241,31 @@ def _hub_sources(
                 "serve it from the Hub at a commit, or from an OCI image by digest",
             )
     offline = [_env(reading, env, name) for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")]
-    if any(_truthy(v) for v in offline) and not sources.offline_caches:
-        reading.cache_dirs.append(env.get("HF_HUB_CACHE") or env.get("HF_HOME") or "~/.cache/huggingface")  # fmt: skip
+    if any(_truthy(v) for v in offline) and not sources.shared_caches:
         reading.problem(
             "byte-source",
             "HF_HUB_OFFLINE serves the model from a cache that something else filled, which "
             "mlbom cannot check: let the server download the pinned commit, or set "
-            "sources.offlineCaches: allow in the policy where load-time verification binds the cache",
+            "sources.sharedCaches: allow in the policy where load-time verification binds the cache",
         )
+    reading.cache_dirs.append(hub_cache(reading, env, cache))
+
+
+def hub_cache(reading: Reading, env: Env, default: str | None = None) -> str:
+    """Where huggingface_hub keeps what it downloads (and finds what it does not fetch again)."""
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
+        if value := _env(reading, env, name):
+            return value
+    if default:
+        return default
+    home = _env(reading, env, "HF_HOME")
+    if not home:
+        cache = (
+            _env(reading, env, "XDG_CACHE_HOME")
+            or f"{_env(reading, env, 'HOME') or '/root'}/.cache"
+        )
+        home = f"{cache}/huggingface"
+    return f"{home}/hub"
 
 
 def _runtime_loading(reading: Reading, what: str, sources: Sources, fix: str) -> None:
@@ -265,9 +325,23 @@ def _vllm(inv: Invocation, sources: Sources) -> Reading | None:
         reading.named.append(Named(model, how, revision, pin))
     else:
         reading.problem("no-model", "vLLM serves its built-in default model when none is named: name the model and its --revision")  # fmt: skip
+    _vllm_loads(reading, parsed, model, revision)
+    _hub_sources(reading, inv.env, sources, ("VLLM_USE_MODELSCOPE",))
+    if _truthy(_env(reading, inv.env, "VLLM_ALLOW_RUNTIME_LORA_UPDATING")):
+        _runtime_loading(reading, "VLLM_ALLOW_RUNTIME_LORA_UPDATING (the /v1/load_lora_adapter endpoint)", sources, "remove it and name every adapter in --lora-modules")  # fmt: skip
+    return reading
+
+
+def _vllm_loads(reading: Reading, parsed: Parsed, model: str | None, revision: str | None) -> None:
+    """What vLLM loads besides the served model: its code at another revision, the
+    tokenizer, a config, the generation config, draft models, adapters."""
+    pin = "vLLM: --revision <commit>"
     code_revision = _one(parsed, "code-revision")
     if model and code_revision and code_revision != revision:
         reading.named.append(Named(model, "--code-revision", code_revision, "vLLM: --code-revision <commit>"))  # fmt: skip
+    generation = _one(parsed, "generation-config")
+    if generation and generation not in ("auto", "vllm"):
+        reading.named.append(Named(generation, "--generation-config", revision, pin))
     if tokenizer := _one(parsed, "tokenizer"):
         tok_revision = _one(parsed, "tokenizer-revision") or revision
         reading.named.append(Named(tokenizer, "--tokenizer", tok_revision, "vLLM: --tokenizer-revision <commit>"))  # fmt: skip
@@ -290,10 +364,6 @@ def _vllm(inv: Invocation, sources: Sources) -> Reading | None:
         if _one(parsed, option):
             reading.problem("ambiguous", f"--{option} loads adapters mlbom does not read: serve them from --lora-modules paths on a verified volume")  # fmt: skip
     _loading_options(reading, parsed, "vLLM")
-    _hub_sources(reading, inv.env, sources, ("VLLM_USE_MODELSCOPE",))
-    if _truthy(_env(reading, inv.env, "VLLM_ALLOW_RUNTIME_LORA_UPDATING")):
-        _runtime_loading(reading, "VLLM_ALLOW_RUNTIME_LORA_UPDATING (the /v1/load_lora_adapter endpoint)", sources, "remove it and name every adapter in --lora-modules")  # fmt: skip
-    return reading
 
 
 _LORA_PIN = (
@@ -414,9 +484,8 @@ def _tgi(inv: Invocation, sources: Sources) -> Reading | None:
             reading.named.append(Named(value, "--lora-adapters", None, _LORA_PIN))
     if _one(parsed, "weights-cache-override") or _env(reading, inv.env, "WEIGHTS_CACHE_OVERRIDE"):
         reading.problem("byte-source", "--weights-cache-override loads weights from a folder instead of the named model: remove it")  # fmt: skip
-    _hub_sources(reading, inv.env, sources)
-    if cache := _one(parsed, "cache") or inv.env.get("HUGGINGFACE_HUB_CACHE"):
-        reading.cache_dirs.append(cache)
+    # the images set HUGGINGFACE_HUB_CACHE=/data; --huggingface-hub-cache wins
+    _hub_sources(reading, inv.env, sources, cache=_one(parsed, "cache") or "/data")
     return reading
 
 
@@ -425,14 +494,19 @@ def _huggingfaceserver(inv: Invocation, sources: Sources) -> Reading | None:
     if not (python and python[0] == "huggingfaceserver"):
         return None
     reading = Reading("KServe huggingfaceserver", "inference")
+    # its vLLM backend takes every vLLM option too; unknown options are dropped silently
     parsed = _parsed(reading, python[1], HUGGINGFACESERVER)
     pin = "KServe huggingfaceserver: --model_revision=<commit>"
-    if model := _one(parsed, "model"):
-        reading.named.append(Named(model, "--model_id", _one(parsed, "revision"), pin))
+    revision = _one(parsed, "revision")
+    model = _one(parsed, "model")
+    if model:
+        reading.named.append(Named(model, "--model_id", revision, pin))
     elif directory := _one(parsed, "dir"):
         reading.named.append(Named(directory, "--model_dir"))
     else:
         reading.problem("no-model", "huggingfaceserver needs --model_id or --model_dir")
+    _vllm_loads(reading, parsed, model, revision)
+    _loading_options(reading, parsed, "huggingfaceserver")
     _hub_sources(reading, inv.env, sources)
     return reading
 
@@ -518,6 +592,8 @@ def _lmdeploy(inv: Invocation, sources: Sources) -> Reading | None:
         reading.named.append(Named(parsed.positionals[0], "lmdeploy serve api_server argument", _one(parsed, "revision"), "LMDeploy: --revision <commit>"))  # fmt: skip
     else:
         reading.problem("no-model", "lmdeploy serve api_server needs the model as its argument")
+    if draft := _one(parsed, "draft"):
+        reading.named.append(Named(draft, "--speculative-draft-model", None, "LMDeploy cannot pin a draft model: serve it from a verified volume"))  # fmt: skip
     for _, adapter in parsed.all("--adapters"):
         reading.named.append(Named(adapter.partition("=")[2] or adapter, "--adapters", None, _LORA_PIN))  # fmt: skip
     _loading_options(reading, parsed, "LMDeploy")
@@ -569,6 +645,8 @@ def _inference_toolkit(inv: Invocation, sources: Sources) -> Reading | None:
         reading.named.append(Named(model, "env HF_MODEL_ID", revision, "HF_REVISION=<commit>"))
     else:
         reading.named.append(Named(inv.env.get("HF_MODEL_DIR") or "/opt/huggingface/model", "HF_MODEL_DIR"))  # fmt: skip
+    # it serves HF_MODEL_DIR as it finds it when that is not empty (a handler.py included)
+    reading.cache_dirs.append(_env(reading, inv.env, "HF_MODEL_DIR") or "/opt/huggingface/model")
     _hub_sources(reading, inv.env, sources)
     return reading
 
@@ -582,15 +660,8 @@ def _hub_download(inv: Invocation, sources: Sources) -> Reading | None:
     if not ((program == "hf" or program == "huggingface-cli") and argv[1:2] == ["download"]):
         return None
     reading = Reading(f"{program} download", "loader")
-    options = Options(
-        models={"--revision": "revision", "--local-dir": "local-dir", "--cache-dir": "cache-dir",
-                "--repo-type": "repo-type"},
-        values=frozenset({"--token", "--include", "--exclude", "--max-workers"}),
-        flags=frozenset({"--quiet", "--force-download", "--resume-download", "--local-dir-use-symlinks"}),
-        multi=frozenset({"--include", "--exclude"}),
-        underscores=False,
-    )  # fmt: skip
-    parsed = _parsed(reading, argv[2:], options)
+
+    parsed = _parsed(reading, argv[2:], HUB_DOWNLOAD)
     if not parsed.positionals:
         reading.problem("no-model", f"{program} download names no repository")
         return reading
@@ -698,5 +769,18 @@ def read(inv: Invocation, sources: Sources) -> Reading | None:
         return None
     for reader in READERS:
         if (found := reader(inv, sources)) is not None:
-            return found
-    return None
+            break
+    else:
+        return None
+    found.cwd = inv.cwd
+    if found.role != "other":
+        _injection(found, inv.env)
+    if found.unknown:
+        names = ", ".join(found.unknown)
+        origins = ", ".join(dict.fromkeys(found.unknown.values()))
+        found.problem(
+            "unknown-value",
+            f"{names} may be set by {origins}, which the webhook cannot read: set each in env "
+            f"(env wins over envFrom), or take single keys with env valueFrom instead of envFrom",
+        )
+    return found

@@ -566,6 +566,7 @@ _VLLM_MODELS = {
     "--code-revision": "code-revision", "--speculative-config": "speculative-config",
     "--speculative-model": "speculative-model",
     "--speculative-model-revision": "speculative-model-revision",
+    "--generation-config": "generation-config",
     "--qlora-adapter-name-or-path": "qlora-adapter", "--download-dir": "download-dir",
     "--load-format": "load-format", "--model-loader-extra-config": "model-loader-extra-config",
     "--config": "config",
@@ -981,39 +982,30 @@ TEI = Options(
     ),
     flags=frozenset({"--json-output", "--disable-spans", "--auto-truncate"}),
 )
+_HUGGINGFACESERVER_OWN = {
+    "--model_id": "model", "--model_revision": "revision", "--model_dir": "dir",
+    "--tokenizer_revision": "tokenizer-revision",
+}  # fmt: skip
+_HUGGINGFACESERVER_VALUES = {
+    "--model_name", "--task", "--backend", "--dtype", "--max_length", "--http_port",
+    "--grpc_port", "--workers", "--max_threads", "--return_probabilities",
+    "--disable_lower_case", "--disable_special_tokens", "--return_token_type_ids",
+}  # fmt: skip
+# KServe's huggingfaceserver: its own options, and with the vLLM backend every vLLM option
+# (it overwrites vLLM's --model and --revision with --model_id/--model_dir and --model_revision)
 HUGGINGFACESERVER = Options(
     models={
-        "--model_id": "model",
-        "--model-id": "model",
-        "--model_revision": "revision",
-        "--model-revision": "revision",
-        "--model_dir": "dir",
-        "--model-dir": "dir",
-        "--tokenizer_revision": "tokenizer-revision",
-        "--tokenizer-revision": "tokenizer-revision",
+        **{k: v for k, v in _VLLM_MODELS.items() if k not in ("--model", "--revision")},
+        **_HUGGINGFACESERVER_OWN,
+        **{k.replace("_", "-"): v for k, v in _HUGGINGFACESERVER_OWN.items()},
     },
-    values=frozenset(
-        [
-            "--model_name",
-            "--task",
-            "--backend",
-            "--dtype",
-            "--max_length",
-            "--http_port",
-            "--grpc_port",
-            "--workers",
-            "--max_threads",
-            "--max_model_len",
-            "--tensor_parallel_size",
-            "--gpu_memory_utilization",
-            "--return_probabilities",
-            "--disable_lower_case",
-            "--disable_special_tokens",
-            "--tokenizer_mode",
-            "--return_token_type_ids",
-        ]
-    ),
-    flags=frozenset({"--trust_remote_code", "--disable_log_requests", "--enable_prefix_caching"}),
+    values=VLLM.values
+    | {"--model", "--revision"}
+    | _HUGGINGFACESERVER_VALUES
+    | {k.replace("_", "-") for k in _HUGGINGFACESERVER_VALUES},
+    flags=VLLM.flags | {"--trust_remote_code", "--disable_log_requests"},
+    multi=VLLM.multi,
+    underscores=True,
     prefixes=True,
 )
 LLAMA_CPP = Options(  # llama.cpp's own parser: exact names, the last value wins
@@ -1125,6 +1117,7 @@ LLAMA_CPP = Options(  # llama.cpp's own parser: exact names, the last value wins
 )
 LMDEPLOY = Options(
     models={
+        "--speculative-draft-model": "draft",
         "--revision": "revision",
         "--download-dir": "download-dir",
         "--adapters": "adapters",
@@ -1163,7 +1156,18 @@ LMDEPLOY = Options(
 TRITON = Options(
     models={"--model-repository": "repository", "--model-store": "repository",
             "--model-control-mode": "control-mode", "--load-model": "load-model"},
+    prefixes=True,  # glibc getopt_long takes unique prefixes
     values=frozenset(
         ["--http-port", "--grpc-port", "--metrics-port", "--log-verbose", "--strict-model-config", "--exit-on-error", "--backend-config", "--allow-http", "--allow-grpc", "--allow-metrics", "--allow-gpu-metrics", "--pinned-memory-pool-byte-size", "--cuda-memory-pool-byte-size", "--strict-readiness", "--id", "--exit-timeout-secs", "--repository-poll-secs"]
     ),
+)  # fmt: skip
+# `hf download` and `huggingface-cli download` (argparse: unique prefixes are accepted)
+HUB_DOWNLOAD = Options(
+    models={"--revision": "revision", "--local-dir": "local-dir", "--cache-dir": "cache-dir",
+            "--repo-type": "repo-type"},
+    values=frozenset({"--token", "--max-workers", "--local-dir-use-symlinks", "--format"}),
+    flags=frozenset({"--quiet", "--force-download", "--resume-download", "--dry-run"}),
+    multi=frozenset({"--include", "--exclude"}),
+    underscores=True,
+    prefixes=True,
 )  # fmt: skip

@@ -134,6 +134,22 @@ def test_folder_errors(tmp_path, signed):
         store.push(ModelRef("hf", "acme/model", None, "main"), attestation)
 
 
+def test_folder_finds_hub_models_whatever_their_case(tmp_path, signed):
+    _, _, attestation, _ = signed
+    store = open_store(str(tmp_path / "store"))
+    store.push(ModelRef("hf", "Acme/Model", "a" * 40), attestation)
+    assert (tmp_path / "store" / "entries" / "hf" / "acme" / "model" / ("a" * 40)).is_symlink()
+    for name in ("acme/model", "ACME/MODEL", "Acme/Model"):
+        assert store.pull(ModelRef("hf", name, "a" * 40)) == attestation
+    # an entry filed in its own case before names were folded is still found
+    legacy = tmp_path / "store" / "entries" / "hf" / "Old" / "Model"
+    legacy.mkdir(parents=True)
+    (legacy / ("b" * 40)).symlink_to((tmp_path / "store" / "entries" / "hf" / "acme" / "model" / ("a" * 40)).resolve())  # fmt: skip
+    assert store.pull(ModelRef("hf", "Old/Model", "b" * 40)) == attestation
+    with pytest.raises(NoAttestationError):
+        store.pull(ModelRef("hf", "Other/Model", "a" * 40))
+
+
 def test_folder_never_deletes_outside_its_objects(tmp_path, signed):
     _, _, attestation, _ = signed
     ref = ModelRef("hf", "acme/model", "a" * 40)

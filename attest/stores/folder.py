@@ -109,6 +109,8 @@ class FolderStore(Store):
         if not self.root.is_dir():
             raise StoreUnreachableError(f"the store folder {self.root} does not exist")
         link = self._entry(ref)
+        if not link.is_symlink() and not link.exists():
+            link = self._entry(ref, as_written=True)  # an entry filed before names were folded
         for _ in range(3):  # a writer may switch the entry between resolving and reading
             if not link.is_symlink() and not link.exists():
                 raise NoAttestationError(f"{self.root} holds no attestation for {ref}")
@@ -145,11 +147,11 @@ class FolderStore(Store):
             raise CorruptEntryError(f"{path} is not a readable index ({e})") from None
         return index if isinstance(index, dict) else {"models": []}
 
-    def _entry(self, ref: ModelRef) -> Path:
-        """entries/<kind>/<name parts>/<digest>, every part checked: no path escapes."""
+    def _entry(self, ref: ModelRef, *, as_written: bool = False) -> Path:
+        """entries/<kind>/<name parts>/<digest>, every part checked: no path escapes. Hub
+        repository ids are filed in lower case, as the Hub resolves them whatever their case."""
         digest = (ref.digest or "").replace("sha256:", "sha256-")
-        # the Hub resolves repository ids whatever their case: so does the store
-        name = ref.name.lower() if ref.kind == "hf" else ref.name
+        name = ref.name.lower() if ref.kind == "hf" and not as_written else ref.name
         parts = [ref.kind] if ref.kind == "local" else [ref.kind, *name.split("/")]
         parts.append(digest)
         if not all(_PART.match(p) and p not in (".", "..") for p in parts):

@@ -325,15 +325,14 @@ class Reviewer:
             return Decision(True, f"verified: {signed}{words}", "allowed", mode, verdicts=verdicts, accounts=accounts)  # fmt: skip
         reason = " | ".join(dict.fromkeys(p.message for p in problems))
         category = _category(verdicts, problems)
-        more = {"verdicts": verdicts, "problems": problems, "accounts": accounts}
         if mode == "enforce":
-            return Decision(False, reason, category, mode, **more)
+            return Decision(False, reason, category, mode, [], verdicts, [], problems, accounts)
         warnings = (
             [f"mlbom ({mode} mode): {m}" for m in dict.fromkeys(p.message for p in problems)]
             if mode == "warn"
             else []
         )
-        return Decision(True, f"{mode} mode: {reason}", category, mode, warnings, **more)
+        return Decision(True, f"{mode} mode: {reason}", category, mode, warnings, verdicts, [], problems, accounts)  # fmt: skip
 
     def account(self, pod: PodUnderReview) -> PodAccount:
         """Every container of `pod` with its role and models, as the policy classifies them."""

@@ -768,7 +768,7 @@ def _account_json(account: Any) -> dict[str, Any]:
     return {
         "models": [model(m) for m in account.models],
         "containers": [
-            {"name": c.name, "field": c.field, "role": c.role, "why": c.why,
+            {"name": c.name, "field": c.where, "role": c.role, "why": c.why,
              "runtime": c.runtime, "models": [model(m) for m in c.models],
              "unresolvedPaths": [model(p) for p in c.paths],
              "problems": [{"code": p.code, "message": p.message} for p in c.problems]}

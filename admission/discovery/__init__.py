@@ -211,7 +211,7 @@ class _Accountant:
             acc.role, acc.why = "inference", f"it runs {', '.join(dict.fromkeys(served))}"
         elif loads or _MODELCAR.match(name):
             acc.role, acc.why = "loader", f"it runs {', '.join(dict.fromkeys(loads)) or 'a KServe modelcar'}"  # fmt: skip
-        elif why := self._accelerators(c, image):
+        elif why := self._accelerators(c, image, env):
             acc.role, acc.why = "inference", why
         acc.runtime = ", ".join(dict.fromkeys([*served, *loads])) or None
         for reading in readings:
@@ -245,15 +245,15 @@ class _Accountant:
                     into.script = line.script or " ".join(map(str, command))
         return found
 
-    def _accelerators(self, c: dict[str, Any], image: str) -> str | None:
+    def _accelerators(self, c: dict[str, Any], image: str, env: Env) -> str | None:
         if why := self.selector(image, container_gpus(c, None)):
             return why
-        for item in c.get("env") if isinstance(c.get("env"), list) else []:
-            if as_dict(item).get("name") == "NVIDIA_VISIBLE_DEVICES" and as_dict(item).get("value") not in ("void", "none", ""):  # fmt: skip
-                return "NVIDIA_VISIBLE_DEVICES hands it GPUs without a resource request"
-        resources = as_dict(c.get("resources"))
-        claims = resources.get("claims") if isinstance(resources.get("claims"), list) else []
-        names = [n for x in claims[:MAX_ITEMS] if (n := as_str(as_dict(x).get("name")))]
+        visible = env.values.get("NVIDIA_VISIBLE_DEVICES")  # as set in the pod spec
+        if visible is not None and visible.strip().lower() not in ("void", "none", ""):
+            return "NVIDIA_VISIBLE_DEVICES hands it GPUs without a resource request"
+        claims = as_dict(c.get("resources")).get("claims")
+        found = claims[:MAX_ITEMS] if isinstance(claims, list) else []
+        names = [n for x in found if (n := as_str(as_dict(x).get("name")))]
         if names:
             return f"it uses the DRA resource claim {', '.join(names)} (its device class may be an accelerator)"  # fmt: skip
         return None
@@ -422,8 +422,8 @@ class _Accountant:
                 acc.name,
             ))  # fmt: skip
             return []
-        if models := self.filled.get(name):
-            return [replace(m, source=f"{where} (volume {name}, filled by {m.source})", container=acc.name) for m in models]  # fmt: skip
+        if loaded := self.filled.get(name):
+            return [replace(m, source=f"{where} (volume {name}, filled by {m.source})", container=acc.name) for m in loaded]  # fmt: skip
         volume = as_dict(self.volumes.get(name))
         if use := image_volume(volume, f"{where} (image volume {name})", acc.name):
             return [use]

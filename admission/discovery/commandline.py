@@ -80,8 +80,8 @@ def read(
     """The programs `container` starts, in order. Without a command the image's
     `entrypoint` runs the args; an image mlbom does not know is taken to run its args (as
     an image without ENTRYPOINT, or with one that execs its arguments, does)."""
-    command = [env.expand(as_word(w)) for w in scan.list(container.get("command"), f"container {name}: command", name)]  # fmt: skip
-    args = [env.expand(as_word(w)) for w in scan.list(container.get("args"), f"container {name}: args", name)]  # fmt: skip
+    command = [env.expand(as_word(w)) for w in scan.items(container.get("command"), f"container {name}: command", name)]  # fmt: skip
+    args = [env.expand(as_word(w)) for w in scan.items(container.get("args"), f"container {name}: args", name)]  # fmt: skip
     for word in (*command, *args):
         scan.text(word, f"container {name}: an argument", name)
     result = CommandLine()
@@ -114,9 +114,10 @@ def _unwrap(argv: list[str], env: Env, how: str, out: CommandLine, depth: int) -
             rest = _drop_options(argv[1:], {"-s", "--signal", "-k", "--kill-after"})
             argv = rest[1:] if rest and _DURATION.match(rest[0]) else rest
         elif base == "env":
-            argv = _env_command(argv[1:], env, out)
-            if argv is None:
+            command = _env_command(argv[1:], env, out)
+            if command is None:
                 return
+            argv = command
         elif (m := _ASSIGNMENT.match(argv[0])) and depth > 0:
             env.set(m[1], m[2])  # inline VAR=value before a command (in a shell line)
             argv = argv[1:]

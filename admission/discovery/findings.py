@@ -60,7 +60,7 @@ class ContainerAccount:
     the models it loads and what could not be accounted for."""
 
     name: str
-    field: str  # containers, initContainers or ephemeralContainers
+    where: str  # containers, initContainers or ephemeralContainers
     role: Role
     why: str
     runtime: str | None = None

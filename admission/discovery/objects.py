@@ -306,7 +306,8 @@ def _kubeai(meta: dict[str, Any], spec: dict[str, Any]) -> list[PodUnderReview]:
     url = as_str(spec.get("url"))
     if url:
         models.append(_kubeai_url(url, "Model spec.url"))
-    for adapter in spec.get("adapters") if isinstance(spec.get("adapters"), list) else []:
+    adapters = spec.get("adapters")
+    for adapter in adapters[:MAX_ITEMS] if isinstance(adapters, list) else []:
         if adapter_url := as_str(as_dict(adapter).get("url")):
             models.append(_kubeai_url(adapter_url, "Model spec.adapters[].url"))
     problems = () if url else (Problem("no-model", "the KubeAI Model names no spec.url"),)

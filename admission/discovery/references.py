@@ -56,10 +56,8 @@ def hub(
     try:
         pinned = parse(text).pinned
     except (MlbomError, ValueError):
-        hint = "not a Hub repository id: write hf://ORG/REPO@<40-hex commit>"
-        return raw(f"hf://{body}", source, container, hint)
-    hint = None if pinned else unpinned_hint(repo, pin)
-    return ModelUse(text, pinned, source, container, True, hint)
+        return raw(f"hf://{body}", source, container, "not a Hub repository id: write hf://ORG/REPO@<40-hex commit>")  # fmt: skip
+    return ModelUse(text, pinned, source, container, True, None if pinned else unpinned_hint(repo, pin))  # fmt: skip
 
 
 def docker(image: str) -> str:

@@ -554,7 +554,7 @@ SGLANG_MULTI = frozenset(
         "--uvicorn-access-log-exclude-prefixes",
     ]
 )
-SGLANG_VALUES = frozenset([])
+SGLANG_VALUES: frozenset[str] = frozenset()
 SGLANG_OPTIONAL_VALUE = frozenset(["--model-checksum"])
 
 

@@ -22,7 +22,7 @@ class Scan:
         if all(p.message != message for p in self.problems):
             self.problems.append(Problem("scan-limit", message, container))
 
-    def list(self, value: Any, what: str, container: str | None = None) -> list[Any]:
+    def items(self, value: Any, what: str, container: str | None = None) -> list[Any]:
         if not isinstance(value, list):
             return []
         if len(value) > MAX_ITEMS:
@@ -31,7 +31,7 @@ class Scan:
         return value
 
     def dicts(self, value: Any, what: str, container: str | None = None) -> list[dict[str, Any]]:
-        return [v for v in self.list(value, what, container) if isinstance(v, dict)]
+        return [v for v in self.items(value, what, container) if isinstance(v, dict)]
 
     def text(self, value: Any, what: str, container: str | None = None) -> str | None:
         if not isinstance(value, str):

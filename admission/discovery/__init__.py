@@ -148,6 +148,7 @@ class _Seen:
     spec: dict[str, Any]
     readings: list[Reading]
     mounts: list[tuple[str, str, bool]]  # (mount path, volume, read-only)
+    unread: list[Invocation]  # programs it runs that mlbom does not recognise
 
 
 class _Accountant:
@@ -182,6 +183,11 @@ class _Accountant:
         for use in self._image_volumes():
             if all(use.reference != m.reference for m in out.all_models()):
                 out.models.append(use)
+        for app, config, env_vars in self.pod.extra.get("ray", []):
+            reading = runtimes.ray_llm(app, config, env_vars, self.sources)
+            source = f"RayService serveConfigV2 application {app}"
+            out.models += [reference(n.value, f"{source}: {n.how}", None, n.revision, n.pin, uri=n.uri) for n in reading.named]  # fmt: skip
+            out.problems += [Problem(code, f"{source}: {message}") for code, message in reading.problems]  # fmt: skip
         self._annotation(out)
         self._kserve_annotation(out)
         out.problems += self.scan.problems
@@ -214,6 +220,7 @@ class _Accountant:
         elif why := self._accelerators(c, image, env):
             acc.role, acc.why = "inference", why
         acc.runtime = ", ".join(dict.fromkeys([*served, *loads])) or None
+        self._unread_runtimes(acc, unrecognised, line, image, c)
         for reading in readings:
             for code, message in reading.problems:
                 acc.problems.append(Problem(code, f"container {name} ({reading.runtime}): {message}", name))  # fmt: skip
@@ -227,7 +234,41 @@ class _Accountant:
                     f"beside {acc.runtime}: bake it into the image or run it as its own init container",
                     name,
                 ))  # fmt: skip
-        return _Seen(acc, c, readings, self._mounts(c))
+        return _Seen(acc, c, readings, self._mounts(c), unrecognised)
+
+    def _unread_runtimes(
+        self,
+        acc: ContainerAccount,
+        unrecognised: list[Invocation],
+        line: CommandLine,
+        image: str,
+        c: dict[str, Any],
+    ) -> None:
+        """A serving runtime mlbom cannot read as it runs (an unknown module or subcommand,
+        an image whose entrypoint it does not know) is refused: nothing may take its word."""
+        for inv in unrecognised:
+            if program := runtimes.runtime_program(inv.argv):
+                acc.role, acc.why = "inference", f"it runs {program}"
+                acc.runtime = acc.runtime or f"{program} (not read)"
+                acc.problems.append(Problem(
+                    "ambiguous",
+                    f"container {acc.name} runs {' '.join(inv.argv[:4])[:160]!r}, a form of "
+                    f"{program} mlbom does not read: start it as the runtime documents "
+                    f"(vllm serve MODEL, python -m vllm.entrypoints.openai.api_server …)",
+                    acc.name,
+                ))  # fmt: skip
+        unknown_image = runtimes.entrypoint(image) is None and runtimes.RUNTIME_IMAGES.search(
+            runtimes.image_repository(image)
+        )
+        if not c.get("command") and unknown_image and not acc.runtime:
+            acc.role, acc.why = "inference", f"its image {image} is a serving runtime's"
+            acc.runtime = "unknown entrypoint"
+            acc.problems.append(Problem(
+                "ambiguous",
+                f"container {acc.name}: mlbom does not know what the image {image} runs "
+                f"with its args: name the command (command: [vllm, serve, …])",
+                acc.name,
+            ))  # fmt: skip
 
     def _hooks(self, c: dict[str, Any], env: Env, name: str) -> tuple[CommandLine, CommandLine]:
         """Commands the kubelet runs inside the container: lifecycle hooks, exec probes."""
@@ -312,7 +353,7 @@ class _Accountant:
                 self._cache(s, reading, cache)
             for named in reading.named:
                 self._local_name(s, reading, named)
-        if self.pod.controlled and not acc.models and not acc.paths and self.pod.models:
+        if self.pod.controlled and not (acc.models or acc.paths or s.unread) and self.pod.models:
             acc.models += list(self.pod.models)  # the controller hands it the object's model
 
     def _cache(self, s: _Seen, reading: Reading, cache: str) -> None:
@@ -408,6 +449,17 @@ class _Accountant:
             if _under(path, target) or _under(target, path):
                 return [replace(m, source=f"{where} (written by {m.source})") for m in models]
         name, rest = self._mount_at(s.mounts, path)
+        inside = [(at, v) for at, v, _ in s.mounts if at != path and _under(at, path)]
+        if inside:
+            at, inner = inside[0]
+            acc.problems.append(Problem(
+                "byte-source",
+                f"container {acc.name} reads its model from {path}, and the volume {inner} is "
+                f"mounted inside it at {at}: its files stand beside or over the model's. Mount "
+                f"nothing inside a model folder",
+                acc.name,
+            ))  # fmt: skip
+            return []
         if name is None:
             acc.paths.append(raw(path, where, acc.name, _path_hint(path, "no volume is mounted there; it is in the image")))  # fmt: skip
             return []

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from admission.discovery.environment import UNKNOWN, Env, is_unknown
-from admission.discovery.untrusted import MAX_ITEMS, Scan, as_word
+from admission.discovery.untrusted import MAX_ITEMS, MAX_TEXT, Scan, as_word
 
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox"})
 MAX_DEPTH = 4  # wrappers inside wrappers
@@ -43,6 +43,29 @@ _REFUSED = frozenset(
 )  # fmt: skip
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
+# Tools that run a command in an environment: `TOOL run [options] COMMAND …`, and the options
+# of theirs that take a value.
+_RUNNERS = {
+    "uv": {
+        "--with",
+        "--python",
+        "-p",
+        "--project",
+        "--directory",
+        "--env-file",
+        "--group",
+        "--extra",
+        "--package",
+    },
+    "poetry": {"-C", "--directory", "-P", "--project"},
+    "pipenv": set(),
+    "pdm": {"-p", "--project"},
+    "hatch": {"-e", "--env"},
+    "pixi": {"-e", "--environment", "--manifest-path"},
+    "conda": {"-n", "--name", "-p", "--prefix", "--cwd"},
+    "mamba": {"-n", "--name", "-p", "--prefix", "--cwd"},
+    "micromamba": {"-n", "--name", "-p", "--prefix", "--cwd"},
+}
 _REDIRECT = re.compile(r"(?:\d*>>?|&>>?)(&(?:\d+|-))?")
 _DURATION = re.compile(r"^\d+(?:\.\d+)?[smhd]?$")
 
@@ -66,7 +89,7 @@ class CommandLine:
 
     invocations: list[Invocation] = field(default_factory=list)
     refusal: str | None = None  # the shell text that stopped the reading
-    script: str | None = None  # the text of a refused script, to look for servers in
+    script: str | None = None  # the text of a refused line, to look for servers in
     cwd: str | None = None  # the directory a shell line changed to
 
 
@@ -85,6 +108,7 @@ def read(
     for word in (*command, *args):
         scan.text(word, f"container {name}: an argument", name)
     result = CommandLine()
+    result.script = " ".join([*command, *args])[:MAX_TEXT]
     if command:
         _unwrap([*command, *args], env, "command", result, 0)
     elif args or entrypoint:
@@ -110,6 +134,10 @@ def _unwrap(argv: list[str], env: Env, how: str, out: CommandLine, depth: int) -
             argv = rest[1:] if rest[:1] == ["--"] else rest
         elif base in ("nohup", "tini", "dumb-init", "--", "setsid", "stdbuf", "nice"):
             argv = _drop_options(argv[1:], {"-n", "-i", "-o", "-e", "-g"} if base in ("nice", "stdbuf") else set())  # fmt: skip
+        elif base in _RUNNERS and argv[1:2] == ["run"]:
+            argv = _drop_options(argv[2:], _RUNNERS[base])  # uv run, conda run -n ENV, …
+        elif base == "uvx":
+            argv = _drop_options(argv[1:], {"--from", "--with", "-p", "--python"})
         elif base == "timeout":
             rest = _drop_options(argv[1:], {"-s", "--signal", "-k", "--kill-after"})
             argv = rest[1:] if rest and _DURATION.match(rest[0]) else rest
@@ -151,7 +179,7 @@ def _env_command(argv: list[str], env: Env, out: CommandLine) -> list[str] | Non
             env.values.pop(argv[1], None)
             argv = argv[1:]
         elif word.startswith("-") and word != "--":
-            out.refusal = f"env {word}"
+            out.refusal = f"env {word} (mlbom does not read env's own options beyond -i and -u)"
             return None
         elif m := _ASSIGNMENT.match(word):
             env.set(m[1], m[2])

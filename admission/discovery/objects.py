@@ -22,6 +22,7 @@ from mlbom import safeyaml
 KSERVE_SOURCE_URI = "internal.serving.kserve.io/storage-initializer-sourceuri"
 KSERVE_MODEL_DIR = "/mnt/models"  # where KServe puts the model in the serving container
 KSERVE_VOLUME = "kserve-provision-location"  # the emptyDir the initializer or modelcar fills
+CONTROLLED_MODEL = KSERVE_MODEL_DIR  # where a controller puts the object's model for its server
 
 _WORKLOADS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
@@ -87,8 +88,8 @@ def pods_in(obj: Any) -> list[PodUnderReview]:
         return _ome_inference_service(meta, spec)
     if kind == "InferenceService":
         return _inference_service(meta, spec)
-    if kind == "LLMInferenceService":
-        return _llm_inference_service(meta, spec)
+    if kind in ("LLMInferenceService", "LLMInferenceServiceConfig"):
+        return _llm_inference_service(kind, meta, spec)
     if kind == "ModelService":
         return _model_service(meta, spec)
     if kind in ("NIMService", "NIMCache"):
@@ -216,21 +217,35 @@ def _inference_service(meta: dict[str, Any], spec: dict[str, Any]) -> list[PodUn
     worker = predictor.get("workerSpec")
     if isinstance(worker, dict):
         pods.append(PodUnderReview("InferenceService", metadata, _kserve_pod(worker, uris, modelcar), meta, models, controlled=True))  # fmt: skip
+    for component in ("transformer", "explainer"):  # deployments of their own, no storage URI
+        part = as_dict(spec.get(component))
+        if part:
+            pod = {k: v for k, v in part.items() if k not in _COMPONENT or k == "containers"}
+            pods.append(PodUnderReview("InferenceService", _kserve_pod_metadata(meta, part, []), pod, meta))  # fmt: skip
     return pods
 
 
-def _llm_inference_service(meta: dict[str, Any], spec: dict[str, Any]) -> list[PodUnderReview]:
+def _llm_inference_service(
+    kind: str, meta: dict[str, Any], spec: dict[str, Any]
+) -> list[PodUnderReview]:
     """The decode, prefill and worker pods of an LLMInferenceService, each with the
     model URI; one bare pod when the object names no template (KServe's defaults)."""
-    uri = as_str(as_dict(spec.get("model")).get("uri"))
+    model = as_dict(spec.get("model"))
+    uri = as_str(model.get("uri"))
     uris = [uri] if uri else []
+    named = [(u, f"{kind} spec.model.uri") for u in uris]
+    adapters = as_dict(model.get("lora")).get("adapters")
+    for adapter in adapters[:MAX_ITEMS] if isinstance(adapters, list) else []:
+        if adapter_uri := as_str(as_dict(adapter).get("uri")):
+            named.append((adapter_uri, f"{kind} spec.model.lora.adapters[].uri"))
     prefill = as_dict(spec.get("prefill"))
     templates = [spec.get("template"), spec.get("worker"), prefill.get("template"), prefill.get("worker")]  # fmt: skip
     metadata = _kserve_pod_metadata(meta, {}, uris)
-    models = tuple(_storage(u, "LLMInferenceService spec.model.uri", None) for u in uris)
-    problems = () if uris else (Problem("no-model", "LLMInferenceService names no spec.model.uri"),)
+    models = tuple(_storage(u, where, None) for u, where in named)
+    needs = kind == "LLMInferenceService"  # a config may leave the model to what uses it
+    problems = () if uris or not needs else (Problem("no-model", "LLMInferenceService names no spec.model.uri"),)  # fmt: skip
     pods = [_llm_template(t) for t in templates if isinstance(t, dict)] or [{}]
-    return [PodUnderReview("LLMInferenceService", metadata, p, meta, models, problems, True) for p in pods]  # fmt: skip
+    return [PodUnderReview(kind, metadata, p, meta, models, problems, True) for p in pods]
 
 
 def _llm_template(template: dict[str, Any]) -> dict[str, Any]:
@@ -259,11 +274,34 @@ def _model_service(meta: dict[str, Any], spec: dict[str, Any]) -> list[PodUnderR
     )
     templates = [as_dict(spec.get(role)).get("containers") for role in ("decode", "prefill")]
     pods = [
-        PodUnderReview("ModelService", {}, {"containers": c}, meta, models, problems, True)
+        PodUnderReview(
+            "ModelService",
+            {},
+            {"containers": [_model_service_container(x) for x in c[:MAX_ITEMS]]},
+            meta,
+            models,
+            problems,
+            True,
+        )
         for c in templates
         if isinstance(c, list)
     ]
     return pods or [PodUnderReview("ModelService", {}, {}, meta, models, problems, True)]
+
+
+def _model_service_container(container: Any) -> dict[str, Any]:
+    """A ModelService container as its controller renders it: ``modelCommand: vllmServe``
+    (or none) runs ``vllm serve`` on the model it downloads, and the template placeholders
+    (``{{ .HFModelName }}``, ``/model-cache/{{ .ModelPath }}``) stand for that model."""
+    c = dict(as_dict(container))
+    given = c.get("args")
+    args = [CONTROLLED_MODEL if isinstance(a, str) and "{{" in a else a for a in (given if isinstance(given, list) else [])]  # fmt: skip
+    if not c.get("command") and c.get("modelCommand", "vllmServe") == "vllmServe":
+        c["command"] = ["vllm", "serve"]
+        if CONTROLLED_MODEL not in args:
+            args = [CONTROLLED_MODEL, *args]
+    c["args"] = args
+    return c
 
 
 def _model_service_uri(uri: str) -> ModelUse:
@@ -323,9 +361,10 @@ def _kubeai_url(url: str, source: str) -> ModelUse:
 
 def _ray_service(meta: dict[str, Any], spec: dict[str, Any]) -> list[PodUnderReview]:
     """KubeRay's RayService: the Ray Serve applications of ``serveConfigV2`` (Ray Serve
-    LLM's ``model_loading_config``), run by the head and worker pods."""
-    models: list[ModelUse] = []
+    LLM's ``llm_configs``), run by the head and worker pods. The configs are read with the
+    policy (`PodUnderReview.extra["ray"]`: application, config, its runtime_env variables)."""
     problems: list[Problem] = []
+    configs: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     text = as_str(spec.get("serveConfigV2"))
     config: Any = None
     if text is not None and len(text) > MAX_TEXT:
@@ -335,41 +374,40 @@ def _ray_service(meta: dict[str, Any], spec: dict[str, Any]) -> list[PodUnderRev
             config = safeyaml.load(text)
         except Exception:
             problems.append(Problem("config-file", "serveConfigV2 is not YAML mlbom can read"))
-    for app in as_dict(config).get("applications") or [] if isinstance(as_dict(config).get("applications"), list) else []:  # fmt: skip
+    applications = as_dict(config).get("applications")
+    for app in applications[:MAX_ITEMS] if isinstance(applications, list) else []:
         app = as_dict(app)
         name = as_str(app.get("name")) or "?"
-        found = _ray_llm_models(as_dict(app.get("args")), name)
-        models += found
-        if not found:
+        env_vars = as_dict(as_dict(app.get("runtime_env")).get("env_vars"))
+        args = as_dict(app.get("args"))
+        found = args.get("llm_configs")
+        llm = found if isinstance(found, list) else [args.get("llm_config")] if args.get("llm_config") else []  # fmt: skip
+        configs += [(name, as_dict(c), env_vars) for c in llm[:MAX_ITEMS]]
+        if not llm:
             problems.append(Problem(
                 "no-model",
                 f"the Ray Serve application {name} runs {as_str(app.get('import_path')) or 'code'}, "
-                f"which loads models mlbom cannot tell: use Ray Serve LLM's model_loading_config "
-                f"with model_source hf ORG/REPO at a commit, or name the models in the annotation "
-                f"mlbom.dev/model",
+                f"which loads models mlbom cannot tell: use Ray Serve LLM's llm_configs with "
+                f"model_loading_config.model_source ORG/REPO and engine_kwargs.revision <commit>, "
+                f"or name the models in the annotation mlbom.dev/model",
             ))  # fmt: skip
     if not text:
         problems.append(Problem("no-model", "the RayService has no serveConfigV2: mlbom cannot tell what it serves"))  # fmt: skip
     cluster = as_dict(spec.get("rayClusterConfig"))
+    workers = cluster.get("workerGroupSpecs")
     groups = [as_dict(cluster.get("headGroupSpec"))]
-    groups += [as_dict(g) for g in cluster.get("workerGroupSpecs") or [] if isinstance(cluster.get("workerGroupSpecs"), list)]  # fmt: skip
-    pods = [_template("RayService", g.get("template"), meta, models=tuple(models), problems=tuple(problems), controlled=True) for g in groups]  # fmt: skip
-    return pods
-
-
-def _ray_llm_models(args: dict[str, Any], app: str) -> list[ModelUse]:
-    found = []
-    configs = args.get("llm_configs")
-    for config in configs if isinstance(configs, list) else [args.get("llm_config")]:
-        loading = as_dict(as_dict(config).get("model_loading_config"))
-        source = loading.get("model_source") or loading.get("model_id")
-        if isinstance(source, dict):
-            source = source.get("bucket_uri")
-        if isinstance(source, str) and source:
-            engine = as_dict(as_dict(config).get("engine_kwargs"))
-            revision = as_str(engine.get("revision"))
-            found.append(reference(source, f"Ray Serve application {app}: model_loading_config", None, revision, "Ray Serve LLM: engine_kwargs.revision: <commit>"))  # fmt: skip
-    return found
+    groups += [as_dict(g) for g in (workers[:MAX_ITEMS] if isinstance(workers, list) else [])]
+    return [
+        _template(
+            "RayService",
+            g.get("template"),
+            meta,
+            problems=tuple(problems),
+            controlled=True,
+            extra={"ray": configs},
+        )
+        for g in groups
+    ]
 
 
 def _ome_inference_service(meta: dict[str, Any], spec: dict[str, Any]) -> list[PodUnderReview]:

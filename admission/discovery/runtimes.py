@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import msgspec
 
@@ -104,7 +105,10 @@ def image_repository(image: str) -> str:
 
 # Images whose entrypoint runs a server: a container with args only runs these.
 _ENTRYPOINTS: tuple[tuple[re.Pattern[str], list[str]], ...] = (
-    (re.compile(r"(^|/)vllm-openai(-\w+)?$|(^|/)vllm-tpu$|^rocm/vllm"), ["vllm", "serve"]),
+    (
+        re.compile(r"(^|/)vllm-openai(-\w+)?$|(^|/)vllm-tpu$|^rocm/vllm|vllm-cpu-release-repo$"),
+        ["vllm", "serve"],
+    ),
     (re.compile(r"text-generation-inference|-tgi-inference"), ["text-generation-launcher"]),
     (re.compile(r"text-embeddings-inference|-tei(-cpu)?-inference"), ["text-embeddings-router"]),
     (re.compile(r"huggingfaceserver$"), ["python", "-m", "huggingfaceserver"]),
@@ -123,7 +127,7 @@ _ENTRYPOINTS: tuple[tuple[re.Pattern[str], list[str]], ...] = (
 
 # Working directories of the images whose servers read relative names as folders first.
 _WORKDIRS = (
-    (re.compile(r"vllm-openai|(^|/)vllm-tpu$|^rocm/vllm"), "/vllm-workspace"),
+    (re.compile(r"vllm-openai|(^|/)vllm-tpu$|^rocm/vllm|vllm-cpu-release-repo"), "/vllm-workspace"),
     (re.compile(r"(^|/)sglang$"), "/sgl-workspace"),
     (re.compile(r"text-generation-inference|text-embeddings-inference"), "/usr/src"),
 )
@@ -146,20 +150,79 @@ def entrypoint(image: str) -> list[str] | None:
     return None
 
 
+_PYTHON_FLAGS = frozenset("bBdEhiIOPqRsSuvV")
+
+
 def _python(argv: list[str]) -> tuple[str | None, list[str]] | None:
-    """``python [-u …] -m MODULE ARGS``: (module, args); (None, …) for a script or -c."""
+    """``python [options] -m MODULE ARGS``: (module, args); (None, [script, args…]) for a
+    script, (None, ["-c", code, …]) for code; options read as CPython reads them, combined
+    short options (``-um``, ``-Bm``) included."""
     if not re.match(r"^python(\d+(\.\d+)?)?$", _base(argv[0])):
         return None
     i = 1
-    while i < len(argv) and argv[i].startswith("-"):
-        if argv[i] == "-m" and i + 1 < len(argv):
-            return argv[i + 1], argv[i + 2 :]
-        if argv[i].startswith("-m") and len(argv[i]) > 2:
-            return argv[i][2:], argv[i + 1 :]
-        if argv[i] in ("-c",):
-            return None, argv[i:]
-        i += 2 if argv[i] in ("-W", "-X") else 1
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        word = argv[i]
+        if word == "--":
+            return None, argv[i + 1 :]
+        if word.startswith("--"):
+            i += 2 if word == "--check-hash-based-pycs" else 1
+            continue
+        for j, flag in enumerate(word[1:], 1):
+            if flag in "mcWX":
+                rest = word[j + 1 :]
+                value, after = (rest, i + 1) if rest else (argv[i + 1] if i + 1 < len(argv) else "", i + 2)  # fmt: skip
+                if flag == "m":
+                    return value, argv[after:]
+                if flag == "c":
+                    return None, ["-c", value, *argv[after:]]
+                i = after
+                break
+            if flag not in _PYTHON_FLAGS:
+                return None, argv[i:]
+        else:
+            i += 1
     return None, argv[i:]
+
+
+def ray_llm(app: str, config: dict[str, Any], env_vars: dict[str, Any], sources: Sources) -> Reading:  # fmt: skip
+    """One Ray Serve LLM config: its model, and its ``engine_kwargs`` read as the vLLM engine
+    options they are (tokenizer, draft model, adapters, load format …), its LoRA loading
+    and its runtime environment."""
+    reading = Reading(f"Ray Serve LLM application {app}", "inference")
+    loading = config.get("model_loading_config")
+    loading = loading if isinstance(loading, dict) else {}
+    source = loading.get("model_source") or loading.get("model_id")
+    uri = isinstance(source, dict)
+    if isinstance(source, dict):
+        source = source.get("bucket_uri")
+    engine = config.get("engine_kwargs")
+    words: list[str] = []
+    for key, value in (engine if isinstance(engine, dict) else {}).items():
+        option = "--" + str(key).replace("_", "-")
+        if value is True:
+            words.append(option)
+        elif value is not False and value is not None:
+            words += [
+                option,
+                value if isinstance(value, str) else msgspec.json.encode(value).decode(),
+            ]
+    parsed = _parsed(reading, words, VLLM_API_SERVER)
+    revision = _one(parsed, "revision")
+    if isinstance(source, str) and source:
+        reading.named.append(Named(source, "model_loading_config", revision, "Ray Serve LLM: engine_kwargs.revision: <commit>", uri=uri))  # fmt: skip
+    else:
+        reading.problem("no-model", "the config names no model_loading_config.model_source")
+    _vllm_loads(reading, parsed, source if isinstance(source, str) else None, revision)
+    _loading_options(reading, parsed, "Ray Serve LLM")
+    lora = config.get("lora_config")
+    if isinstance(lora, dict) and lora.get("dynamic_lora_loading_path"):
+        _runtime_loading(reading, "lora_config.dynamic_lora_loading_path", sources, "serve the adapters as models of their own")  # fmt: skip
+    env = Env()
+    for name, value in list(env_vars.items())[:MAX_ITEMS]:
+        env.set(str(name), str(value))
+    _hub_sources(reading, env, sources, ("VLLM_USE_MODELSCOPE",))
+    _injection(reading, env)
+    return reading
 
 
 def _as_program(argv: list[str], module: str, program: str) -> list[str]:
@@ -418,7 +481,7 @@ def _lora_modules(reading: Reading, parsed: Parsed) -> list[str]:
 
 def _sglang(inv: Invocation, sources: Sources) -> Reading | None:
     python = _python(inv.argv)
-    if python and python[0] in ("sglang.launch_server", "sglang.srt.server"):
+    if python and python[0] in ("sglang.launch_server", "sglang.srt.server", "sglang_router.launch_server"):  # fmt: skip
         words = python[1]
     elif _base(inv.argv[0]) == "sglang" and inv.argv[1:2] == ["serve"]:
         words = inv.argv[2:]
@@ -511,41 +574,57 @@ def _huggingfaceserver(inv: Invocation, sources: Sources) -> Reading | None:
     return reading
 
 
+# llama.cpp's options that load something: (key, its variable, what the value is)
+_LLAMA_LOADS = (
+    ("model", "LLAMA_ARG_MODEL", "path"), ("model-url", "LLAMA_ARG_MODEL_URL", "url"),
+    ("docker-repo", "LLAMA_ARG_DOCKER_REPO", "docker"), ("hf-repo", "LLAMA_ARG_HF_REPO", "hub"),
+    ("draft", "LLAMA_ARG_MODEL_DRAFT", "path"), ("draft", "LLAMA_ARG_SPEC_DRAFT_MODEL", "path"),
+    ("hf-repo-draft", "LLAMA_ARG_HFD_REPO", "hub"),
+    ("hf-repo-draft", "LLAMA_ARG_SPEC_DRAFT_HF_REPO", "hub"),
+    ("vocoder", "LLAMA_ARG_MODEL_VOCODER", "path"), ("hf-repo-v", "LLAMA_ARG_HF_REPO_V", "hub"),
+    ("mmproj", "LLAMA_ARG_MMPROJ", "path"), ("mmproj-url", "LLAMA_ARG_MMPROJ_URL", "url"),
+)  # fmt: skip
+_LLAMA_PIN = (
+    "llama.cpp downloads the main branch, it cannot pin a commit: serve the GGUF file from "
+    "an image volume pinned by digest, or a verified volume named in " + ANNOTATION
+)
+
+
 def _llama_cpp(inv: Invocation, sources: Sources) -> Reading | None:
+    """llama-server: its options (the command line wins over LLAMA_ARG_* variables)."""
     if _base(inv.argv[0]) not in ("llama-server", "server", "llama-cli") or (
         _base(inv.argv[0]) == "server" and "llama" not in inv.argv[0]
     ):
         return None
     reading = Reading("llama.cpp server", "inference")
     parsed = _parsed(reading, inv.argv[1:], LLAMA_CPP)
-    env_names = {
-        "model": "LLAMA_ARG_MODEL", "model-url": "LLAMA_ARG_MODEL_URL",
-        "hf-repo": "LLAMA_ARG_HF_REPO", "hf-file": "LLAMA_ARG_HF_FILE",
-        "draft": "LLAMA_ARG_MODEL_DRAFT", "hf-repo-draft": "LLAMA_ARG_HFD_REPO",
-        "mmproj": "LLAMA_ARG_MMPROJ", "mmproj-url": "LLAMA_ARG_MMPROJ_URL",
-    }  # fmt: skip
-    values = {
-        key: _one(parsed, key) or _env(reading, inv.env, var) for key, var in env_names.items()
-    }
-    hint = (
-        "llama.cpp downloads the main branch, it cannot pin a commit: serve the GGUF file from "
-        "an image volume pinned by digest, or a verified volume named in " + ANNOTATION
-    )
-    for key, how in (("hf-repo", "--hf-repo"), ("hf-repo-draft", "--hf-repo-draft")):
-        if repo := values[key]:
-            reading.named.append(Named(repo.split(":", 1)[0], how, None, hint))
-    for key, how in (("model", "--model"), ("draft", "--model-draft"), ("mmproj", "--mmproj")):
-        if (path := values[key]) and not (key == "model" and values["hf-repo"]):
-            reading.named.append(Named(path, how, path=True))
-    for key in ("model-url", "mmproj-url"):
-        if url := values[key]:
-            reading.named.append(Named(url, f"--{key}", uri=True))
+    found: dict[str, str] = {}
+    for key, variable, _ in _LLAMA_LOADS:
+        value = _one(parsed, key) or _env(reading, inv.env, variable)
+        if value and key not in found:
+            found[key] = value
+    for key, variable, kind in _LLAMA_LOADS:
+        value = found.pop(key, None)
+        if not value or (key == "model" and ("hf-repo" in found or "docker-repo" in found)):
+            continue  # a repository given beside --model replaces it (llama.cpp downloads there)
+        how = f"{key} ({variable})"
+        if kind == "hub":
+            reading.named.append(Named(value.split(":", 1)[0], how, None, _LLAMA_PIN))
+        elif kind == "docker":  # Docker Hub's ai/ namespace unless one is named
+            repo, _, tag = value.partition(":")
+            image = repo if "/" in repo else f"ai/{repo}"
+            reading.named.append(Named(f"oci://docker.io/{image}:{tag or 'latest'}", how, uri=True))
+        else:
+            reading.named.append(Named(value, how, uri=kind == "url", path=kind == "path"))
     for _, path in parsed.all("lora"):
         reading.named.append(Named(path.split(",")[0], "--lora", path=True))
+    presets = [w for w in inv.argv[1:] if re.match(r"^--[a-z0-9-]+-default$", w)]
+    if presets:
+        reading.problem("ambiguous", f"{presets[0]} makes llama.cpp download a built-in model from the Hub's main branch: serve the model with --model")  # fmt: skip
     if _one(parsed, "models-dir") or _one(parsed, "config"):
         reading.problem("config-file", "llama.cpp's router mode loads any model of a folder or preset file on request: serve one model with --model")  # fmt: skip
     if not reading.named and not reading.problems:
-        reading.problem("no-model", "llama.cpp server names no model: give --model PATH")
+        reading.problem("no-model", "llama-server without a model runs in router mode and loads models on request: give --model PATH")  # fmt: skip
     _hub_sources(reading, inv.env, sources)
     return reading
 
@@ -754,6 +833,31 @@ READERS: tuple[Callable[..., Reading | None], ...] = (
     _nim, _inference_toolkit, _hub_download, _copier, _fetcher, _storage_initializer,
     _modelcar_link,
 )  # fmt: skip
+# Programs and modules that are serving runtimes, and the image repositories of runtimes:
+# one that mlbom cannot read as it runs is refused, never taken for something else.
+_RUNTIME_PROGRAMS = re.compile(
+    r"^(vllm|sglang|text-generation-launcher|text-generation-server|text-embeddings-router|"
+    r"llama-server|ollama|tritonserver|lmdeploy|local-ai|huggingfaceserver)$|"
+    r"^(vllm|sglang|sglang_router|lmdeploy|text_generation_server|huggingfaceserver|tensorrt_llm)(\.|$)"
+)
+RUNTIME_IMAGES = re.compile(
+    r"vllm|sglang|text-generation|text-embeddings|llama\.cpp|ollama|tritonserver|lmdeploy|"
+    r"local-?ai|huggingfaceserver|tensorrt-llm|(^|/)nim/"
+)
+
+
+def runtime_program(argv: list[str]) -> str | None:
+    """The serving runtime `argv` starts by its program or module name, if it names one."""
+    python = _python(argv) if argv else None
+    if python and python[0]:
+        name = python[0]
+    elif python and python[1]:
+        name = _base(python[1][0])
+    else:
+        name = _base(argv[0]) if argv else ""
+    return name if _RUNTIME_PROGRAMS.match(name) else None
+
+
 # Words that mark a server or a download in a script mlbom cannot read.
 SERVER_WORDS = re.compile(
     r"vllm|sglang|text-generation|text-embeddings|llama-server|llama\.cpp|ollama|tritonserver|"
@@ -767,6 +871,9 @@ def read(inv: Invocation, sources: Sources) -> Reading | None:
     """What `inv` loads, if it is a program mlbom recognises."""
     if not inv.argv:
         return None
+    python = _python(inv.argv)
+    if python and python[0] is None and python[1] and not python[1][0].startswith("-"):
+        inv = replace(inv, argv=python[1])  # python /usr/local/bin/vllm …: the script runs
     for reader in READERS:
         if (found := reader(inv, sources)) is not None:
             break

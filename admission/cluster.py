@@ -356,6 +356,93 @@ def _paged(what: str, page: Callable[[str | None], dict[str, Any]]) -> Iterator[
             return
 
 
+class ApiConflict(Exception):
+    """The object changed since it was read (HTTP 409): read it again."""
+
+
+class KubeApi:
+    """The API server's REST interface for any resource path, as raw JSON: pages bounded in
+    size, requests spaced to at most `qps` a second, and counted (`requests`)."""
+
+    def __init__(self, api: ApiClient, *, qps: float = 20.0, deadline: float = REFRESH_DEADLINE) -> None:  # fmt: skip
+        self.api = api
+        self.interval = 1.0 / qps if qps > 0 else 0.0
+        self.deadline = deadline
+        self.requests = 0
+        self._next = 0.0
+
+    @classmethod
+    def connect(cls, **options: float) -> KubeApi:
+        """In-cluster with the pod's service account, else the kubeconfig."""
+        return cls(_client_from_environment(), **options)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """One request: (HTTP status, the JSON body). Network failures raise."""
+        wait = self._next - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._next = max(self._next, time.monotonic()) + self.interval
+        self.requests += 1
+        serialized = self.api.param_serialize(
+            method, path, query_params=query or [], body=body,
+            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            auth_settings=["BearerToken"],
+        )  # fmt: skip
+        end = time.monotonic() + self.deadline
+        response = self.api.call_api(*serialized, _request_timeout=_timeout(end))
+        raw = response.response
+        try:
+            data = raw.read(MAX_PAGE_BYTES + 1)
+            if len(data) > MAX_PAGE_BYTES:
+                raise ClusterReadError(f"an answer from {path} is larger than {MAX_PAGE_BYTES >> 20} MiB")  # fmt: skip
+        finally:
+            raw.release_conn()
+        found = _json(data)
+        return response.status, _dict(found)
+
+    def objects(self, path: str, *, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a list, page by page; nothing when the resource does not exist."""
+
+        def page(token: str | None) -> dict[str, Any]:
+            query = [("limit", str(PAGE))]
+            query += [("continue", token)] if token else []
+            query += [("labelSelector", label_selector)] if label_selector else []
+            status, found = self.call("GET", path, query=query)
+            if status == 404:
+                return {}
+            if status != 200:
+                raise ClusterReadError(f"listing {path}: HTTP {status} {found.get('message', '')}")
+            return found
+
+        return _paged(path, page)
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        status, found = self.call("GET", path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise ClusterReadError(f"reading {path}: HTTP {status} {found.get('message', '')}")
+        return found
+
+    def put(self, path: str, body: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        """Create the object at `path` (POST to its collection) or replace it (PUT, with the
+        resourceVersion it was read at); ApiConflict when someone else changed it first."""
+        collection = path.rsplit("/", 1)[0]
+        status, found = self.call("POST" if create else "PUT", collection if create else path, body=body)  # fmt: skip
+        if status == 409:
+            raise ApiConflict(found.get("message", "conflict"))
+        if status not in (200, 201):
+            raise ClusterReadError(f"writing {path}: HTTP {status} {found.get('message', '')}")
+        return found
+
+
 def _timeout(end: float) -> tuple[float, float]:
     """(connect, read) seconds for one request, within the read's deadline."""
     left = end - time.monotonic()
@@ -384,7 +471,7 @@ def _client_from_environment() -> ApiClient:
             )
     except (config.ConfigException, OSError) as e:
         raise BadInputError(
-            f"--discover cannot find the API server: {e}",
+            f"mlbom cannot find the API server: {e}",
             hint="run in a pod with a service account token, or point KUBECONFIG at a kubeconfig",
         ) from None
     # one retry, for a kept-alive connection a load balancer closed; a read that fails is
@@ -422,4 +509,4 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-__all__ = ["ClusterReadError", "ClusterView"]
+__all__ = ["ApiConflict", "ClusterReadError", "ClusterView", "KubeApi"]

@@ -25,16 +25,24 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.utils import floatToGoString
 
 from admission.recorder import Recorder, RecordingError
 from admission.reviewer import AdmissionRequest, Decision, MalformedReview, Reviewer, parse_review
+
+if TYPE_CHECKING:
+    from admission.scan import ScanResult
 
 log = logging.getLogger("mlbom.admission")
 MAX_BODY = 3 << 20  # the API server's own request limit is about 3 MiB
@@ -61,7 +69,11 @@ class Metrics:
         self.cache: CountsBy = collections.Counter()  # (result,)
         self.latency = [0] * (len(LATENCY_BUCKETS) + 1)  # the last: above every bucket
         self.latency_sum = 0.0
+        self.scan: ScanResult | None = None  # the last background scan
         self.registry.register(self)
+
+    def scanned(self, result: ScanResult) -> None:
+        self.scan = result
 
     def cache_lookup(self, hit: bool) -> None:
         self.cache["hit" if hit else "miss",] += 1
@@ -85,12 +97,29 @@ class Metrics:
             for values, count in sorted(counts.items()):
                 family.add_metric(list(values), count)
             yield family
+        if self.scan is not None:
+            yield from _scan_families(self.scan)
         cumulative = list(itertools.accumulate(self.latency))
         yield HistogramMetricFamily(
             "mlbom_admission_latency_seconds", "Time to answer an AdmissionReview",
             buckets=[*((floatToGoString(b), c) for b, c in zip(LATENCY_BUCKETS, cumulative, strict=False)), ("+Inf", cumulative[-1])],
             sum_value=self.latency_sum,
         )  # fmt: skip
+
+
+def _scan_families(scan: ScanResult) -> Iterator[Metric]:
+    """The last background scan: what was scanned, what would be denied or warned, when."""
+    objects = GaugeMetricFamily("mlbom_scan_objects", "Objects decided by the last scan, by result", labels=["result"])  # fmt: skip
+    for result, count in sorted(collections.Counter(f.result for f in scan.findings).items()):
+        objects.add_metric([result], count)
+    yield objects
+    violations = GaugeMetricFamily("mlbom_scan_violations", "Objects the last scan would deny or warn about, by reason", labels=["reason"])  # fmt: skip
+    for reason, count in sorted(scan.by_reason().items()):
+        violations.add_metric([reason], count)
+    yield violations
+    yield GaugeMetricFamily("mlbom_scan_last_timestamp_seconds", "When the last scan started", value=scan.started)  # fmt: skip
+    yield GaugeMetricFamily("mlbom_scan_duration_seconds", "How long the last scan took", value=scan.seconds)  # fmt: skip
+    yield GaugeMetricFamily("mlbom_scan_api_requests", "API server requests of the last scan", value=scan.api_requests)  # fmt: skip
 
 
 class WebhookApp:
@@ -269,8 +298,10 @@ async def serve(
     metrics_port: int | None,
     tls_cert: Path,
     tls_key: Path,
+    scanner: Callable[[Metrics], Awaitable[None]] | None = None,
 ) -> None:
-    """Run the webhook (HTTPS) and the metrics endpoint (HTTP) until stopped."""
+    """Run the webhook (HTTPS) and the metrics endpoint (HTTP) until stopped; `scanner`, the
+    background scan, beside them."""
     import uvicorn
 
     recorder = Recorder(reviewer.policy.decision_log)
@@ -294,6 +325,7 @@ async def serve(
     if cluster is not None:
         await cluster.start()
     reloader = asyncio.ensure_future(CertificateReloader(config.ssl, tls_cert, tls_key).run())
+    scanning = asyncio.ensure_future(scanner(metrics)) if scanner else None
     tasks = [asyncio.ensure_future(s.serve()) for s in servers]
     try:
         # A signal stops whichever server caught it; the other follows.
@@ -304,6 +336,8 @@ async def serve(
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         reloader.cancel()
+        if scanning is not None:
+            scanning.cancel()
         await recorder.close()
         if cluster is not None:
             await cluster.stop()

@@ -478,7 +478,7 @@ def test_connect_reads_the_kubeconfig(apiserver, tmp_path, monkeypatch):
     view = ClusterView.connect(SNP_FIRST)
     assert refreshed(view) and view.offered(SNP_FIRST).tees == ("sev-snp", "tdx")
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
-    with pytest.raises(BadInputError, match="--discover cannot find the API server"):
+    with pytest.raises(BadInputError, match="mlbom cannot find the API server"):
         ClusterView.connect(SNP_FIRST)
 
 

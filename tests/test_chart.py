@@ -345,6 +345,11 @@ def test_default_objects(chart):
             "Certificate",
             "ValidatingWebhookConfiguration",
             "MutatingWebhookConfiguration",
+            # the background scan's: list what it decides, write its reports and its Lease
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
         ]
     )
     assert "kube-system, mlbom-system" in rendered.notes
@@ -374,7 +379,9 @@ def test_deployment_is_replicated_non_root_and_read_only(chart):
         "privileged": False,
         "capabilities": {"drop": ["ALL"]},
     }
-    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert pod["spec"]["automountServiceAccountToken"] is True  # the background scan's
+    without = render(chart, {"scan": {"enabled": False}}).pod()
+    assert without["spec"]["automountServiceAccountToken"] is False
     # writable places for a read-only root: caches, /tmp, the decision log
     mounts = rendered.mounts()
     assert {m["mountPath"] for m in mounts.values() if not m.get("readOnly")} == {
@@ -436,6 +443,7 @@ def test_args_are_the_serve_command(chart):
         "--tls-key", "/var/run/secrets/mlbom/tls/tls.key",
         "--port", "8443",
         "--metrics-port", "9090",
+        "--scan-interval", "300",
     ]  # fmt: skip
 
 
@@ -457,6 +465,7 @@ def test_one_store_flag_per_store(chart):
         "--host", "::",
         "--port", "8443",
         "--metrics-port", "9090",
+        "--scan-interval", "300",
         "--later-flag",
     ]  # fmt: skip
     volumes, mounts = rendered.volumes(), rendered.mounts()
@@ -546,7 +555,7 @@ def test_credentials_and_trust_are_mounted(chart):
 def test_defaults_mount_no_credentials(chart):
     rendered = render(chart)
     env = {e["name"] for e in rendered.container()["env"]}
-    assert env == {"POD_NAME", "XDG_CACHE_HOME", "HF_HOME"}
+    assert env == {"POD_NAME", "POD_NAMESPACE", "XDG_CACHE_HOME", "HF_HOME"}
     assert set(rendered.volumes()) == {"policy", "tls", "decision-log", "cache", "tmp"}
     assert rendered.volumes()["decision-log"] == {
         "name": "decision-log",
@@ -949,7 +958,7 @@ def test_rendering_is_deterministic(chart):
 
 
 def test_discover_adds_its_flag_read_only_rbac_and_the_token(chart):
-    rendered = render(chart, {"placement": {"discover": True}})
+    rendered = render(chart, {"placement": {"discover": True}, "scan": {"enabled": False}})
     assert "--discover" in rendered.container()["args"]
     assert rendered.pod()["spec"]["automountServiceAccountToken"] is True
     role = rendered.one("ClusterRole")
@@ -962,6 +971,26 @@ def test_discover_adds_its_flag_read_only_rbac_and_the_token(chart):
     assert binding["subjects"][0]["namespace"] == NAMESPACE
     policy = yaml.safe_load(rendered.one("ConfigMap")["data"]["policy.yaml"] or "{}") or {}
     assert "discover" not in (policy.get("confidential") or {})  # a chart value, not policy
-    default = render(chart)
+    default = render(chart, {"scan": {"enabled": False}})
     assert "--discover" not in default.container()["args"]
     assert "ClusterRole" not in default.kinds()
+
+
+def test_the_scan_reads_what_it_decides_and_writes_only_its_reports_and_lease(chart):
+    rendered = render(chart)
+    args = rendered.container()["args"]
+    assert args[args.index("--scan-interval") + 1] == "300"
+    (role,) = [o for o in rendered.objects if o["kind"] == "ClusterRole"]
+    writes = [r for r in role["rules"] if set(r["verbs"]) - {"list", "watch"}]
+    assert writes == [{"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports", "clusterpolicyreports"],
+                       "verbs": ["get", "list", "create", "update"]}]  # fmt: skip
+    reads = {(g, res) for r in role["rules"] for g in r["apiGroups"] for res in r["resources"] if r not in writes}  # fmt: skip
+    assert {("", "pods"), ("apps", "deployments"), ("serving.kserve.io", "inferenceservices"), ("ray.io", "rayservices")} <= reads  # fmt: skip
+    lease = rendered.one("Role")
+    assert lease["metadata"]["namespace"] == NAMESPACE
+    assert {tuple(r["verbs"]) for r in lease["rules"]} == {("get", "update"), ("create",)}
+    assert all(r["resources"] == ["leases"] for r in lease["rules"])
+    env = {e["name"]: e for e in rendered.container()["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    slower = render(chart, {"scan": {"intervalSeconds": 900}}).container()["args"]
+    assert slower[slower.index("--scan-interval") + 1] == "900"

@@ -180,6 +180,10 @@ then extraArgs.
 {{- if .Values.placement.discover }}
 - --discover
 {{- end }}
+{{- if .Values.scan.enabled }}
+- --scan-interval
+- {{ .Values.scan.intervalSeconds | quote }}
+{{- end }}
 {{- with .Values.extraArgs }}
 {{ toYaml . }}
 {{- end }}

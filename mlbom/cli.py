@@ -799,6 +799,15 @@ def _account_json(account: Any) -> dict[str, Any]:
     help="Read RuntimeClasses and node labels from the API server (in-cluster, else the "
     "kubeconfig) every 60 s, and place pods only on TEEs some node offers.",
 )  # fmt: skip
+@click.option(
+    "--scan-interval", type=click.FloatRange(min=0), default=0, show_default=True,
+    help="Seconds between background scans of what runs (0: none); one replica scans, the "
+    "holder of the Lease mlbom-admission-scan.",
+)  # fmt: skip
+@click.option(
+    "--scan-namespace", envvar="POD_NAMESPACE", default="default", show_default=True,
+    help="Namespace of the scan's Lease (the chart passes its own).",
+)  # fmt: skip
 @_handle_errors
 def serve_webhook(
     policy_path: Path,
@@ -809,6 +818,8 @@ def serve_webhook(
     port: int,
     metrics_port: int,
     discover: bool,
+    scan_interval: float,
+    scan_namespace: str,
 ) -> None:
     """Serve the validating webhook over HTTPS: /validate, /healthz, /readyz, and /metrics
     on the metrics port. Fails closed; one JSON log line per decision on stderr."""
@@ -825,11 +836,73 @@ def serve_webhook(
     for path in (tls_cert, tls_key):
         if not path.is_file():
             raise BadInputError(f"{path}: no such file")
+    scanner = None
+    if scan_interval:
+        import os
+        import socket
+
+        from admission.cluster import KubeApi
+        from admission.scan import LeaderLease, Scanner, run_forever
+
+        api = KubeApi.connect()
+        lease = LeaderLease(api, scan_namespace, os.environ.get("POD_NAME") or socket.gethostname(),
+                            seconds=int(max(scan_interval * 2, 60)))  # fmt: skip
+
+        async def scanner(metrics: Metrics) -> None:
+            await run_forever(Scanner(reviewer, api), lease, scan_interval, metrics.scanned)
+
     click.echo(f"mlbom admission webhook on https://{host}:{port}/validate", err=True)
     run(
-        reviewer, metrics, host=host, port=port,
-        metrics_port=metrics_port or None, tls_cert=tls_cert, tls_key=tls_key,
+        reviewer, metrics, host=host, port=port, metrics_port=metrics_port or None,
+        tls_cert=tls_cert, tls_key=tls_key, scanner=scanner,
     )  # fmt: skip
+
+
+@admission.command("scan")
+@_POLICY
+@_STORES
+@click.option("--json", "as_json", is_flag=True, help="Print the scan as JSON.")
+@click.option(
+    "--write-reports", is_flag=True,
+    help="Also write the results as PolicyReports (per namespace) and a ClusterPolicyReport.",
+)  # fmt: skip
+@click.option(
+    "--qps", type=click.FloatRange(min=0.1), default=20, show_default=True,
+    help="At most this many API server requests a second.",
+)  # fmt: skip
+@_handle_errors
+def scan_cluster(
+    policy_path: Path, stores: tuple[str, ...], as_json: bool, write_reports: bool, qps: float
+) -> None:
+    """Decide everything that runs in the cluster (in-cluster, else the kubeconfig) as
+    admission would now: pods, workloads and serving resources. Exit 1 if any would be
+    denied."""
+    import asyncio
+
+    from admission import scan
+    from admission.cluster import ClusterReadError, KubeApi
+    from admission.reviewer import Reviewer
+
+    reviewer = Reviewer.load(policy_path, stores)
+    api = KubeApi.connect(qps=qps)
+    try:
+        result = asyncio.run(scan.Scanner(reviewer, api).scan())
+        written = scan.write_reports(api, result) if write_reports else 0
+    except ClusterReadError as e:
+        raise BadInputError(f"the scan could not read the cluster: {e}") from None
+    if as_json:
+        click.echo(json.dumps(result.as_json() | {"reportsWritten": written}, indent=2))
+    else:
+        for finding in result.violations:
+            verdict = "DENY" if finding.result == "fail" else "warn"
+            where = f" ({finding.namespace})" if finding.namespace else ""
+            click.echo(f"{verdict:5} {finding.kind}/{finding.name}{where}: {finding.reason}")
+        click.echo(f"{len(result.findings)} objects scanned in {result.seconds:.1f} s "
+                   f"({result.api_requests} API requests), {len(result.violations)} violations"
+                   + (f", {written} reports written" if write_reports else ""), err=True)  # fmt: skip
+    denied = [f for f in result.findings if f.result == "fail"]
+    if denied:
+        raise CheckFailedError(f"{len(denied)} of {len(result.findings)} objects would be denied")
 
 
 @admission.command("verify-log")
@@ -877,6 +950,10 @@ def audit() -> None:
     "--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
     help="The admission policy: its signers and trusted root verify the bundles.",
 )  # fmt: skip
+@click.option(
+    "--scan", "scan_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="The JSON of `mlbom admission scan --json`: what runs each model now.",
+)  # fmt: skip
 @click.option("--product", help="The product with digital elements the evidence is for.")
 @click.option("--manufacturer", help="Its manufacturer.")
 @click.option("--contact", metavar="EMAIL", help="The single point of contact for vulnerabilities.")
@@ -904,6 +981,7 @@ def audit_export(
     stores: tuple[str, ...],
     logs: tuple[Path, ...],
     policy_path: Path | None,
+    scan_path: Path | None,
     product: str | None,
     manufacturer: str | None,
     contact: str | None,
@@ -951,10 +1029,20 @@ def audit_export(
                 payload, key=private, identity_token=identity_token, trust_config=trust_config
             )
 
+    scan = None
+    if scan_path is not None:
+        from mlbom.files import read_bounded
+
+        try:
+            scan = json.loads(read_bounded(scan_path, 64 << 20))
+        except (ValueError, RecursionError):
+            raise BadInputError(f"{scan_path} is not JSON", hint="give the output of mlbom admission scan --json") from None  # fmt: skip
+        if not isinstance(scan, dict) or not isinstance(scan.get("running"), list):
+            raise BadInputError(f"{scan_path} is not a scan", hint="give the output of mlbom admission scan --json")  # fmt: skip
     report = build_report(
         stores, decision_logs=logs, policy_path=policy_path,
         product=Product(product, manufacturer, contact, support_until),
-        insecure_registries=insecure_registry,
+        insecure_registries=insecure_registry, scan=scan,
     )  # fmt: skip
     export.write(report, output, fmt, sign=signer)
     if not quiet:

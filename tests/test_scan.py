@@ -294,3 +294,46 @@ def test_serve_scans_in_the_background(world, tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_audit_export_shows_what_runs_each_model_now(world, tmp_path):
+    populate(world.server)
+    result, _ = world.scan()
+    scan = tmp_path / "scan.json"
+    scan.write_text(json.dumps(result.as_json()))
+    out = tmp_path / "evidence.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "mlbom", "audit", "export", "--store", str(world.root / "store"),
+         "--policy", str(world.policy), "--scan", str(scan), "-o", str(out), "-q"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    report = json.loads(out.read_text())
+    assert report["scan"]["scanned"] == 7
+    models = {m["reference"]: m for m in report["models"]}
+    running = models[GOOD]["runningNow"]
+    assert {(w["object"], w["namespace"], w["result"]) for w in running} == {
+        ("Pod/good", "team-a", "pass"), ("Deployment/serving", "team-b", "pass"),
+    }  # fmt: skip
+    html = tmp_path / "evidence.html"
+    subprocess.run(
+        [sys.executable, "-m", "mlbom", "audit", "export", "--store", str(world.root / "store"),
+         "--scan", str(scan), "-o", str(html), "-q"], check=True, timeout=300,
+    )  # fmt: skip
+    assert "Running now (2 workloads" in html.read_text()
+    # a hostile scan file: entries of the wrong shape are passed over
+    scan.write_text(json.dumps({"running": [3, {"models": "x"}, {"models": ["hf://ACME/Good-LLM@" + "1" * 40, 7], "result": "<b>", "object": ["x"]}], "scanned": True}))  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "mlbom", "audit", "export", "--store", str(world.root / "store"),
+         "--scan", str(scan), "-o", str(out), "-q"], check=True, timeout=300,
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["scan"]["scanned"] is None
+    (odd,) = {m["reference"]: m for m in report["models"]}[GOOD]["runningNow"]
+    assert odd == {"object": None, "namespace": None, "since": None, "reason": None, "result": None}
+    scan.write_text('{"not": "a scan"}')
+    bad = subprocess.run(
+        [sys.executable, "-m", "mlbom", "audit", "export", "--store", str(world.root / "store"),
+         "--scan", str(scan), "-o", str(out)], capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "is not a scan" in bad.stderr

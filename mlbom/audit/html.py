@@ -398,6 +398,7 @@ def _model_section(m: Mapping[str, Any], anchor: str) -> str:
         _unsafe(m.get("unsafeImports") or []),
         _cc(m.get("cc") or {}),
         _decisions(m.get("decisions") or {}),
+        _running(m["runningNow"]) if "runningNow" in m else "",
         _checks("BSI TR-03183-2", m.get("bsi") or [], "pass" if m.get("bsiPasses") else "fail"),
         _checks("G7 minimum elements for AI", m.get("g7") or []),
         _model_findings(m.get("findings") or []),
@@ -532,6 +533,25 @@ def _decisions(decisions: Mapping[str, Any]) -> str:
             ["Time", "Decision", "Workload", "Operation", "Mode", "Reason", "Log"],
             rows,
         )
+    )
+
+
+def _running(workloads: Sequence[Mapping[str, Any]]) -> str:
+    """What the included scan found running the model."""
+    if not workloads:
+        return "<p><strong>Running now:</strong> no workload of the scan runs this model.</p>"
+    rows = [
+        _tr(w.get("result") == "fail")
+        + f"<td>{_text(w.get('object') or '—')}</td><td>{_text(w.get('namespace') or '—')}</td>"
+        f'<td class="nw"><code>{_text(w.get("since") or "—")}</code></td>'
+        f"<td>{_badge('allowed' if w.get('result') != 'fail' else 'denied')}</td>"
+        f"<td>{_text(w.get('reason') or '—')}</td></tr>"
+        for w in workloads[:MAX_EVENTS]
+    ]
+    return _table(
+        f"Running now ({len(workloads)} workloads, per the included scan)",
+        ["Workload", "Namespace", "Since", "Today", "Reason"],
+        rows,
     )
 
 

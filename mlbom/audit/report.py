@@ -58,9 +58,11 @@ def build_report(
     policy_path: Path | None = None,
     product: Product = Product(),
     insecure_registries: tuple[str, ...] = (),
+    scan: dict[str, Any] | None = None,
 ) -> Report:
     """Collect and check everything; never raises for what it finds, only for unusable
-    arguments (a policy that does not load)."""
+    arguments (a policy that does not load). `scan`, the JSON of `mlbom admission scan`,
+    adds what runs each model now."""
     from mlbom.audit.checks import CraFacts, cra_points
 
     policy = None
@@ -74,6 +76,9 @@ def build_report(
         collected += _collect(location, findings, insecure_registries)
     events, logs_info, log_files = _decisions(decision_logs, findings)
     models = [_model(c, policy, events.get(c.reference, [])) for c in collected]
+    if scan is not None:
+        for model in models:
+            model["runningNow"] = _running(model["reference"], scan)
     for model in models:
         findings += model["findings"]
     total = len(models)
@@ -121,7 +126,30 @@ def build_report(
         "decisionLogs": logs_info,
         "findings": findings,
     }
+    if scan is not None:
+        counts = {k: scan.get(k) for k in ("scanned", "denied", "warned")}
+        data["scan"] = {"at": _str(scan.get("at"))} | {
+            k: v if isinstance(v, int) and not isinstance(v, bool) else None
+            for k, v in counts.items()
+        }
     return Report(data, collected, log_files)
+
+
+def _running(reference: str, scan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The workloads the scan found running `reference` (Hub names without regard to case),
+    since when, and how admission would decide them now."""
+    wanted = reference.lower() if reference.startswith("hf://") else reference
+    found = []
+    entries = scan.get("running")
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("models"), list):
+            continue
+        models = [m.lower() if m.startswith("hf://") else m for m in entry["models"] if isinstance(m, str)]  # fmt: skip
+        if wanted in models:
+            workload = {k: _str(entry.get(k)) for k in ("object", "namespace", "since", "reason")}
+            result = entry.get("result")
+            found.append(workload | {"result": result if result in ("pass", "warn", "fail") else None})  # fmt: skip
+    return found
 
 
 # -- the stores ------------------------------------------------------------------------------

@@ -82,12 +82,13 @@ $(VENV)/.load-tools: | $(BIN)/python
 		echo "wrk and hey not found and not root: install them with sudo apt-get install wrk hey"; \
 	fi
 
-## bench: the speed figures of the issues (hashing, cache, --help, Hub models, verify, webhook, audit export)
+## bench: the speed figures of the issues (hashing, cache, --help, Hub models, verify, webhook, scan, audit export)
 bench: $(VENV)/.bench-installed $(NODE_PEERS) $(REGISTRY_PEER) $(VENV)/.load-tools
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_hub.py
 	$(BIN)/python bench/bench_verify.py
 	$(BIN)/python bench/bench_admission.py
+	$(BIN)/python bench/bench_scan.py
 	$(BIN)/python bench/bench_audit.py
 
 clean:

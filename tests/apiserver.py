@@ -14,13 +14,14 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from kubernetes import client
 
 from tests.tls import TestCA
 
-TOKEN = "stand-in-token"
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.stand-in"  # a service account token, as the API server sees it
 # (API path prefix, plural) -> (apiVersion, kind, namespaced)
 RESOURCES = {
     ("/api/v1", "pods"): ("v1", "Pod", True),
@@ -41,7 +42,17 @@ RESOURCES = {
         False,
     ),
     ("/apis/coordination.k8s.io/v1", "leases"): ("coordination.k8s.io/v1", "Lease", True),
+    ("/apis/node.k8s.io/v1", "runtimeclasses"): ("node.k8s.io/v1", "RuntimeClass", False),
+    ("/api/v1", "nodes"): ("v1", "Node", False),
 }
+_METADATA_ONLY = "as=PartialObjectMetadataList"
+
+
+class Request(NamedTuple):
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    accept: str
 
 
 def status(code: int, reason: str, message: str) -> dict:
@@ -50,7 +61,9 @@ def status(code: int, reason: str, message: str) -> dict:
 
 
 class ApiServerStandIn:
-    """Holds objects per resource; `requests` counts what was asked (method, path)."""
+    """Holds objects per resource; `log` keeps every request. `status` answers the lists whose
+    path ends with one of `failing` with that error; `metadata_only` honours
+    ``as=PartialObjectMetadataList`` as the API server does."""
 
     def __init__(self, folder: Path, resources: dict | None = None) -> None:
         self.resources = resources or RESOURCES
@@ -58,8 +71,11 @@ class ApiServerStandIn:
             key: {} for key in self.resources
         }
         self.version = 1000
-        self.page_size = 500
-        self.requests: list[tuple[str, str]] = []
+        self.page_size = 500  # at most this many per page, whatever the limit
+        self.log: list[Request] = []
+        self.status: int | None = None
+        self.failing: tuple[str, ...] = ()
+        self.metadata_only = True
         self.lock = threading.Lock()
         self.connections: set[socket.socket] = set()
         self.ca = TestCA(folder)
@@ -82,8 +98,7 @@ class ApiServerStandIn:
     def configuration(self) -> client.Configuration:
         configuration = client.Configuration(host=self.url)
         configuration.ssl_ca_cert = str(self.ca.path)
-        configuration.api_key = {"BearerToken": TOKEN}
-        configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        configuration.api_key = {"authorization": f"Bearer {TOKEN}"}
         return configuration
 
     def kubeconfig(self, folder: Path) -> Path:
@@ -119,6 +134,15 @@ class ApiServerStandIn:
     def all(self, plural: str) -> list[dict]:
         return [o for (_, p), objs in self.objects.items() if p == plural for o in objs.values()]
 
+    def replace_all(self, plural: str, items: list[dict]) -> None:
+        """The objects of one resource, in this order (lists answer in it)."""
+        for key in self.objects:
+            if key[1] == plural:
+                with self.lock:
+                    self.objects[key] = {}
+        for item in items:
+            self.add(item)
+
     def _resource_of(self, obj: dict) -> tuple[str, str]:
         for key, (api_version, kind, _) in self.resources.items():
             if (api_version, kind) == (obj["apiVersion"], obj["kind"]):
@@ -139,8 +163,8 @@ class ApiServerStandIn:
                 return (prefix, plural), rest[1], rest[3] if len(rest) == 4 else None
         return None
 
-    def answer(self, method: str, path: str, query: dict, body: dict | None, auth: str) -> tuple[int, dict]:  # fmt: skip
-        self.requests.append((method, path))
+    def answer(self, method: str, path: str, query: dict, body: dict | None, auth: str, accept: str = "") -> tuple[int, dict]:  # fmt: skip
+        self.log.append(Request(method, path, query, accept))
         if auth != f"Bearer {TOKEN}":
             return 401, status(401, "Unauthorized", "Unauthorized")
         found = self.route(path)
@@ -148,10 +172,16 @@ class ApiServerStandIn:
             return 404, status(404, "NotFound", "the server could not find the requested resource")
         resource, namespace, name = found
         api_version, kind, _ = self.resources[resource]
+        if self.status is not None and path.endswith(self.failing):
+            return self.status, self.error(path)
         with self.lock:
             objects = self.objects[resource]
             if method == "GET" and name is None:
-                return 200, self._page(objects, namespace, query, api_version, kind)
+                page = self._page(objects, namespace, query, api_version, kind)
+                if self.metadata_only and _METADATA_ONLY in accept:
+                    page["apiVersion"], page["kind"] = "meta.k8s.io/v1", "PartialObjectMetadataList"
+                    page["items"] = [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": i["metadata"]} for i in page["items"]]  # fmt: skip
+                return 200, page
             if method == "GET":
                 obj = objects.get((namespace or "", name))
                 return (200, obj) if obj else (404, status(404, "NotFound", f'{resource[1]} "{name}" not found'))  # fmt: skip
@@ -178,10 +208,20 @@ class ApiServerStandIn:
                 return 200, body
         return 405, status(405, "MethodNotAllowed", "the server does not allow this method")
 
+    def error(self, path: str) -> dict:
+        """The Status the API server answers with: RBAC's wording for 403."""
+        if self.status != 403:
+            return status(self.status or 500, "InternalError", "etcdserver: request timed out")
+        group = path.split("/")[2] if path.startswith("/apis/") else ""
+        resource = path.rsplit("/", 1)[1]
+        return status(403, "Forbidden", (
+            f'{resource}{"." + group if group else ""} is forbidden: User '
+            f'"system:serviceaccount:mlbom:mlbom-admission" cannot list resource "{resource}" '
+            f'in API group "{group}" at the cluster scope'
+        ))  # fmt: skip
+
     def _page(self, objects: dict, namespace: str | None, query: dict, api_version: str, kind: str) -> dict:  # fmt: skip
-        items = [
-            o for (ns, _), o in sorted(objects.items()) if namespace is None or ns == namespace
-        ]
+        items = [o for (ns, _), o in objects.items() if namespace is None or ns == namespace]
         if selector := query.get("labelSelector", [""])[0]:
             wanted = dict(term.split("=", 1) for term in selector.split(","))
             items = [o for o in items if all(o["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]  # fmt: skip
@@ -214,7 +254,7 @@ class ApiServerStandIn:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
-                code, answer = stand_in.answer(method, url.path, parse_qs(url.query), body, self.headers.get("Authorization", ""))  # fmt: skip
+                code, answer = stand_in.answer(method, url.path, parse_qs(url.query), body, self.headers.get("Authorization", ""), self.headers.get("Accept", ""))  # fmt: skip
                 data = json.dumps(answer).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")

@@ -13,21 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 import jsonpatch
 import pytest
@@ -41,6 +35,7 @@ from admission.policy import Confidential, parse_policy
 from admission.reviewer import Reviewer
 from admission.verification import ModelVerifier
 from mlbom.errors import BadInputError
+from tests.apiserver import TOKEN, ApiServerStandIn
 from tests.registry import free_port
 from tests.tls import TestCA
 
@@ -49,7 +44,6 @@ SNP_LABEL = "feature.node.kubernetes.io/cpu-security.sev.snp.enabled"
 TDX_LABEL = "feature.node.kubernetes.io/cpu-security.tdx.enabled"
 KATA = "katacontainers.io/kata-runtime"
 GPU_CC = "nvidia.com/cc.ready.state"
-TOKEN = "eyJhbGciOiJSUzI1NiJ9.stand-in"  # a service account token, as the API server sees it
 NEED = CcNeed(reason="namespace secure requires it")
 
 POLICY = """\
@@ -138,119 +132,33 @@ def node(name: str, *tees: str, kata: bool = True, gpu_cc: bool = True) -> dict:
 # --- the stand-in ------------------------------------------------------------------------
 
 
-class ApiServer:
-    """The kube-apiserver's list endpoints for RuntimeClasses and Nodes."""
-
-    LISTS: ClassVar = {
-        "/apis/node.k8s.io/v1/runtimeclasses": ("node.k8s.io/v1", "RuntimeClassList", "runtime_classes"),
-        "/api/v1/nodes": ("v1", "NodeList", "nodes"),
-    }  # fmt: skip
+class ApiServer(ApiServerStandIn):
+    """The stand-in holding the two lists --discover reads: RuntimeClasses and Nodes."""
 
     def __init__(self, folder: Path, runtime_classes: list[dict], nodes: list[dict]) -> None:
+        super().__init__(folder)
+        self.failing = ("runtimeclasses", "nodes")  # which lists `status` fails
         self.runtime_classes, self.nodes = runtime_classes, nodes
-        self.page_size = 500  # at most this many per page, whatever the limit
-        self.status: int | None = None  # answer the lists with this error
-        self.failing = ("runtimeclasses", "nodes")  # which lists
-        self.metadata_only = True  # honour as=PartialObjectMetadataList
-        self.requests: list[tuple[str, dict[str, list[str]], str]] = []
-        self.connections: set[socket.socket] = set()
-        self.ca = TestCA(folder)
-        cert, key, _ = self.ca.issue("apiserver")
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
 
-    def close(self) -> None:
-        """Stop, dropping kept-alive connections too: from now on connections are refused."""
-        self.server.shutdown()
-        self.server.server_close()
-        for connection in list(self.connections):
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+    @property
+    def runtime_classes(self) -> list[dict]:
+        return self.all("runtimeclasses")
 
-    def configuration(self) -> client.Configuration:
-        configuration = client.Configuration(host=self.url)
-        configuration.ssl_ca_cert = str(self.ca.path)
-        configuration.api_key = {"authorization": f"Bearer {TOKEN}"}
-        return configuration
+    @runtime_classes.setter
+    def runtime_classes(self, items: list[dict]) -> None:
+        self.replace_all("runtimeclasses", items)
 
-    def answer(self, path: str, query: dict[str, list[str]], accept: str, auth: str) -> tuple[int, dict]:  # fmt: skip
-        self.requests.append((path, query, accept))
-        if auth != f"Bearer {TOKEN}":
-            return 401, status(401, "Unauthorized", "Unauthorized")
-        if path not in self.LISTS:
-            return 404, status(404, "NotFound", "the server could not find the requested resource")
-        api_version, kind, attribute = self.LISTS[path]
-        if self.status is not None and path.endswith(self.failing):
-            return self.status, self.error(path)
-        items = getattr(self, attribute)
-        start = 0
-        if token := query.get("continue", [""])[0]:
-            start = json.loads(base64.b64decode(token))["start"]
-        limit = int(query.get("limit", ["0"])[0]) or len(items)
-        end = start + min(limit, self.page_size)
-        metadata: dict = {"resourceVersion": "99822"}
-        if end < len(items):
-            metadata["continue"] = base64.b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": 99822, "start": end}).encode()).decode()  # fmt: skip
-            metadata["remainingItemCount"] = len(items) - end
-        page = items[start:end]
-        if self.metadata_only and "as=PartialObjectMetadataList" in accept:
-            api_version, kind = "meta.k8s.io/v1", "PartialObjectMetadataList"
-            page = [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": i["metadata"]} for i in page]  # fmt: skip
-        return 200, {"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": page}
+    @property
+    def nodes(self) -> list[dict]:
+        return self.all("nodes")
 
-    def error(self, path: str) -> dict:
-        """The Status the API server answers with: RBAC's wording for 403."""
-        if self.status != 403:
-            return status(self.status, "InternalError", "etcdserver: request timed out")
-        group = "node.k8s.io" if "node.k8s.io" in path else ""
-        resource = path.rsplit("/", 1)[1]
-        return status(403, "Forbidden", (
-            f'{resource}{"." + group if group else ""} is forbidden: User '
-            f'"system:serviceaccount:mlbom:mlbom-admission" cannot list resource "{resource}" '
-            f'in API group "{group}" at the cluster scope'
-        ))  # fmt: skip
+    @nodes.setter
+    def nodes(self, items: list[dict]) -> None:
+        self.replace_all("nodes", items)
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                stand_in.connections.add(self.connection)
-
-            def finish(self) -> None:
-                stand_in.connections.discard(self.connection)
-                super().finish()
-
-            def do_GET(self) -> None:
-                url = urlsplit(self.path)
-                code, body = stand_in.answer(
-                    url.path, parse_qs(url.query), self.headers.get("Accept", ""),
-                    self.headers.get("Authorization", ""),
-                )  # fmt: skip
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        return Handler
-
-
-def status(code: int, reason: str, message: str) -> dict:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}  # fmt: skip
+    @property
+    def requests(self) -> list[tuple[str, dict[str, list[str]], str]]:
+        return [(r.path, r.query, r.accept) for r in self.log]
 
 
 @pytest.fixture

@@ -145,10 +145,10 @@ def test_reports_are_written_once_and_updated_in_place(world):
     assert failed["source"] == "mlbom" and failed["policy"] == "mlbom-admission"
     assert team_a["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "mlbom"}
     # nothing changed: nothing written, not even a timestamp
-    before = list(world.server.requests)
+    before = len(world.server.log)
     again, api = world.scan()
     assert write_reports(api, again, now=lambda: time.time() + 3600) == 0
-    writes = [r for r in world.server.requests[len(before) :] if r[0] in ("POST", "PUT")]
+    writes = [r for r in world.server.log[before:] if r.method in ("POST", "PUT")]
     assert writes == []
 
 
@@ -189,7 +189,7 @@ def test_lists_are_paged_and_requests_grow_with_pages_not_objects(world):
         world.server.add(vllm_pod(f"p{i}", f"ns{i % 5}", GOOD))
     result, api = world.scan()
     assert len(result.findings) == 95
-    pod_lists = [r for r in world.server.requests if r == ("GET", "/api/v1/pods")]
+    pod_lists = [r for r in world.server.log if (r.method, r.path) == ("GET", "/api/v1/pods")]
     assert len(pod_lists) == 10  # 95 pods, 10 a page
     # one GET per scanned kind (each an empty page) besides the pods' ten pages
     assert result.api_requests == 10 + len(Scanner(None, api).paths) - 1  # type: ignore[arg-type]

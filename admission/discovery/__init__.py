@@ -220,7 +220,7 @@ class _Accountant:
         elif why := self._accelerators(c, image, env):
             acc.role, acc.why = "inference", why
         acc.runtime = ", ".join(dict.fromkeys([*served, *loads])) or None
-        self._unread_runtimes(acc, unrecognised, line, image, c)
+        self._unread_runtimes(acc, unrecognised, image, c)
         for reading in readings:
             for code, message in reading.problems:
                 acc.problems.append(Problem(code, f"container {name} ({reading.runtime}): {message}", name))  # fmt: skip
@@ -240,7 +240,6 @@ class _Accountant:
         self,
         acc: ContainerAccount,
         unrecognised: list[Invocation],
-        line: CommandLine,
         image: str,
         c: dict[str, Any],
     ) -> None:

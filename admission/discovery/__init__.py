@@ -29,7 +29,7 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from admission.discovery import runtimes
 from admission.discovery.commandline import CommandLine, Invocation, read
@@ -140,6 +140,13 @@ def models_in(pod: PodUnderReview) -> list[ModelUse]:
     return uses + [p for p in paths if all(p.reference != u.reference for u in uses)]
 
 
+class _Mount(NamedTuple):
+    at: str  # where in the container (normalised)
+    volume: str  # the pod's volume
+    read_only: bool
+    sub: str  # subPath within the volume
+
+
 @dataclass
 class _Seen:
     """One container as read: its account, its spec, what it runs and what that loads."""
@@ -147,7 +154,7 @@ class _Seen:
     account: ContainerAccount
     spec: dict[str, Any]
     readings: list[Reading]
-    mounts: list[tuple[str, str, bool]]  # (mount path, volume, read-only)
+    mounts: list[_Mount]
     unread: list[Invocation]  # programs it runs that mlbom does not recognise
 
 
@@ -160,8 +167,9 @@ class _Accountant:
         for volume in self.scan.dicts(self.spec.get("volumes"), "the pod's volumes"):
             if isinstance(volume.get("name"), str):
                 self.volumes[volume["name"]] = volume
-        self.filled: dict[str, list[ModelUse]] = {}  # volume -> what loaders put there
-        self.writers: dict[str, list[str]] = {}  # volume -> containers writing unknown bytes
+        # (backing store, folder in it) -> what loaders put there; only fresh emptyDirs count
+        self.filled: dict[tuple[str, str], list[ModelUse]] = {}
+        self.writers: dict[str, list[str]] = {}  # backing store -> containers writing unknown bytes
 
     def run(self) -> PodAccount:
         out = PodAccount(models=list(self.pod.models), problems=list(self.pod.problems))
@@ -175,9 +183,10 @@ class _Accountant:
             self._loaded(s)
         for s in seen:
             if s.account.role == "other":
-                for _, volume, read_only in s.mounts:
-                    if not read_only:
-                        self.writers.setdefault(volume, []).append(s.account.name)
+                for m in s.mounts:
+                    if not m.read_only:
+                        self.writers.setdefault(self._backing(m.volume), []).append(s.account.name)
+        out.problems += self._reach(seen)
         for s in seen:
             self._served(s)
         for use in self._image_volumes():
@@ -234,7 +243,10 @@ class _Accountant:
                     f"beside {acc.runtime}: bake it into the image or run it as its own init container",
                     name,
                 ))  # fmt: skip
-        return _Seen(acc, c, readings, self._mounts(c), unrecognised)
+        found = _Seen(acc, c, readings, self._mounts(c), unrecognised)
+        for inv in [*line.invocations, *hooks.invocations]:
+            self._program_source(found, inv)
+        return found
 
     def _unread_runtimes(
         self,
@@ -321,23 +333,42 @@ class _Accountant:
         """What the container's loaders fetch, and the volumes (or its own folders) they
         put it in."""
         acc = s.account
+        modelcar = _MODELCAR.match(acc.name) and as_str(s.spec.get("image"))
+        car = [oci(modelcar, f"container {acc.name}: image (a KServe modelcar)", acc.name)] if modelcar else []  # fmt: skip
+        acc.models += car
         for reading in s.readings:
             if reading.role != "loader":
                 continue
             models = [m for n in reading.named for m in self._named(n, s, None)]
-            acc.models += models
-            targets = reading.writes or [at for at, _, read_only in s.mounts if not read_only]
+            if reading.runtime == "KServe modelcar":
+                if not car:  # another container's files, linked in: only a modelcar's image
+                    acc.problems.append(Problem("byte-source", f"container {acc.name} links another container's files into {', '.join(reading.writes)}: mlbom cannot tell what they are", acc.name))  # fmt: skip
+                models = car
+            acc.models += [m for m in models if m not in acc.models]
+            targets = reading.writes or [m.at for m in s.mounts if not m.read_only]
             for target in targets:
-                volume, _ = self._mount_at(s.mounts, target)
-                if volume is not None:
-                    self.filled.setdefault(volume, []).extend(models)
-                acc.local[target.rstrip("/") or "/"] = models
-        if _MODELCAR.match(acc.name) and (image := as_str(s.spec.get("image"))):
-            car = oci(image, f"container {acc.name}: image (a KServe modelcar)", acc.name)
-            acc.models.append(car)
-            for _, volume, read_only in s.mounts:
-                if not read_only:
-                    self.filled.setdefault(volume, []).append(car)
+                self._fill(s, _normal(target, self._cwd(s, reading)), models)
+        if car and not any(r.runtime == "KServe modelcar" for r in s.readings):
+            for m in s.mounts:
+                if not m.read_only:
+                    self._fill(s, m.at, car)
+
+    def _fill(self, s: _Seen, target: str, models: list[ModelUse]) -> None:
+        """A loader's destination: in a fresh emptyDir it holds what the loader fetched; in
+        a volume that outlives the pod it may hold more (a download keeps files it finds)."""
+        s.account.local[target] = models
+        mount, inner = self._mount_in(s.mounts, target)
+        if mount is not None and self._fresh(mount.volume):
+            self.filled[self._backing(mount.volume), inner] = models
+
+    def _fresh(self, volume: str) -> bool:
+        """A volume made empty for this pod: an emptyDir, or a generic ephemeral volume not
+        made from a snapshot or another volume."""
+        spec = as_dict(self.volumes.get(volume))
+        claim = as_dict(as_dict(as_dict(spec.get("ephemeral")).get("volumeClaimTemplate")).get("spec"))  # fmt: skip
+        if "ephemeral" in spec:
+            return not (claim.get("dataSource") or claim.get("dataSourceRef"))
+        return "emptyDir" in spec
 
     def _served(self, s: _Seen) -> None:
         acc = s.account
@@ -358,31 +389,97 @@ class _Accountant:
     def _cache(self, s: _Seen, reading: Reading, cache: str) -> None:
         """A cache the runtime reads before it downloads: on a volume others can fill, the
         bytes under a pinned commit's name may be anyone's."""
-        volume, _ = self._mount_at(s.mounts, _normal(cache, self._cwd(s, reading)))
-        if volume is None or volume in self.filled:
+        folder = _normal(cache, self._cwd(s, reading))
+        if folder.startswith("~"):
             return
-        kind = as_dict(self.volumes.get(volume))
-        writers = self.writers.get(volume)
-        if "emptyDir" in kind and not writers:
+        holding, _ = self._mount_in(s.mounts, folder)
+        inside = [m for m in s.mounts if m.at != folder and _under(m.at, folder)]
+        for mount in [*([holding] if holding else []), *inside]:
+            writers = self._writers(mount.volume)
+            if self._fresh(mount.volume) and not writers:
+                continue
+            if self.sources.shared_caches and not writers:
+                continue
+            by = (
+                f"container {', '.join(writers)} writes to it"
+                if writers
+                else "other pods can fill it"
+            )
+            s.account.problems.append(Problem(
+                "byte-source",
+                f"container {s.account.name} ({reading.runtime}) reads and keeps downloads in "
+                f"{cache}, on the volume {mount.volume} (at {mount.at}), and {by}: the runtime "
+                f"serves what it finds there under the pinned commit's name without checking it. "
+                f"Keep the cache on an emptyDir, or set sources.sharedCaches: allow where "
+                f"load-time verification binds it",
+                s.account.name,
+            ))  # fmt: skip
             return
-        if self.sources.shared_caches and not writers:
-            return
-        by = f"container {', '.join(writers)} writes to it" if writers else "other pods can fill it"
-        s.account.problems.append(Problem(
-            "byte-source",
-            f"container {s.account.name} ({reading.runtime}) reads and keeps downloads in {cache} "
-            f"on the volume {volume}, and {by}: the runtime serves what it finds there under the "
-            f"pinned commit's name without checking it. Keep the cache on an emptyDir, or set "
-            f"sources.sharedCaches: allow where load-time verification binds it",
-            s.account.name,
-        ))  # fmt: skip
 
     def _cwd(self, s: _Seen, reading: Reading) -> str:
-        """The directory the runtime starts in: a shell line's cd, workingDir, the image's."""
-        base = as_str(s.spec.get("workingDir")) or runtimes.workdir(
-            as_str(s.spec.get("image")) or ""
-        )
-        return posixpath.normpath(posixpath.join(base, reading.cwd)) if reading.cwd else base
+        return _start_dir(s.spec, reading.cwd)
+
+    def _program_source(self, s: _Seen, inv: Invocation) -> None:
+        """A program is its image's: one run from a volume, or a Python module that the
+        working directory could shadow, runs what mlbom cannot see."""
+        python = runtimes.python_parts(inv.argv)
+        cwd = _start_dir(s.spec, inv.cwd)
+        if python and python[0]:  # python -m PACKAGE…: the working directory comes first
+            package = _normal(python[0].split(".", 1)[0], cwd)
+            for m in s.mounts:
+                if _under(package, m.at) or _under(m.at, package):
+                    s.account.problems.append(Problem(
+                        "ambiguous",
+                        f"container {s.account.name}: python -m {python[0]} imports {package} from "
+                        f"its working directory first, and the volume {m.volume} is at {m.at}: set "
+                        f"workingDir away from volumes",
+                        s.account.name,
+                    ))  # fmt: skip
+                    return
+        programs = [inv.argv[0]] + ([python[1][0]] if python and not python[0] and python[1] and not python[1][0].startswith("-") else [])  # fmt: skip
+        for program in programs:
+            if "/" not in program:
+                continue
+            mount, _ = self._mount_in(s.mounts, _normal(program, cwd))
+            if mount is not None:
+                s.account.problems.append(Problem(
+                    "byte-source",
+                    f"container {s.account.name} runs {program} from the volume {mount.volume}: "
+                    f"mlbom cannot tell what it does. Run programs from the image",
+                    s.account.name,
+                ))  # fmt: skip
+                return
+
+    def _reach(self, seen: list[_Seen]) -> list[Problem]:
+        """Ways other containers reach into a server's files: a shared process namespace, a
+        privileged container, the node's filesystem, an ephemeral container targeting it."""
+        serving = {s.account.name for s in seen if s.account.role != "other"}
+        if not serving:
+            return []
+        problems = []
+        spec = self.spec
+        if spec.get("hostPID") is True:
+            problems.append(Problem("byte-source", "hostPID lets the pod's containers reach other processes' files: remove it from an inference pod"))  # fmt: skip
+        for s in seen:
+            acc, c = s.account, s.spec
+            if acc.role != "other":
+                continue
+            security = as_dict(c.get("securityContext"))
+            node = [m for m in s.mounts if self._backing(m.volume).startswith("host:") and not m.read_only
+                    and any(_under(d, self._backing(m.volume)[5:]) for d in ("/var/lib/kubelet", "/var/lib/containerd", "/run/containerd", "/var/lib/docker"))]  # fmt: skip
+            target = as_str(c.get("targetContainerName"))
+            if security.get("privileged") is True:
+                why = "is privileged: it can write into the server's files"
+            elif node:
+                why = f"mounts the node's {self._backing(node[0].volume)[5:]}, where the server's volumes are"
+            elif target in serving:
+                why = f"shares the process namespace of {target}, whose files it can write through /proc"
+            elif spec.get("shareProcessNamespace") is True and (s.unread or (not c.get("command") and not c.get("args"))):  # fmt: skip
+                why = "shares the pod's process namespace and runs what mlbom cannot read: it can write into the server's files through /proc"  # fmt: skip
+            else:
+                continue
+            problems.append(Problem("byte-source", f"container {acc.name} {why}. Keep it out of an inference pod", acc.name))  # fmt: skip
+        return problems
 
     def _local_name(self, s: _Seen, reading: Reading, named: runtimes.Named) -> None:
         """A Hub id is also a relative path: runtimes load a folder of that name from their
@@ -391,12 +488,12 @@ class _Accountant:
         if named.uri or named.path or is_path(value) or "://" in value or not value:
             return
         folder = _normal(value.split("@", 1)[0], self._cwd(s, reading))
-        for at, volume, _ in s.mounts:
-            if _under(folder, at) or _under(at, folder):
+        for m in s.mounts:
+            if _under(folder, m.at) or _under(m.at, folder):
                 s.account.problems.append(Problem(
                     "ambiguous",
                     f"container {s.account.name} ({reading.runtime}): {value} is also the folder "
-                    f"{folder} on the volume {volume}, which {reading.runtime} would load instead "
+                    f"{folder} on the volume {m.volume}, which {reading.runtime} would load instead "
                     f"of the Hub repository: mount the volume elsewhere or set workingDir elsewhere",
                     s.account.name,
                 ))  # fmt: skip
@@ -417,24 +514,49 @@ class _Accountant:
         path = _normal(value.removeprefix("file://"), self._cwd(s, reading))
         return self._trace(path, s, source)
 
-    def _mounts(self, c: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    def _mounts(self, c: dict[str, Any]) -> list[_Mount]:
         mounts = []
         what = f"container {as_str(c.get('name'))}: volumeMounts"
         for m in self.scan.dicts(c.get("volumeMounts"), what):
             at, name = as_str(m.get("mountPath")), as_str(m.get("name"))
             if at and name:
-                mounts.append((_normal(at, "/"), name, m.get("readOnly") is True))
+                # subPathExpr's value is the kubelet's: an unknown folder of the volume
+                sub = as_str(m.get("subPath")) or ("\x00expr" if m.get("subPathExpr") else "")
+                mounts.append(
+                    _Mount(_normal(at, "/"), name, m.get("readOnly") is True, sub.strip("/"))
+                )
         return mounts
 
     @staticmethod
-    def _mount_at(mounts: list[tuple[str, str, bool]], path: str) -> tuple[str | None, str]:
-        """The volume mounted at `path` (the innermost mount) and the path inside it."""
-        best, rest, longest = None, "", -1
-        for at, name, _ in mounts:
-            inside = path == at or path.startswith(at if at == "/" else at + "/")
-            if inside and len(at) > longest:
-                best, rest, longest = name, path[len(at) :].strip("/"), len(at)
-        return best, rest
+    def _mount_in(mounts: list[_Mount], path: str) -> tuple[_Mount | None, str]:
+        """The innermost mount holding `path`, and where `path` is within its volume."""
+        best: _Mount | None = None
+        for m in mounts:
+            if _under(path, m.at) and (best is None or len(m.at) > len(best.at)):
+                best = m
+        if best is None:
+            return None, ""
+        rest = path[len(best.at) :].strip("/")
+        return best, "/".join(p for p in (best.sub, rest) if p)
+
+    def _backing(self, volume: str) -> str:
+        """What holds a volume's bytes: two volumes of one claim or host folder are one."""
+        spec = as_dict(self.volumes.get(volume))
+        if claim := as_str(as_dict(spec.get("persistentVolumeClaim")).get("claimName")):
+            return f"pvc:{claim}"
+        if host := as_str(as_dict(spec.get("hostPath")).get("path")):
+            return f"host:{_normal(host, '/')}"
+        return f"volume:{volume}"
+
+    def _writers(self, volume: str) -> list[str]:
+        """The containers that may write unknown bytes into a volume's store (host folders
+        inside one another are one store)."""
+        backing = self._backing(volume)
+        if not backing.startswith("host:"):
+            return self.writers.get(backing, [])
+        path = backing.removeprefix("host:")
+        return [w for key, names in self.writers.items() if key.startswith("host:")
+                and (_under(path, key[5:]) or _under(key[5:], path)) for w in names]  # fmt: skip
 
     def _trace(self, path: str, s: _Seen, source: str) -> list[ModelUse]:
         """The models behind a local path: what a loader of the same container or of the
@@ -446,9 +568,12 @@ class _Accountant:
             return list(self.pod.models)  # the controller fills /mnt/models with the object's model
         for target, models in acc.local.items():
             if _under(path, target) or _under(target, path):
+                if not models:
+                    acc.problems.append(Problem("byte-source", f"container {acc.name} reads {path}, which it fills itself from a source mlbom cannot tell", acc.name))  # fmt: skip
                 return [replace(m, source=f"{where} (written by {m.source})") for m in models]
-        name, rest = self._mount_at(s.mounts, path)
-        inside = [(at, v) for at, v, _ in s.mounts if at != path and _under(at, path)]
+        mount, inner = self._mount_in(s.mounts, path)
+        name = mount.volume if mount else None
+        inside = [(m.at, m.volume) for m in s.mounts if m.at != path and _under(m.at, path)]
         if inside:
             at, inner = inside[0]
             acc.problems.append(Problem(
@@ -462,7 +587,7 @@ class _Accountant:
         if name is None:
             acc.paths.append(raw(path, where, acc.name, _path_hint(path, "no volume is mounted there; it is in the image")))  # fmt: skip
             return []
-        if writers := self.writers.get(name):
+        if writers := self._writers(name):
             acc.problems.append(Problem(
                 "byte-source",
                 f"container {acc.name} reads its model from {path} on the volume {name}, which "
@@ -473,25 +598,20 @@ class _Accountant:
                 acc.name,
             ))  # fmt: skip
             return []
-        if loaded := self.filled.get(name):
-            return [replace(m, source=f"{where} (volume {name}, filled by {m.source})", container=acc.name) for m in loaded]  # fmt: skip
+        backing = self._backing(name)
+        for (store, folder), loaded in self.filled.items():
+            if store == backing and (_within(inner, folder) or _within(folder, inner)):
+                return [replace(m, source=f"{where} (volume {name}, filled by {m.source})", container=acc.name) for m in loaded]  # fmt: skip
         volume = as_dict(self.volumes.get(name))
         if use := image_volume(volume, f"{where} (image volume {name})", acc.name):
             return [use]
         claim = as_str(as_dict(volume.get("persistentVolumeClaim")).get("claimName"))
         if claim:
-            sub = "/".join(p for p in (self._sub_path(s.spec, name), rest) if p)
-            acc.paths.append(raw(f"pvc://{claim}" + (f"/{sub}" if sub else ""), where, acc.name, _path_hint(path, f"it is on the PVC {claim}")))  # fmt: skip
+            acc.paths.append(raw(f"pvc://{claim}" + (f"/{inner}" if inner else ""), where, acc.name, _path_hint(path, f"it is on the PVC {claim}")))  # fmt: skip
             return []
         kind = next((k for k in volume if k != "name"), "unknown")
         acc.paths.append(raw(path, where, acc.name, _path_hint(path, f"volume {name} is {kind} and nothing mlbom reads fills it")))  # fmt: skip
         return []
-
-    def _sub_path(self, c: dict[str, Any], volume: str) -> str:
-        for m in self.scan.dicts(c.get("volumeMounts"), "volumeMounts"):
-            if m.get("name") == volume:
-                return as_str(m.get("subPath")) or ""
-        return ""
 
     def _image_volumes(self) -> Iterator[ModelUse]:
         for name, volume in self.volumes.items():
@@ -573,11 +693,22 @@ class _Accountant:
             ))  # fmt: skip
 
 
+def _start_dir(spec: dict[str, Any], cd: str | None) -> str:
+    """Where a program starts: a shell line's cd, the container's workingDir, the image's."""
+    base = as_str(spec.get("workingDir")) or runtimes.workdir(as_str(spec.get("image")) or "")
+    return _normal(cd, base) if cd else _normal(base, "/")
+
+
 def _normal(path: str, cwd: str) -> str:
     """An absolute, normalised path (``..`` resolved as the kernel does without symlinks)."""
     if path.startswith("~"):
         return path  # the home directory of a user mlbom does not know
     return posixpath.normpath(posixpath.join(cwd or "/", path)).replace("//", "/")
+
+
+def _within(inner: str, folder: str) -> bool:
+    """`inner` is `folder` or inside it, both paths within one volume ("" is its root)."""
+    return not folder or inner == folder or inner.startswith(folder + "/")
 
 
 def _under(path: str, folder: str) -> bool:

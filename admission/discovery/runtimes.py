@@ -112,6 +112,10 @@ _ENTRYPOINTS: tuple[tuple[re.Pattern[str], list[str]], ...] = (
     (re.compile(r"text-generation-inference|-tgi-inference"), ["text-generation-launcher"]),
     (re.compile(r"text-embeddings-inference|-tei(-cpu)?-inference"), ["text-embeddings-router"]),
     (re.compile(r"huggingfaceserver$"), ["python", "-m", "huggingfaceserver"]),
+    *(
+        (re.compile(rf"(^|/){name}$"), ["python", "-m", name])
+        for name in ("sklearnserver", "xgbserver", "lgbserver", "pmmlserver", "paddleserver")
+    ),
     (re.compile(r"(^|/)ollama$"), ["ollama"]),  # its CMD is serve
     (re.compile(r"llama\.cpp$"), ["/app/llama-server"]),
     (re.compile(r"local-ai$|(^|/)localai$"), ["local-ai", "run"]),
@@ -130,6 +134,7 @@ _WORKDIRS = (
     (re.compile(r"vllm-openai|(^|/)vllm-tpu$|^rocm/vllm|vllm-cpu-release-repo"), "/vllm-workspace"),
     (re.compile(r"(^|/)sglang$"), "/sgl-workspace"),
     (re.compile(r"text-generation-inference|text-embeddings-inference"), "/usr/src"),
+    (re.compile(r"(^|/)lmdeploy$"), "/opt/lmdeploy"),
 )
 
 
@@ -225,6 +230,12 @@ def ray_llm(app: str, config: dict[str, Any], env_vars: dict[str, Any], sources:
     return reading
 
 
+def python_parts(argv: list[str]) -> tuple[str | None, list[str]] | None:
+    """`argv` read as CPython reads it: (module, args) for ``-m``, (None, [script, …]) for a
+    script; None when it is not Python."""
+    return _python(argv) if argv else None
+
+
 def _as_program(argv: list[str], module: str, program: str) -> list[str]:
     """``python -m MODULE ARGS`` read as ``PROGRAM ARGS``."""
     python = _python(argv)
@@ -270,6 +281,9 @@ _INJECTION = {
     "SSL_CERT_DIR": "trusts other certificate authorities for downloads",
     "CURL_CA_BUNDLE": "trusts another certificate authority for downloads",
     "VLLM_MODEL_REDIRECT_PATH": "makes vLLM load another model than the one named",
+    "VLLM_LOGGING_CONFIG_PATH": "builds the logging from a file, whose factories can run code",
+    "SGLANG_LOGGING_CONFIG_PATH": "builds the logging from a file, whose factories can run code",
+    "BASH_ENV": "makes bash run a file first",
 }
 
 
@@ -311,24 +325,40 @@ def _hub_sources(
             "mlbom cannot check: let the server download the pinned commit, or set "
             "sources.sharedCaches: allow in the policy where load-time verification binds the cache",
         )
-    reading.cache_dirs.append(hub_cache(reading, env, cache))
+    reading.cache_dirs += hub_caches(reading, env, cache)
 
 
-def hub_cache(reading: Reading, env: Env, default: str | None = None) -> str:
-    """Where huggingface_hub keeps what it downloads (and finds what it does not fetch again)."""
-    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
-        if value := _env(reading, env, name):
-            return value
-    if default:
-        return default
+_CACHE_VARIABLES = (
+    "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE", "PYTORCH_TRANSFORMERS_CACHE",
+    "PYTORCH_PRETRAINED_BERT_CACHE", "HF_DATASETS_CACHE", "HF_MODULES_CACHE", "SENTENCE_TRANSFORMERS_HOME",
+)  # fmt: skip
+
+
+def hub_caches(reading: Reading, env: Env, default: str | None = None) -> list[str]:
+    """Every folder the Hub client, transformers and their kin read before they download:
+    each cache variable that is set (expanded as they expand it: ``~``, ``$VAR``), and the
+    default under HF_HOME; `default` is the image's own (TGI's /data)."""
+    found = [v for name in _CACHE_VARIABLES if (v := _env(reading, env, name))]
     home = _env(reading, env, "HF_HOME")
     if not home:
-        cache = (
-            _env(reading, env, "XDG_CACHE_HOME")
-            or f"{_env(reading, env, 'HOME') or '/root'}/.cache"
-        )
+        cache = _env(reading, env, "XDG_CACHE_HOME") or "~/.cache"
         home = f"{cache}/huggingface"
-    return f"{home}/hub"
+    found += [default] if default else []
+    found.append(f"{home}/hub")
+    return [_expand_path(reading, env, p) for p in dict.fromkeys(found)]
+
+
+def _expand_path(reading: Reading, env: Env, path: str) -> str:
+    """``os.path.expandvars`` and ``expanduser`` as Python applies them to these variables."""
+
+    def one(m: re.Match[str]) -> str:
+        value = _env(reading, env, m[1] or m[2])
+        return m[0] if value is None else value
+
+    path = re.sub(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))", one, path)
+    if path == "~" or path.startswith("~/"):
+        path = (_env(reading, env, "HOME") or "/root") + path[1:]
+    return path
 
 
 def _runtime_loading(reading: Reading, what: str, sources: Sources, fix: str) -> None:
@@ -455,6 +485,9 @@ def _loading_options(reading: Reading, parsed: Parsed, runtime: str) -> None:
     load_format = _one(parsed, "load-format")
     if load_format and load_format.lower() not in _SAFE_LOAD_FORMATS:
         reading.problem("byte-source", f"--load-format {load_format} loads the weights from elsewhere than the model's files: use auto or safetensors")  # fmt: skip
+    for option in ("plugin", "log-config"):
+        if found := parsed.value(option):
+            reading.problem("byte-source", f"{found[0]} {found[1]} runs Python from a file mlbom cannot see: remove it")  # fmt: skip
     if _one(parsed, "model-loader-extra-config"):
         reading.problem("byte-source", "--model-loader-extra-config can point the loader at other weights: remove it")  # fmt: skip
     if download := _one(parsed, "download-dir"):
@@ -547,8 +580,10 @@ def _tgi(inv: Invocation, sources: Sources) -> Reading | None:
             reading.named.append(Named(value, "--lora-adapters", None, _LORA_PIN))
     if _one(parsed, "weights-cache-override") or _env(reading, inv.env, "WEIGHTS_CACHE_OVERRIDE"):
         reading.problem("byte-source", "--weights-cache-override loads weights from a folder instead of the named model: remove it")  # fmt: skip
-    # the images set HUGGINGFACE_HUB_CACHE=/data; --huggingface-hub-cache wins
-    _hub_sources(reading, inv.env, sources, cache=_one(parsed, "cache") or "/data")
+    # the images set HUGGINGFACE_HUB_CACHE=/data; --huggingface-hub-cache wins over any variable
+    _hub_sources(reading, inv.env, sources, cache="/data")
+    if flag := _one(parsed, "cache"):
+        reading.cache_dirs.append(flag)
     return reading
 
 
@@ -588,6 +623,25 @@ _LLAMA_PIN = (
     "llama.cpp downloads the main branch, it cannot pin a commit: serve the GGUF file from "
     "an image volume pinned by digest, or a verified volume named in " + ANNOTATION
 )
+
+
+_KSERVE_SERVERS = ("sklearnserver", "xgbserver", "lgbserver", "pmmlserver", "paddleserver")
+
+
+def _kserve_server(inv: Invocation, sources: Sources) -> Reading | None:
+    """KServe's framework servers (``python -m sklearnserver --model_dir=…``, the images'
+    entrypoints): the model is the folder --model_dir names."""
+    python = _python(inv.argv)
+    module = python[0] if python else None
+    if module not in _KSERVE_SERVERS and _base(inv.argv[0]) not in _KSERVE_SERVERS:
+        return None
+    reading = Reading(f"KServe {module or _base(inv.argv[0])}", "inference")
+    words = python[1] if python and module else inv.argv[1:]
+    options = Options(models={"--model_dir": "dir", "--model-dir": "dir"}, underscores=True, prefixes=True)  # fmt: skip
+    parsed = _parsed(reading, words, options)
+    directory = _one(parsed, "dir") or "/mnt/models"
+    reading.named.append(Named(directory, "--model_dir", path=True))
+    return reading
 
 
 def _llama_cpp(inv: Invocation, sources: Sources) -> Reading | None:
@@ -655,6 +709,9 @@ def _triton(inv: Invocation, sources: Sources) -> Reading | None:
         reading.named.append(Named(repository, option, uri="://" in repository))
     if not parsed.all("repository"):
         reading.problem("no-model", "tritonserver needs --model-repository")
+    for key in ("backend-directory", "repoagent-directory"):
+        if found := parsed.value(key):
+            reading.problem("byte-source", f"{found[0]} {found[1]} loads Triton's native code from a folder mlbom cannot check: use the image's own")  # fmt: skip
     mode = (_one(parsed, "control-mode") or "none").lower()
     if mode in ("poll", "explicit"):
         _runtime_loading(reading, f"--model-control-mode={mode}", sources, "use --model-control-mode=none")  # fmt: skip
@@ -725,7 +782,7 @@ def _inference_toolkit(inv: Invocation, sources: Sources) -> Reading | None:
     else:
         reading.named.append(Named(inv.env.get("HF_MODEL_DIR") or "/opt/huggingface/model", "HF_MODEL_DIR"))  # fmt: skip
     # it serves HF_MODEL_DIR as it finds it when that is not empty (a handler.py included)
-    reading.cache_dirs.append(_env(reading, inv.env, "HF_MODEL_DIR") or "/opt/huggingface/model")
+    reading.cache_dirs.append(_expand_path(reading, inv.env, _env(reading, inv.env, "HF_MODEL_DIR") or "/opt/huggingface/model"))  # fmt: skip
     _hub_sources(reading, inv.env, sources)
     return reading
 
@@ -829,7 +886,7 @@ def _modelcar_link(inv: Invocation, sources: Sources) -> Reading | None:
 
 
 READERS: tuple[Callable[..., Reading | None], ...] = (
-    _vllm, _sglang, _tgi, _huggingfaceserver, _llama_cpp, _ollama, _triton, _lmdeploy, _localai,
+    _vllm, _sglang, _tgi, _huggingfaceserver, _kserve_server, _llama_cpp, _ollama, _triton, _lmdeploy, _localai,
     _nim, _inference_toolkit, _hub_download, _copier, _fetcher, _storage_initializer,
     _modelcar_link,
 )  # fmt: skip

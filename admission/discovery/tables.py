@@ -567,6 +567,8 @@ _VLLM_MODELS = {
     "--speculative-model": "speculative-model",
     "--speculative-model-revision": "speculative-model-revision",
     "--generation-config": "generation-config",
+    "--tool-parser-plugin": "plugin", "--reasoning-parser-plugin": "plugin",
+    "--log-config-file": "log-config",
     "--qlora-adapter-name-or-path": "qlora-adapter", "--download-dir": "download-dir",
     "--load-format": "load-format", "--model-loader-extra-config": "model-loader-extra-config",
     "--config": "config",
@@ -1143,7 +1145,8 @@ LMDEPLOY = Options(
 )
 TRITON = Options(
     models={"--model-repository": "repository", "--model-store": "repository",
-            "--model-control-mode": "control-mode", "--load-model": "load-model"},
+            "--model-control-mode": "control-mode", "--load-model": "load-model",
+            "--backend-directory": "backend-directory", "--repoagent-directory": "repoagent-directory"},
     prefixes=True,  # glibc getopt_long takes unique prefixes
     values=frozenset(
         ["--http-port", "--grpc-port", "--metrics-port", "--log-verbose", "--strict-model-config", "--exit-on-error", "--backend-config", "--allow-http", "--allow-grpc", "--allow-metrics", "--allow-gpu-metrics", "--pinned-memory-pool-byte-size", "--cuda-memory-pool-byte-size", "--strict-readiness", "--id", "--exit-timeout-secs", "--repository-poll-secs"]

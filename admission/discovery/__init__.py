@@ -53,6 +53,11 @@ __all__ = [
 ]  # fmt: skip
 
 _FIELDS = ("initContainers", "containers", "ephemeralContainers")
+# The file system's usual folders: a volume there is no package a server imports.
+_NOT_PACKAGES = frozenset(
+    {"mnt", "tmp", "dev", "proc", "sys", "etc", "var", "run", "opt", "srv", "home", "root",
+     "media", "boot", "usr", "lib", "lib64", "bin", "sbin", "cache", "scratch"}
+)  # fmt: skip
 _LOCAL_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MODELCAR = re.compile(r"^modelcar(?:-init)?(?:-\d+)?$")  # KServe names the n-th one modelcar-n
 # IsInference(image, accelerators) -> why the container is an inference container, or None
@@ -420,32 +425,33 @@ class _Accountant:
         return _start_dir(s.spec, reading.cwd)
 
     def _program_source(self, s: _Seen, inv: Invocation) -> None:
-        """A program is its image's: one run from a volume, or a Python module that the
-        working directory could shadow, runs what mlbom cannot see."""
+        """A program is its image's: one run from a volume, or Python importing from a
+        folder a volume can put code into, runs what mlbom cannot see."""
         python = runtimes.python_parts(inv.argv)
         cwd = _start_dir(s.spec, inv.cwd)
-        if python and python[0]:  # python -m PACKAGE…: the working directory comes first
-            package = _normal(python[0].split(".", 1)[0], cwd)
-            for m in s.mounts:
-                if _under(package, m.at) or _under(m.at, package):
-                    s.account.problems.append(Problem(
-                        "ambiguous",
-                        f"container {s.account.name}: python -m {python[0]} imports {package} from "
-                        f"its working directory first, and the volume {m.volume} is at {m.at}: set "
-                        f"workingDir away from volumes",
-                        s.account.name,
-                    ))  # fmt: skip
-                    return
-        programs = [inv.argv[0]] + ([python[1][0]] if python and not python[0] and python[1] and not python[1][0].startswith("-") else [])  # fmt: skip
-        for program in programs:
-            if "/" not in program:
-                continue
-            mount, _ = self._mount_in(s.mounts, _normal(program, cwd))
+        script = python[1][0] if python and not python[0] and python[1] and not python[1][0].startswith("-") else None  # fmt: skip
+        for program in [inv.argv[0], *([script] if script else [])]:
+            mount, _ = self._mount_in(s.mounts, _normal(program, cwd)) if "/" in program else (None, "")  # fmt: skip
             if mount is not None:
                 s.account.problems.append(Problem(
                     "byte-source",
                     f"container {s.account.name} runs {program} from the volume {mount.volume}: "
                     f"mlbom cannot tell what it does. Run programs from the image",
+                    s.account.name,
+                ))  # fmt: skip
+                return
+        # sys.path[0]: the working directory (-m) or the script's folder
+        first = cwd if python and python[0] else posixpath.dirname(_normal(script, cwd)) if script else None  # fmt: skip
+        for m in s.mounts if first else []:
+            # a volume holding that folder, or a package-named one right inside it, can stand
+            # in for any module the server imports (the usual mount points are no packages)
+            inside = posixpath.dirname(m.at) == first and posixpath.basename(m.at) not in _NOT_PACKAGES  # fmt: skip
+            if _under(first, m.at) or inside:  # type: ignore[arg-type]
+                s.account.problems.append(Problem(
+                    "ambiguous",
+                    f"container {s.account.name}: Python imports from {first} first, and the "
+                    f"volume {m.volume} at {m.at} can put other code there (any package the "
+                    f"server imports): set workingDir away from volumes",
                     s.account.name,
                 ))  # fmt: skip
                 return

@@ -435,9 +435,13 @@ def _vllm_loads(reading: Reading, parsed: Parsed, model: str | None, revision: s
     generation = _one(parsed, "generation-config")
     if generation and generation not in ("auto", "vllm"):
         reading.named.append(Named(generation, "--generation-config", revision, pin))
+    tok_revision = _one(parsed, "tokenizer-revision")
     if tokenizer := _one(parsed, "tokenizer"):
-        tok_revision = _one(parsed, "tokenizer-revision") or revision
-        reading.named.append(Named(tokenizer, "--tokenizer", tok_revision, "vLLM: --tokenizer-revision <commit>"))  # fmt: skip
+        reading.named.append(Named(tokenizer, "--tokenizer", tok_revision or revision, "vLLM: --tokenizer-revision <commit>"))  # fmt: skip
+    elif (
+        model and tok_revision and tok_revision != revision
+    ):  # the model's own tokenizer, at another revision
+        reading.named.append(Named(model, "--tokenizer-revision", tok_revision, "vLLM: --tokenizer-revision <commit>"))  # fmt: skip
     if config := _one(parsed, "hf-config-path"):
         reading.named.append(Named(config, "--hf-config-path", revision, pin))
     if draft := _one(parsed, "speculative-model"):  # vLLM before 0.8
@@ -759,13 +763,21 @@ def _nim(inv: Invocation, sources: Sources) -> Reading | None:
     for variable in ("NIM_REPOSITORY_OVERRIDE", "NIM_PASSTHROUGH_ARGS", "NIM_MANIFEST_PATH"):
         if _env(reading, inv.env, variable):
             reading.problem("byte-source", f"{variable} changes where NIM takes its model or how it loads it, which mlbom does not read: remove it")  # fmt: skip
+    # a model-free NIM takes its model as an argument (which wins over the variables) and
+    # hands the other arguments to its vLLM or SGLang backend
+    parsed = _parsed(reading, inv.argv[1:], VLLM_API_SERVER)
     variable = "NIM_MODEL_PATH" if inv.env.get("NIM_MODEL_PATH") is not None else "NIM_MODEL_NAME"
-    name = _env(reading, inv.env, variable)
+    name = parsed.positionals[0] if parsed.positionals else _env(reading, inv.env, variable)
+    how = "NIM argument" if parsed.positionals else f"env {variable}"
+    revision = _one(parsed, "revision") or _env(reading, inv.env, "NIM_MODEL_REVISION")
     if name:
-        reading.named.append(Named(name, f"env {variable}", _env(reading, inv.env, "NIM_MODEL_REVISION"), "NIM: NIM_MODEL_NAME=hf://ORG/REPO@<commit>", uri="://" in name))  # fmt: skip
+        reading.named.append(Named(name, how, revision, "NIM: NIM_MODEL_NAME=hf://ORG/REPO@<commit>", uri="://" in name))  # fmt: skip
+        _vllm_loads(reading, parsed, name, revision)
     else:
         # the image names its model; the weights come from NGC at start-up
         reading.named.append(Named("ngc://(the model of the NIM image)", "the NIM image downloads its model from NGC", uri=True))  # fmt: skip
+    # NIM starts from its cache, offline, when the cache already holds the model's files
+    reading.cache_dirs.append(_expand_path(reading, inv.env, _env(reading, inv.env, "NIM_CACHE_PATH") or "/opt/nim/.cache"))  # fmt: skip
     _hub_sources(reading, inv.env, sources)
     return reading
 

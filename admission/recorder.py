@@ -77,8 +77,10 @@ class Recorder:
                 self._process.kill()
             raise BadInputError(problem)
 
-    async def record(self, record: dict[str, Any], *, durable: bool) -> None:
-        line = msgspec.json.encode(record)
+    async def record(self, record: dict[str, Any] | bytes, *, durable: bool) -> None:
+        """Print the record and, when `durable`, return once it is on disk. `record` is a
+        dict, or one already encoded as a JSON object."""
+        line = record if isinstance(record, bytes) else msgspec.json.encode(record)
         self._lines.append(b'{"event":"decision",' + line[1:] + b"\n")
         loop = asyncio.get_running_loop()
         if len(self._lines) == 1:

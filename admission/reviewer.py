@@ -218,6 +218,27 @@ class Decision:
             record |= {"webhook": webhook, "patch": self.patch}
         return record
 
+    def record_json(self, request: AdmissionRequest, webhook: str = "validate") -> bytes:
+        """`record(request, webhook)` as JSON: the request's fields encoded, the decision's
+        encoded once (a warm request pays only for its own)."""
+        if webhook == "mutate":
+            return msgspec.json.encode(self.record(request, webhook))
+        head = msgspec.json.encode({
+            "uid": request.uid,
+            "operation": request.operation,
+            "kind": request.kind and request.kind.kind,
+            "namespace": request.namespace,
+            "name": request.name or _object_name(request.object),
+            "user": request.user_info and request.user_info.username,
+        })  # fmt: skip
+        return head[:-1] + b"," + self._record_tail
+
+    @cached_property
+    def _record_tail(self) -> bytes:
+        tail = {"allowed": self.allowed, "mode": self.mode, "category": self.category,
+                "reason": self.reason, "models": self._models}  # fmt: skip
+        return msgspec.json.encode(tail)[1:]
+
     @cached_property
     def _models(self) -> list[dict[str, Any]]:
         return [verdict_record(v) for v in self.verdicts]

@@ -179,7 +179,7 @@ class WebhookApp:
         changed or refused); one that cannot be made durable becomes a denial."""
         durable = not request.dry_run and (webhook == "validate" or bool(decision.patch) or not decision.allowed)  # fmt: skip
         try:
-            await self.recorder.record(decision.record(request, webhook), durable=durable)
+            await self.recorder.record(decision.record_json(request, webhook), durable=durable)
         except RecordingError as e:
             log.error("the decision for request %s could not be recorded (%s): denied", request.uid, e)  # fmt: skip
             if not decision.allowed:

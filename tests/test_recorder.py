@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 
+import msgspec
 import pytest
 import yaml
 
@@ -129,3 +130,17 @@ def test_serve_stops_with_a_clear_error_when_the_log_cannot_be_opened(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "cannot open the decision log" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_decision_record_encoded_in_two_parts_is_the_record():
+    from admission.manifests import admission_request
+    from admission.reviewer import Decision
+
+    request = admission_request({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}})
+    for decision in (
+        Decision(True, 'verified: "quoted" \u00e9', "allowed", "enforce"),
+        Decision(False, "denied", "unidentified", None),
+    ):
+        assert msgspec.json.decode(decision.record_json(request)) == decision.record(request)
+        mutated = decision.record_json(request, "mutate")
+        assert msgspec.json.decode(mutated) == decision.record(request, "mutate")

@@ -443,3 +443,51 @@ def test_commandline_of_an_unknown_image_runs_its_args():
     assert [i.argv for i in line.invocations] == [["vllm", "serve", "acme/llm"]]
     line = read({"args": ["acme/llm"]}, Env(), Scan(), "c", ["vllm", "serve"])
     assert [i.argv for i in line.invocations] == [["vllm", "serve", "acme/llm"]]
+
+
+def test_the_kubelet_expands_any_name_up_to_the_parenthesis():
+    env = env_of({"env": [{"name": ".M", "value": "evil/llm"}, {"name": "X", "value": "$(.M)"}]})
+    assert env.get("X") == "evil/llm"
+
+
+def test_an_optional_value_does_not_swallow_an_option():
+    p = parse(["--hf-token", "--model=evil/llm", "--model", "acme/llm"], VLLM)
+    assert p.ambiguities  # two different models, as vLLM would see them
+    p = parse(["--hf-token", "secret", "--model", "acme/llm"], VLLM)
+    assert p.value("model") == ("--model", "acme/llm") and not p.positionals
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"command": ["sh", "-c", "IFS=,; X=a,--model=evil/llm; exec vllm serve $X"]},
+        {
+            "command": ["bash", "-c", "vllm serve acme/llm"],
+            "env": [{"name": "BASH_FUNC_vllm%%", "value": "() { :; }"}],
+        },
+        {
+            "command": ["sh", "-c", "vllm serve acme/llm"],
+            "envFrom": [{"configMapRef": {"name": "c"}}],
+        },
+    ],
+)
+def test_shell_environments_mlbom_does_not_read_are_refused(container):
+    assert "shell" in found(container)[1]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sh", "-c", "command vllm serve evil/llm"],
+        ["taskset", "-c", "0-3", "vllm", "serve", "evil/llm"],
+        ["time", "-p", "vllm", "serve", "evil/llm"],
+        ["numactl", "--cpunodebind=0", "--membind", "0", "vllm", "serve", "evil/llm"],
+    ],
+)
+def test_wrappers_that_only_start_a_program_are_read_through(command):
+    assert found({"command": command})[0] == ["hf://evil/llm"]
+
+
+def test_a_runtime_behind_an_unknown_wrapper_is_refused():
+    _models, problems = found({"command": ["my-launcher", "--gpus", "all", "vllm", "serve", "evil/llm"]})  # fmt: skip
+    assert "ambiguous" in problems

@@ -132,6 +132,21 @@ def _unwrap(argv: list[str], env: Env, how: str, out: CommandLine, depth: int) -
                 if "a" in option[1:]:
                     rest = rest[1:]
             argv = rest[1:] if rest[:1] == ["--"] else rest
+        elif base in ("command", "time") and argv[1:2] != ["-v"] and argv[1:2] != ["-V"]:
+            argv = _drop_options(argv[1:], set())  # command [-p] CMD, time [-p] CMD
+        elif base == "taskset":  # taskset [-a] [-c] MASK|LIST COMMAND
+            rest = _drop_options(argv[1:], set())
+            argv = rest[1:]
+        elif base == "numactl":
+            argv = _drop_options(argv[1:], {"-N", "-m", "-C", "-i", "-p", "--cpunodebind", "--membind", "--physcpubind", "--interleave", "--preferred"})  # fmt: skip
+        elif base == "chrt":  # chrt [options] PRIORITY COMMAND
+            rest = _drop_options(argv[1:], set())
+            argv = rest[1:]
+        elif base == "ionice":
+            argv = _drop_options(argv[1:], {"-c", "-n", "-p", "--class", "--classdata"})
+        elif base in ("builtin", "setpriv", "unshare", "chroot", "nsenter", "prlimit", "capsh"):
+            out.refusal = f"{base} (it changes what runs or where, which mlbom does not read)"
+            return
         elif base in ("nohup", "tini", "dumb-init", "--", "setsid", "stdbuf", "nice"):
             argv = _drop_options(argv[1:], {"-n", "-i", "-o", "-e", "-g"} if base in ("nice", "stdbuf") else set())  # fmt: skip
         elif base in _RUNNERS and argv[1:2] == ["run"]:
@@ -222,6 +237,10 @@ def _shell(argv: list[str], env: Env, out: CommandLine, depth: int) -> None:
         return
     if argv[0].rsplit("/", 1)[-1] == "bash" and env.get("BASH_ENV") is not None:
         out.refusal = "BASH_ENV makes bash run a file mlbom cannot see before the line"
+        return
+    if env.open or any(k.startswith("BASH_FUNC_") or k == "IFS" for k in env.values):
+        # functions exported through the environment replace commands; IFS splits words
+        out.refusal = "the shell's environment may define functions or IFS (envFrom, BASH_FUNC_*, IFS), which mlbom does not read"  # fmt: skip
         return
     try:
         commands = _parse_script(script, env, params)
@@ -331,6 +350,8 @@ class _ShellReader:
         # a command of assignments only (or an export) sets variables for the commands after it
         if words and words[0] == "export":
             words = [w for w in words[1:] if _ASSIGNMENT.match(w)]
+        if any(w.startswith("IFS=") for w in words):
+            raise _Unreadable("IFS= (mlbom splits words on blanks only)")
         if words and all(_ASSIGNMENT.match(w) for w in words):
             for word in words:
                 name, _, value = word.partition("=")

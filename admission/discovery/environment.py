@@ -16,7 +16,8 @@ from typing import Any
 from admission.discovery.untrusted import Scan, as_dict, as_str
 
 UNKNOWN = "\ue000"  # marks a value (or a part of a word) the webhook cannot see
-_K8S_VAR = re.compile(r"\$(\$|\(([A-Za-z_][A-Za-z0-9_.-]*)\))")
+# the kubelet reads a name as everything up to the closing parenthesis (expansion.go)
+_K8S_VAR = re.compile(r"\$(\$|\(([^)]*)\))")
 
 
 def is_unknown(word: str) -> bool:

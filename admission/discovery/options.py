@@ -24,6 +24,7 @@ class Options:
     values: frozenset[str] = frozenset()  # other options that take one value
     flags: frozenset[str] = frozenset()  # options that take none
     multi: frozenset[str] = frozenset()  # options loading every word up to the next option
+    optional: frozenset[str] = frozenset()  # options whose value may be left out (nargs='?')
     positional: str | None = None  # what a positional argument names, if the runtime takes one
     underscores: bool = False  # --max_model_len is --max-model-len
     prefixes: bool = False  # argparse's unique-prefix abbreviations
@@ -38,7 +39,7 @@ class Options:
     def takes_value(self, name: str) -> bool | None:
         if name in self.models or name in self.values:
             return True
-        if name in self.flags:
+        if name in self.flags or name in self.optional:
             return False
         return None
 
@@ -66,7 +67,7 @@ class Parsed:
 def parse(words: list[str], options: Options) -> Parsed:
     """Read `words` (the arguments after the program and its subcommand)."""
     out = Parsed()
-    known = {*options.models, *options.values, *options.flags, *options.multi}
+    known = {*options.models, *options.values, *options.flags, *options.multi, *options.optional}
     i = 0
     while i < len(words):
         word = words[i]
@@ -121,6 +122,9 @@ def parse(words: list[str], options: Options) -> Parsed:
                 i += 1
         elif name in options.flags:
             i += 1
+        elif name in options.optional:  # a value only when the next word is not an option
+            after = words[i + 1] if i + 1 < len(words) else "-"
+            i += 1 if inline is not None or after.startswith("-") else 2
         elif name in options.values or inline is not None:
             i += 1 if inline is not None else 2
         else:

@@ -916,7 +916,8 @@ RUNTIME_IMAGES = re.compile(
 
 
 def runtime_program(argv: list[str]) -> str | None:
-    """The serving runtime `argv` starts by its program or module name, if it names one."""
+    """The serving runtime `argv` starts, by its program or module name, or names anywhere
+    in its words (behind a wrapper mlbom does not know), if it names one."""
     python = _python(argv) if argv else None
     if python and python[0]:
         name = python[0]
@@ -924,7 +925,9 @@ def runtime_program(argv: list[str]) -> str | None:
         name = _base(python[1][0])
     else:
         name = _base(argv[0]) if argv else ""
-    return name if _RUNTIME_PROGRAMS.match(name) else None
+    if _RUNTIME_PROGRAMS.match(name):
+        return name
+    return next((_base(w) for w in argv[1:] if _RUNTIME_PROGRAMS.match(_base(w))), None)
 
 
 # Words that mark a server or a download in a script mlbom cannot read.

@@ -759,19 +759,21 @@ _VLLM_VALUES = frozenset(
 _VLLM_ALL_FLAGS = _VLLM_FLAGS | VLLM_FLAGS
 VLLM = Options(
     models=_VLLM_MODELS,
-    values=(_VLLM_VALUES | VLLM_VALUES | VLLM_OPTIONAL_VALUE)
+    values=(_VLLM_VALUES | VLLM_VALUES)
     - set(_VLLM_MODELS)
     - _VLLM_ALL_FLAGS
-    - VLLM_MULTI,
+    - VLLM_MULTI
+    - VLLM_OPTIONAL_VALUE,
     flags=_VLLM_ALL_FLAGS,
     multi=VLLM_MULTI | {"--lora-modules"},
+    optional=VLLM_OPTIONAL_VALUE,  # --hf-token [TOKEN]
     positional="model",
     underscores=True,
     prefixes=True,
 )
 VLLM_API_SERVER = Options(  # python -m vllm.entrypoints.openai.api_server: no positional
     models=VLLM.models, values=VLLM.values, flags=VLLM.flags, multi=VLLM.multi,
-    underscores=True, prefixes=True,
+    optional=VLLM.optional, underscores=True, prefixes=True,
 )  # fmt: skip
 SGLANG = Options(
     models={
@@ -1007,6 +1009,7 @@ HUGGINGFACESERVER = Options(
     | {k.replace("_", "-") for k in _HUGGINGFACESERVER_VALUES},
     flags=VLLM.flags | {"--trust_remote_code", "--disable_log_requests"},
     multi=VLLM.multi,
+    optional=VLLM.optional,
     underscores=True,
     prefixes=True,
 )

@@ -848,7 +848,17 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
         ),
         inference=InferenceSelector(
             images=tuple(inference.get("images", DEFAULT_IMAGES)),
-            gpu_resources=tuple(inference.get("gpuResources", DEFAULT_GPU_RESOURCES)),
+            # the names placement renames GPUs to stay accelerators to the validating webhook
+            gpu_resources=tuple(
+                dict.fromkeys(
+                    [
+                        *inference.get("gpuResources", DEFAULT_GPU_RESOURCES),
+                        *confidential.get(
+                            "gpuResourceRenames", DEFAULT_GPU_RESOURCE_RENAMES
+                        ).values(),
+                    ]
+                )
+            ),
         ),
         confidential=Confidential(
             required_namespaces=tuple(required.get("namespaces", ())),

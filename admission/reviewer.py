@@ -101,6 +101,7 @@ class AdmissionRequest(msgspec.Struct, rename="camel", frozen=True):
     user_info: _User | None = None
     dry_run: bool | None = None
     object: msgspec.Raw = msgspec.Raw(b"null")
+    old_object: msgspec.Raw = msgspec.Raw(b"null")
 
     def parsed_object(self) -> dict[str, Any]:
         """The object under review ({} when there is none)."""
@@ -118,7 +119,18 @@ class AdmissionRequest(msgspec.Struct, rename="camel", frozen=True):
             msgspec.json.encode([self.operation, self.sub_resource, self.namespace])
         )
         key.update(self.object)
+        if self.operation == "UPDATE":  # an update is judged against what it changes
+            key.update(b"\x00")
+            key.update(self.old_object)
         return key.digest()
+
+    def parsed_old_object(self) -> dict[str, Any]:
+        """The object before an UPDATE ({} when the request has none)."""
+        try:
+            obj = msgspec.json.decode(self.old_object)
+        except (RecursionError, msgspec.DecodeError):
+            raise MalformedReview("request.oldObject is not an object") from None
+        return obj if isinstance(obj, dict) else {}
 
 
 class _Review(msgspec.Struct, rename="camel"):
@@ -339,6 +351,7 @@ class Reviewer:
                 problems += [Problem("confidential", p) for p in check(pod.spec, need, self.policy.confidential)]  # fmt: skip
         if not accounts:
             return Decision(True, "not an inference pod", "not-inference", mode)
+        problems += _running_image_changes(request, obj)
         on_word = [u for a in accounts for u in a.models if u.on_word]
         if not problems:
             signed = "; ".join(v.reason for v in verdicts)
@@ -457,6 +470,45 @@ class Reviewer:
             return Decision(True, "nothing to place", "not-confidential", mode, warnings)
         reason = f"placed on {', '.join(dict.fromkeys(tees))} confidential computing"
         return Decision(True, reason, "placed", mode, warnings, patch=patch)
+
+
+def _running_image_changes(request: AdmissionRequest, obj: dict[str, Any]) -> list[Problem]:
+    """An UPDATE of a running Pod may change its containers' images, and nothing else it
+    runs: the new images start on volumes the old ones wrote and beside init containers that
+    do not run again. What they read cannot be accounted for."""
+    if request.operation != "UPDATE" or request.sub_resource or obj.get("kind") != "Pod":
+        return []
+    old = request.parsed_old_object()
+    if not old:
+        return [Problem("byte-source", "an UPDATE of an inference pod without the pod it changes: mlbom cannot tell what changed")]  # fmt: skip
+
+    def images(pod: dict[str, Any]) -> dict[tuple[str, str], Any]:
+        spec = _metadata_of(pod, "spec")
+        found = {}
+        for where in ("initContainers", "containers"):
+            containers = spec.get(where)
+            for c in containers if isinstance(containers, list) else []:
+                if isinstance(c, dict):
+                    found[where, str(c.get("name"))] = c.get("image")
+        return found
+
+    before = images(old)
+    changed = sorted(
+        key[1] for key, image in images(obj).items() if before.get(key, image) != image
+    )
+    if not changed:
+        return []
+    return [Problem(
+        "byte-source",
+        f"this UPDATE changes the image of container {', '.join(changed)} of a running inference "
+        f"pod: the new image would read volumes the old one wrote, beside init containers that do "
+        f"not run again. Delete the pod and create it anew (a Deployment's rollout does)",
+    )]  # fmt: skip
+
+
+def _metadata_of(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _not_reviewed(request: AdmissionRequest, obj: dict[str, Any]) -> str | None:

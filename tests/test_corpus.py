@@ -189,3 +189,45 @@ def test_review_json_lists_each_container_and_its_models(corpus_policy):
         "hf://facebook/opt-125m",
     ]
     assert "unpinned" in {p["code"] for p in result["problems"]}
+
+
+def test_an_update_that_swaps_a_running_pods_images_is_refused(corpus_policy):
+    """A Pod UPDATE may change images only: the new ones would start on volumes the old
+    ones wrote, beside init containers that do not run again."""
+    import asyncio
+    import copy
+
+    from admission.reviewer import Reviewer, parse_review
+
+    reviewer = Reviewer.load(corpus_policy)
+    pod = next(c.obj for c in map(case, REALISTIC) if c.allow and c.obj["kind"] == "Pod")
+    swapped = copy.deepcopy(pod)
+    swapped["spec"]["containers"][0]["image"] = "registry.example/other/server:2"
+
+    def decide(obj: dict, old: dict | None) -> bool:
+        review = admission_review(obj)
+        review["request"] |= {"operation": "UPDATE", "oldObject": old}
+        return asyncio.run(reviewer.review(parse_review(review))).allowed
+
+    assert decide(pod, pod)  # an UPDATE that changes no image (labels, say) is judged as ever
+    assert not decide(swapped, pod)
+    assert not decide(pod, None)  # an UPDATE without the pod it changes
+    legacy = {"apiVersion": "v1", "kind": "EphemeralContainers", "metadata": {"name": pod["metadata"]["name"]},
+              "ephemeralContainers": [{"name": "debug", "image": "busybox", "targetContainerName": "x"}]}  # fmt: skip
+    assert not decide_create(corpus_policy, legacy)
+
+
+def decide_create(policy: Path, obj: dict) -> bool:
+    return decide(policy, obj).allowed
+
+
+def test_placement_renames_stay_accelerators(corpus_policy):
+    from admission.policy import parse_policy
+
+    policy = parse_policy(
+        "apiVersion: mlbom.dev/v1\nkind: AdmissionPolicy\nstores: [/s]\n"
+        "trust: {signers: [{name: k, keyless: {issuer: https://i, subject: s}}]}\n"
+        "confidential: {gpuResourceRenames: {nvidia.com/gpu: nvidia.com/GH100_H100_PCIE}}\n"
+        "inference: {gpuResources: [nvidia.com/gpu]}\n"
+    )
+    assert policy.inference.why("python:3.12", {"nvidia.com/GH100_H100_PCIE": 1})

@@ -73,6 +73,9 @@ def pods_in(obj: Any) -> list[PodUnderReview]:
     spec = as_dict(obj.get("spec"))
     if kind == "Pod" and group in ("", "v1"):
         return [PodUnderReview(kind, meta, spec, meta)]
+    if kind == "EphemeralContainers":  # the alpha API of Kubernetes 1.16-1.21: no pod in sight
+        problem = Problem("ambiguous", "the legacy EphemeralContainers API shows new containers without their pod: mlbom cannot account for them; use pods/ephemeralcontainers of Kubernetes 1.22+")  # fmt: skip
+        return [PodUnderReview(kind, meta, {}, meta, problems=(problem,))]
     if kind in _WORKLOADS:
         return [_template(kind, spec.get("template"), meta)]
     if kind == "CronJob":

@@ -491,3 +491,26 @@ def test_wrappers_that_only_start_a_program_are_read_through(command):
 def test_a_runtime_behind_an_unknown_wrapper_is_refused():
     _models, problems = found({"command": ["my-launcher", "--gpus", "all", "vllm", "serve", "evil/llm"]})  # fmt: skip
     assert "ambiguous" in problems
+
+
+def test_an_ordinary_pods_shell_pipe_is_not_an_inference_pod():
+    # a web app's script with a pipe: nothing names a model server, nothing is refused
+    pod = PodUnderReview("Pod", {}, {"containers": [{"name": "web", "image": "node:22",
+                         "command": ["sh", "-c", "npm run build && npm run serve | tee /tmp/log"]}]}, {})  # fmt: skip
+    result = account(pod)
+    assert not result.reviewed and not result.all_problems()
+
+
+def test_limits_in_a_container_that_serves_nothing_change_nothing():
+    bundle = "-----BEGIN CERTIFICATE-----\n" + "A" * 100_000
+    web = {"name": "web", "image": "nginx:1.27", "env": [{"name": "CA_BUNDLE", "value": bundle}]}
+    assert not account(PodUnderReview("Pod", {}, {"containers": [web]}, {})).reviewed
+    server = {"name": "vllm", "command": ["vllm", "serve", "acme/llm", "--revision", C],
+              "env": [{"name": "X", "value": bundle}]}  # fmt: skip
+    assert "scan-limit" in found(server)[1]
+
+
+def test_a_runtimes_name_as_an_options_value_is_no_server():
+    router = {"name": "router", "image": "acme/router:1", "command": ["router", "--backend", "vllm", "--port", "80"]}  # fmt: skip
+    assert not account(PodUnderReview("Pod", {}, {"containers": [router]}, {})).reviewed
+    assert "ambiguous" in found({"command": ["launcher", "-x", "python3", "-m", "vllm.entrypoints.openai.api_server"]})[1]  # fmt: skip

@@ -204,7 +204,9 @@ class _Accountant:
             out.problems += [Problem(code, f"{source}: {message}") for code, message in reading.problems]  # fmt: skip
         self._annotation(out)
         self._kserve_annotation(out)
-        out.problems += self.scan.problems
+        # a limit reached in a container that serves and loads nothing changes nothing
+        others = {c.name for c in out.containers if c.role == "other"}
+        out.problems += [p for p in self.scan.problems if p.container not in others]
         return out
 
     # -- one container --------------------------------------------------------------------

@@ -927,14 +927,37 @@ def runtime_program(argv: list[str]) -> str | None:
         name = _base(argv[0]) if argv else ""
     if _RUNTIME_PROGRAMS.match(name):
         return name
-    return next((_base(w) for w in argv[1:] if _RUNTIME_PROGRAMS.match(_base(w))), None)
+    # behind a wrapper: a server started as it is documented (a word naming a runtime as an
+    # option's value, such as --backend vllm, is not one)
+    for i, word in enumerate(argv[1:], 1):
+        following = argv[i + 1] if i + 1 < len(argv) else ""
+        base = _base(word)
+        if word == "-m" and _RUNTIME_PROGRAMS.match(following):
+            return following
+        if base in _STANDALONE_SERVERS or (base in _SERVING_COMMANDS and following in _SERVING_COMMANDS[base]):  # fmt: skip
+            return base
+    return None
+
+
+_STANDALONE_SERVERS = frozenset(
+    {
+        "text-generation-launcher",
+        "text-embeddings-router",
+        "llama-server",
+        "tritonserver",
+        "local-ai",
+    }
+)
+_SERVING_COMMANDS = {
+    "vllm": {"serve"}, "sglang": {"serve"}, "lmdeploy": {"serve"}, "ollama": {"serve", "run", "pull", "create"},
+}  # fmt: skip
 
 
 # Words that mark a server or a download in a script mlbom cannot read.
 SERVER_WORDS = re.compile(
     r"vllm|sglang|text-generation|text-embeddings|llama-server|llama\.cpp|ollama|tritonserver|"
     r"lmdeploy|local-ai|huggingface-cli|\bhf download|snapshot_download|hf_hub_download|"
-    r"from_pretrained|huggingfaceserver|storage-initializer|nim_|\bserve\b",
+    r"from_pretrained|huggingfaceserver|storage-initializer|\bnim_",
     re.IGNORECASE,
 )
 

@@ -140,6 +140,7 @@ class _Review(msgspec.Struct, rename="camel"):
 
 
 _review_decoder = msgspec.json.Decoder(_Review)
+_NO_REQUEST = AdmissionRequest(uid="")
 
 
 def parse_review(review: bytes | dict[str, Any]) -> AdmissionRequest:
@@ -213,19 +214,10 @@ class Decision:
 
     def record(self, request: AdmissionRequest, webhook: str = "validate") -> dict[str, Any]:
         """The decision-log record of this decision for `request`."""
-        record = {
-            "uid": request.uid,
-            "operation": request.operation,
-            "kind": request.kind and request.kind.kind,
-            "namespace": request.namespace,
-            "name": request.name or _object_name(request.object),
-            "user": request.user_info and request.user_info.username,
-            "allowed": self.allowed,
-            "mode": self.mode,
-            "category": self.category,
-            "reason": self.reason,
-            "models": self._models,
-        }
+        record = _request_fields(request) | {
+            "allowed": self.allowed, "mode": self.mode, "category": self.category,
+            "reason": self.reason, "models": self._models,
+        }  # fmt: skip
         if webhook == "mutate":
             record |= {"webhook": webhook, "patch": self.patch}
         return record
@@ -235,25 +227,31 @@ class Decision:
         encoded once (a warm request pays only for its own)."""
         if webhook == "mutate":
             return msgspec.json.encode(self.record(request, webhook))
-        head = msgspec.json.encode({
-            "uid": request.uid,
-            "operation": request.operation,
-            "kind": request.kind and request.kind.kind,
-            "namespace": request.namespace,
-            "name": request.name or _object_name(request.object),
-            "user": request.user_info and request.user_info.username,
-        })  # fmt: skip
-        return head[:-1] + b"," + self._record_tail
+        return msgspec.json.encode(_request_fields(request))[:-1] + b"," + self._record_tail
 
     @cached_property
     def _record_tail(self) -> bytes:
-        tail = {"allowed": self.allowed, "mode": self.mode, "category": self.category,
-                "reason": self.reason, "models": self._models}  # fmt: skip
+        tail = {k: v for k, v in self.record(_NO_REQUEST).items() if k not in _REQUEST_FIELDS}
         return msgspec.json.encode(tail)[1:]
 
     @cached_property
     def _models(self) -> list[dict[str, Any]]:
         return [verdict_record(v) for v in self.verdicts]
+
+
+_REQUEST_FIELDS = ("uid", "operation", "kind", "namespace", "name", "user")
+
+
+def _request_fields(request: AdmissionRequest) -> dict[str, Any]:
+    """What a decision-log record says of the request, in the record's order."""
+    return {
+        "uid": request.uid,
+        "operation": request.operation,
+        "kind": request.kind and request.kind.kind,
+        "namespace": request.namespace,
+        "name": request.name or _object_name(request.object),
+        "user": request.user_info and request.user_info.username,
+    }
 
 
 class Reviewer:

@@ -405,6 +405,8 @@ class KubeApi:
         finally:
             raw.release_conn()
         found = _json(data)
+        if data and not isinstance(found, dict):
+            raise ClusterReadError(f"the answer from {path} is not a JSON object")
         return response.status, _dict(found)
 
     def objects(self, path: str, *, label_selector: str | None = None) -> Iterator[dict[str, Any]]:

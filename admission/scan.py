@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from admission.cluster import ApiConflict, ClusterReadError, KubeApi
 from admission.discovery.untrusted import as_dict
 from admission.manifests import admission_request
+from admission.reviewer import Decision
+from mlbom.errors import MlbomError
 
 if TYPE_CHECKING:
     from admission.reviewer import Reviewer
@@ -148,8 +150,10 @@ class Scanner:
     async def _decide(self, obj: dict[str, Any]) -> Finding:
         meta = as_dict(obj.get("metadata"))
         namespace = str(meta.get("namespace") or "")
-        request = admission_request(obj, namespace=namespace)
-        decision = await self.reviewer.review(request)
+        try:
+            decision = await self.reviewer.review(admission_request(obj, namespace=namespace))
+        except MlbomError as e:  # an object admission could not read is one it would refuse
+            decision = Decision(False, e.message, "error")
         if not decision.allowed:
             result = "fail"
         elif decision.category in _QUIET:
@@ -195,16 +199,19 @@ def write_reports(api: KubeApi, result: ScanResult, now: Callable[[], float] = t
     of namespaces that have nothing left to report are emptied. Returns how many were written."""
     bodies = report_bodies(result)
     existing = {
-        str(r.get("metadata", {}).get("namespace") or ""): r
+        str(as_dict(r.get("metadata")).get("namespace") or ""): r
         for path in (f"{REPORTS}/policyreports", f"{REPORTS}/clusterpolicyreports")
         for r in api.objects(path, label_selector="app.kubernetes.io/managed-by=mlbom")
-        if r.get("metadata", {}).get("name") == REPORT_NAME
+        if as_dict(r.get("metadata")).get("name") == REPORT_NAME
     }
     written = 0
     for namespace in sorted(set(bodies) | set(existing)):
         body = bodies.get(namespace, {"summary": dict.fromkeys(("pass", "fail", "warn", "error", "skip"), 0), "results": []})  # fmt: skip
         old = existing.get(namespace)
-        stamped = _keep_timestamps(body["results"], (old or {}).get("results") or [], now())
+        previous = (old or {}).get("results")
+        stamped = _keep_timestamps(
+            body["results"], previous if isinstance(previous, list) else [], now()
+        )
         if old is not None and old.get("summary") == body["summary"] and old.get("results") == stamped:  # fmt: skip
             continue
         kind = "PolicyReport" if namespace else "ClusterPolicyReport"
@@ -213,7 +220,7 @@ def write_reports(api: KubeApi, result: ScanResult, now: Callable[[], float] = t
         if namespace:
             metadata["namespace"] = namespace
         if old is not None:
-            metadata["resourceVersion"] = old["metadata"]["resourceVersion"]
+            metadata["resourceVersion"] = as_dict(old.get("metadata")).get("resourceVersion")
         report = {"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": kind, "metadata": metadata,
                   "summary": body["summary"], "results": stamped}  # fmt: skip
         try:

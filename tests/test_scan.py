@@ -337,3 +337,24 @@ def test_the_audit_export_shows_what_runs_each_model_now(world, tmp_path):
          "--scan", str(scan), "-o", str(out)], capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and "is not a scan" in bad.stderr
+
+
+def test_an_object_admission_cannot_read_is_a_failure_not_a_crash(world, monkeypatch):
+    from admission.reviewer import MalformedReview
+
+    world.server.add(vllm_pod("odd", "team-a", GOOD))
+    world.server.add({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+                      "metadata": {"name": "mlbom-admission", "namespace": "team-a",
+                                   "labels": {"app.kubernetes.io/managed-by": "mlbom"}},
+                      "results": "not a list"})  # fmt: skip
+    api = world.api()
+    reviewer = Reviewer.load(world.policy)
+
+    async def refuse(request):
+        raise MalformedReview("request.object is nested too deeply")
+
+    monkeypatch.setattr(reviewer, "review", refuse)
+    result = asyncio.run(Scanner(reviewer, api).scan())
+    (finding,) = result.findings
+    assert (finding.result, finding.category) == ("fail", "error")
+    assert write_reports(api, result) == 1  # the odd report is replaced

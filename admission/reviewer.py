@@ -536,9 +536,10 @@ def _pod_at(obj: dict[str, Any], path: str) -> PodUnderReview | None:
     spec, metadata = _pointer(obj, path), _pointer(obj, path.removesuffix("/spec") + "/metadata")
     if not isinstance(spec, dict):
         return None
-    top = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     kind = str(obj.get("kind") or "")
-    return PodUnderReview(kind, metadata if isinstance(metadata, dict) else {}, spec, top)
+    return PodUnderReview(
+        kind, metadata if isinstance(metadata, dict) else {}, spec, _metadata(obj)
+    )
 
 
 def _pointer(obj: Any, path: str) -> Any:

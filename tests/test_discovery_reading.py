@@ -482,10 +482,21 @@ def test_shell_environments_mlbom_does_not_read_are_refused(container):
         ["taskset", "-c", "0-3", "vllm", "serve", "evil/llm"],
         ["time", "-p", "vllm", "serve", "evil/llm"],
         ["numactl", "--cpunodebind=0", "--membind", "0", "vllm", "serve", "evil/llm"],
+        ["/usr/bin/time", "-v", "vllm", "serve", "evil/llm"],  # GNU time -v still runs it
+        ["timeout", "-v", "--signal=KILL", "-k", "5", "1h", "vllm", "serve", "evil/llm"],
+        ["nice", "-n", "5", "chrt", "-r", "10", "vllm", "serve", "evil/llm"],
+        ["sh", "-c", "command -v vllm >/dev/null && exec vllm serve evil/llm"],
     ],
 )
 def test_wrappers_that_only_start_a_program_are_read_through(command):
     assert found({"command": command})[0] == ["hf://evil/llm"]
+
+
+def test_command_v_only_asks_where_a_program_is():
+    assert found(sh("command -v vllm >/dev/null && exec vllm serve acme/llm --revision " + C)) == (
+        [f"hf://acme/llm@{C}"],
+        set(),
+    )
 
 
 def test_a_runtime_behind_an_unknown_wrapper_is_refused():

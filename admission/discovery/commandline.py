@@ -25,7 +25,7 @@ MAX_DEPTH = 4  # wrappers inside wrappers
 _HARMLESS = frozenset(
     {"echo", "printf", "mkdir", "ls", "sleep", "true", "false", ":", "nvidia-smi", "date",
      "chmod", "chown", "whoami", "id", "hostname", "pwd", "ulimit", "cd", "umask", "test",
-     "[", "df", "du", "free", "uname", "nproc", "env", "printenv"}
+     "[", "df", "du", "free", "uname", "nproc", "printenv"}
 )  # fmt: skip
 # Scripts that KServe writes itself (pkg/utils, ConfigureModelcarToContainer): they only check.
 _KNOWN_SCRIPTS = (
@@ -66,8 +66,20 @@ _RUNNERS = {
     "mamba": {"-n", "--name", "-p", "--prefix", "--cwd"},
     "micromamba": {"-n", "--name", "-p", "--prefix", "--cwd"},
 }
+# Programs that only start another: their options that take a value, and how many words they
+# take before the command (taskset's CPU list, chrt's priority, timeout's duration).
+_WRAPPERS: dict[str, tuple[set[str], int]] = {
+    "nohup": (set(), 0), "tini": (set(), 0), "dumb-init": (set(), 0), "--": (set(), 0),
+    "setsid": (set(), 0), "command": (set(), 0), "time": (set(), 0),
+    "nice": ({"-n"}, 0), "stdbuf": ({"-i", "-o", "-e"}, 0),
+    "ionice": ({"-c", "-n", "-p", "--class", "--classdata"}, 0),
+    "numactl": ({"-N", "-m", "-C", "-i", "-p", "--cpunodebind", "--membind", "--physcpubind", "--interleave", "--preferred"}, 0),
+    "uvx": ({"--from", "--with", "-p", "--python"}, 0),
+    "taskset": (set(), 1), "chrt": (set(), 1),
+    "timeout": ({"-s", "--signal", "-k", "--kill-after"}, 1),
+}  # fmt: skip
+_REFUSED_WRAPPERS = frozenset({"builtin", "setpriv", "unshare", "chroot", "nsenter", "prlimit", "capsh"})  # fmt: skip
 _REDIRECT = re.compile(r"(?:\d*>>?|&>>?)(&(?:\d+|-))?")
-_DURATION = re.compile(r"^\d+(?:\.\d+)?[smhd]?$")
 
 
 @dataclass
@@ -77,10 +89,8 @@ class Invocation:
     argv: list[str]
     env: Env
     how: str  # "command", "args (the image's entrypoint)", "sh -c"
-    harmless: bool = False
-    cwd: str | None = (
-        None  # where a shell line's `cd` went; None: the container's own  # a shell builtin or a command that loads nothing
-    )
+    harmless: bool = False  # a shell builtin or a command that loads nothing
+    cwd: str | None = None  # where a shell line's `cd` went; None: the container's own
 
 
 @dataclass
@@ -132,30 +142,14 @@ def _unwrap(argv: list[str], env: Env, how: str, out: CommandLine, depth: int) -
                 if "a" in option[1:]:
                     rest = rest[1:]
             argv = rest[1:] if rest[:1] == ["--"] else rest
-        elif base in ("command", "time") and argv[1:2] != ["-v"] and argv[1:2] != ["-V"]:
-            argv = _drop_options(argv[1:], set())  # command [-p] CMD, time [-p] CMD
-        elif base == "taskset":  # taskset [-a] [-c] MASK|LIST COMMAND
-            rest = _drop_options(argv[1:], set())
-            argv = rest[1:]
-        elif base == "numactl":
-            argv = _drop_options(argv[1:], {"-N", "-m", "-C", "-i", "-p", "--cpunodebind", "--membind", "--physcpubind", "--interleave", "--preferred"})  # fmt: skip
-        elif base == "chrt":  # chrt [options] PRIORITY COMMAND
-            rest = _drop_options(argv[1:], set())
-            argv = rest[1:]
-        elif base == "ionice":
-            argv = _drop_options(argv[1:], {"-c", "-n", "-p", "--class", "--classdata"})
-        elif base in ("builtin", "setpriv", "unshare", "chroot", "nsenter", "prlimit", "capsh"):
+        elif base in _REFUSED_WRAPPERS:
             out.refusal = f"{base} (it changes what runs or where, which mlbom does not read)"
             return
-        elif base in ("nohup", "tini", "dumb-init", "--", "setsid", "stdbuf", "nice"):
-            argv = _drop_options(argv[1:], {"-n", "-i", "-o", "-e", "-g"} if base in ("nice", "stdbuf") else set())  # fmt: skip
+        elif base in _WRAPPERS and not _only_prints(argv):
+            with_value, before = _WRAPPERS[base]
+            argv = _drop_options(argv[1:], with_value)[before:]
         elif base in _RUNNERS and argv[1:2] == ["run"]:
             argv = _drop_options(argv[2:], _RUNNERS[base])  # uv run, conda run -n ENV, …
-        elif base == "uvx":
-            argv = _drop_options(argv[1:], {"--from", "--with", "-p", "--python"})
-        elif base == "timeout":
-            rest = _drop_options(argv[1:], {"-s", "--signal", "-k", "--kill-after"})
-            argv = rest[1:] if rest and _DURATION.match(rest[0]) else rest
         elif base == "env":
             command = _env_command(argv[1:], env, out)
             if command is None:
@@ -170,8 +164,13 @@ def _unwrap(argv: list[str], env: Env, how: str, out: CommandLine, depth: int) -
         else:
             break
     if argv:
-        harmless = argv[0].rsplit("/", 1)[-1] in _HARMLESS
+        harmless = argv[0].rsplit("/", 1)[-1] in _HARMLESS or _only_prints(argv)
         out.invocations.append(Invocation(argv, env, how, harmless=harmless, cwd=out.cwd))
+
+
+def _only_prints(argv: list[str]) -> bool:
+    """``command -v NAME`` says where NAME is; it runs nothing."""
+    return argv[0].rsplit("/", 1)[-1] == "command" and argv[1:2] in (["-v"], ["-V"])
 
 
 def _drop_options(argv: list[str], with_value: set[str]) -> list[str]:

@@ -36,13 +36,6 @@ class Options:
             name = "--" + name[2:].replace("_", "-")
         return name
 
-    def takes_value(self, name: str) -> bool | None:
-        if name in self.models or name in self.values:
-            return True
-        if name in self.flags or name in self.optional:
-            return False
-        return None
-
 
 @dataclass
 class Parsed:

@@ -554,7 +554,6 @@ SGLANG_MULTI = frozenset(
         "--uvicorn-access-log-exclude-prefixes",
     ]
 )
-SGLANG_VALUES: frozenset[str] = frozenset()
 SGLANG_OPTIONAL_VALUE = frozenset(["--model-checksum"])
 
 
@@ -879,6 +878,7 @@ SGLANG = Options(
     )
     | SGLANG_FLAGS,
     multi=SGLANG_MULTI | {"--lora-paths"},
+    optional=SGLANG_OPTIONAL_VALUE,
     underscores=True,
     prefixes=True,
 )

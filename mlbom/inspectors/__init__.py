@@ -28,6 +28,25 @@ def text(value: object, limit: int = 1000) -> str | None:
     return str(value).strip()[:limit] or None
 
 
+#: bytes of a file's start every inspector's `detect` sees
+HEAD = 4096
+
+
+def unscanned(reason: str) -> str:
+    """The finding for content that can run code on load but could not be read to its end:
+    it counts as unsafe (`--fail-on unsafe`), because what was not read was not checked."""
+    return f"<unscanned: {reason}>"
+
+
+def flag(facts: FileFacts, findings: list[str]) -> None:
+    """Record what would run code when the file is loaded (imports, Lambda layers, ops)."""
+    new = [f for f in dict.fromkeys(findings) if f not in facts.unsafe_imports]
+    facts.unsafe_imports += new
+    facts.properties += [("mlbom:unsafe-import", f) for f in new]
+    if new:
+        facts.executable = True
+
+
 @dataclass
 class Inspection:
     facts: FileFacts

@@ -1,9 +1,19 @@
 """The model card (`README.md`): its YAML front matter, as the Hugging Face Hub defines
-it, and the considerations its prose states."""
+it, and the considerations its prose states.
+
+Every pattern here runs in time linear in the card: no pattern can backtrack over text
+it already read (possessive quantifiers, character classes that exclude what follows,
+or an alternative that always succeeds), the front matter has its own size cap, and
+only the first `MAX_SECTIONS` headings are read. Text left from a card template
+("[More Information Needed]", `{{ … }}`, the Hub's default card) is not a fact: no name,
+description, use case or limitation comes from it.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import yaml
@@ -16,9 +26,15 @@ from mlbom.sources import Blob
 
 FORMAT = "model-card"
 MAX_CARD = 2 << 20
+#: YAML is parsed in pure Python (~2 ms per KiB): real front matter, MTEB result tables
+#: included, stays below this; a larger one is refused, not parsed for seconds.
+MAX_FRONT_MATTER = 256 << 10
+MAX_SECTIONS = 1000  # headings read; the rest of a card is no section
+MAX_PARAGRAPHS = 100  # blocks looked at for the description
+MAX_RESULTS = 1000  # model-index results read
 MAX_TEXT = 2000
 HUB = "https://huggingface.co"
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*+(?:/[\w.-]++)?$")
 
 # pipeline_tag -> (input formats, output formats)
 TASK_IO: dict[str, tuple[list[str], list[str]]] = {
@@ -54,7 +70,48 @@ _SECTIONS = {
     "ethical_considerations": ("ethical considerations", "bias", "biases", "ethics",
                                "ethical considerations and limitations"),
 }  # fmt: skip
-_PLACEHOLDER = re.compile(r"\[?more information needed\]?", re.IGNORECASE)
+#: sections whose first paragraph describes the model (besides the text under the title)
+_DESCRIPTIONS = frozenset(
+    {"model description", "description", "model summary", "summary", "overview",
+     "model overview", "introduction", "about", "model information", "model details"}
+)  # fmt: skip
+#: titles the card templates leave when nobody named the model
+_TEMPLATE_TITLES = frozenset({"model id", "model_id", "model name", "model card"})
+#: sentences of the Hub's and PEFT's default cards (after links keep only their text)
+_TEMPLATE_SENTENCES = (
+    "This is the model card of a 🤗 transformers model that has been pushed on the Hub. "
+    "This model card has been automatically generated.",
+    "Provide a quick summary of what the model is/does.",
+    "Provide a longer summary of what this model is.",
+    "Provide the basic links for the model.",
+    "Use the code below to get started with the model.",
+    "Carbon emissions can be estimated using the Machine Learning Impact calculator "
+    "presented in Lacoste et al. (2019).",
+    "Users (both direct and downstream) should be made aware of the risks, biases and "
+    "limitations of the model.",
+)
+
+# A fenced code block: the opening line, every line that does not close it, then the
+# closing line or the end of the card (an unclosed fence runs to the end, as in
+# CommonMark). Always matches once opened, so no start is tried twice.
+_FENCE = re.compile(
+    r"^(```|~~~)[^\n]*+(?:\n(?!\1[ \t]*+$)[^\n]*+)*+(?:\n\1[ \t]*+$|\Z)", re.MULTILINE
+)
+_HEADING = re.compile(r"^(#{1,6})[ \t]++([^\n]*+)", re.MULTILINE)
+_FRONT_END = re.compile(r"^---[ \t]*+$", re.MULTILINE)
+# An HTML comment, or an unclosed one to the end: `.*?` stops at the first `-->` or \Z.
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+# A line holding a template placeholder or an unrendered Jinja expression.
+_TEMPLATE_LINE = re.compile(
+    r"^[^\n]*?(?:more information needed|\{\{|\{%)[^\n]*+\n?", re.IGNORECASE | re.MULTILINE
+)
+# A link keeps its text. Neither part may contain its own opening bracket, so a failed
+# attempt ends at the next `[` or `(` and no text is scanned twice.
+_LINK = re.compile(r"\[([^\[\]]*+)\]\([^()]*+\)")
+_SPACE = re.compile(r"\s+")
+_PARAGRAPH_BREAK = re.compile(r"\n(?:[^\S\n]*+\n)++")
+_EMPHASIS = re.compile(r"[*_`]")
+_CARD_FOR = re.compile(r"model card for\s++", re.IGNORECASE)
 
 
 def matches(path: str) -> bool:
@@ -62,7 +119,7 @@ def matches(path: str) -> bool:
 
 
 def inspect(blob: Blob, context: Context) -> Inspection:
-    text = blob.read_at(0, MAX_CARD).decode("utf-8", "replace")
+    text = blob.read_at(0, MAX_CARD).decode("utf-8", "replace").replace("\r\n", "\n")
     front, body = split_front_matter(text)
     info = ModelInfo()
     if front is not None:
@@ -70,27 +127,35 @@ def inspect(blob: Blob, context: Context) -> Inspection:
             meta = safeyaml.load(front)
         except safeyaml.AliasRefused as e:
             raise InspectionError(f"{blob.path}: model card front matter: {e}") from e
-        except yaml.YAMLError as e:
+        except (yaml.YAMLError, ValueError, RecursionError) as e:
+            reason = "nested too deeply" if isinstance(e, RecursionError) else e
             raise InspectionError(
-                f"{blob.path}: the card's YAML front matter is broken ({e})"
+                f"{blob.path}: the card's YAML front matter is broken ({reason})"
             ) from e
         if meta is not None and not isinstance(meta, dict):
             raise InspectionError(f"{blob.path}: the card's front matter is not a mapping")
         info = card_info(meta or {})
-    body = re.sub(r"^(```|~~~).*?^\1[ \t]*$", "", body, flags=re.MULTILINE | re.DOTALL)  # code
-    info.name = info.name or _title(body)
-    info.description = info.description or _first_paragraph(body)
-    info.considerations = _considerations(body)
+    body = _FENCE.sub("", body)  # code is no prose, and a `# comment` in it no heading
+    sections = _sections(body)
+    info.name = _fact(info.name) or _title(sections)
+    info.description = info.description or _description(body, sections)
+    info.considerations = _considerations(sections)
     return Inspection(FileFacts(format=FORMAT, structured=True), info)
 
 
 def split_front_matter(text: str) -> tuple[str | None, str]:
-    if not text.startswith("---"):
+    """(YAML front matter or None, the rest); front matter over the cap is refused."""
+    first, _, rest = text.partition("\n")
+    if first.rstrip() != "---":
         return None, text
-    end = re.search(r"^---\s*$", text[3:], re.MULTILINE)
+    end = _FRONT_END.search(rest)
     if end is None:
         raise InspectionError("the card's front matter has no closing '---'")
-    return text[3 : 3 + end.start()], text[3 + end.end() :]
+    if end.start() > MAX_FRONT_MATTER:
+        raise InspectionError(
+            f"the card's front matter is over {MAX_FRONT_MATTER >> 10} KiB, beyond any real card"
+        )
+    return rest[: end.start()], rest[end.end() :]
 
 
 def card_info(meta: dict[str, Any]) -> ModelInfo:
@@ -123,16 +188,19 @@ def card_info(meta: dict[str, Any]) -> ModelInfo:
 def _model_index(index: Any, info: ModelInfo) -> None:
     if not isinstance(index, list):
         return
+    known = {d.name for d in info.datasets}
     for entry in index[:20]:
         if not isinstance(entry, dict):
             continue
         info.name = info.name or text(entry.get("name"))
-        for result in entry.get("results") or []:
+        results = entry.get("results")
+        for result in results[:MAX_RESULTS] if isinstance(results, list) else []:
             if not isinstance(result, dict):
                 continue
             dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
             ds_id = text(dataset.get("type")) or text(dataset.get("name"))
-            if ds_id and ds_id not in {d.name for d in info.datasets}:
+            if ds_id and ds_id not in known:
+                known.add(ds_id)
                 info.datasets.append(Dataset(
                     name=ds_id, role="evaluation", revision=text(dataset.get("revision")),
                     url=hub_url(ds_id, "datasets"),
@@ -141,58 +209,108 @@ def _model_index(index: Any, info: ModelInfo) -> None:
                 x for x in (text(dataset.get("name")) or ds_id, text(dataset.get("config")),
                             text(dataset.get("split"))) if x
             )  # fmt: skip
-            for metric in (result.get("metrics") or [])[:100]:
-                if isinstance(metric, dict) and metric.get("value") is not None:
+            metrics = result.get("metrics")
+            for metric in metrics[:100] if isinstance(metrics, list) else []:
+                if isinstance(metric, dict) and (value := text(metric.get("value"), 100)):
                     kind = text(metric.get("type")) or text(metric.get("name")) or "metric"
-                    info.metrics.append(
-                        Metric(type=kind, value=str(metric["value"])[:100], slice=where or None)
-                    )
+                    info.metrics.append(Metric(type=kind, value=value, slice=where or None))
 
 
-def _considerations(body: str) -> Considerations:
-    found = Considerations()
-    for heading, section in _sections(body):
-        key = next((k for k, names in _SECTIONS.items() if heading in names), None)
-        if key is None or not section or _PLACEHOLDER.fullmatch(section):
-            continue
-        if key == "ethical_considerations":
-            found.ethical_considerations.append((section, None))
-        else:
-            getattr(found, key).append(section)
+class _Section:
+    """One heading and its own text (up to the next heading of any level)."""
+
+    __slots__ = ("level", "name", "raw", "text")
+
+    def __init__(self, level: int, raw_heading: str, text: str) -> None:
+        self.level = level
+        self.raw = raw_heading.rstrip(" \t#")
+        self.name = _heading_name(self.raw)
+        self.text = text
+
+
+def _sections(body: str) -> list[_Section]:
+    """The text before the first heading (level 0), then the first `MAX_SECTIONS` headings
+    with their own text, sub-sections excluded."""
+    headings = list(islice(_HEADING.finditer(body), MAX_SECTIONS + 1))
+    ends = [m.start() for m in headings[1:]] + [len(body)]
+    found = [_Section(0, "", body[: headings[0].start()] if headings else body)]
+    for m, end in zip(headings[:MAX_SECTIONS], ends, strict=False):
+        found.append(_Section(len(m.group(1)), m.group(2), body[m.end() : end]))
     return found
 
 
-def _sections(body: str) -> list[tuple[str, str]]:
-    """(lower-case heading, its own text without sub-sections) for each markdown heading."""
-    parts = re.split(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", body, flags=re.MULTILINE)
-    return [
-        (re.sub(r"[*_`]", "", parts[i]).strip().lower(), _clean(parts[i + 1]))
-        for i in range(1, len(parts) - 1, 2)
-    ]
+def _heading_name(raw: str) -> str:
+    name = _EMPHASIS.sub("", _clean(raw)).lower()
+    return " ".join(name.replace("[optional]", "").split())
 
 
-def _title(body: str) -> str | None:
-    """The card's `# Title`, without the card template's "Model Card for" prefix."""
-    match = re.search(r"^#[ \t]+(.+?)[ \t#]*$", body, flags=re.MULTILINE)
-    if match is None:
+def _considerations(sections: list[_Section]) -> Considerations:
+    found = Considerations()
+    for section in sections[1:]:
+        key = next((k for k, names in _SECTIONS.items() if section.name in names), None)
+        if key is None or not (stated := _clean(section.text)):
+            continue
+        if key == "ethical_considerations":
+            found.ethical_considerations.append((stated, None))
+        else:
+            getattr(found, key).append(stated)
+    return found
+
+
+def _title(sections: list[_Section]) -> str | None:
+    """The card's `# Title`, without the card template's "Model Card for" prefix; the
+    template's own title ("Model ID") names nothing."""
+    first = next((s for s in sections if s.level == 1), None)
+    if first is None:
         return None
-    title = re.sub(r"^model card for\s+", "", _clean(match.group(1)), flags=re.IGNORECASE)
-    return title if 0 < len(title) <= 100 else None
+    title = _clean(first.raw)
+    if prefix := _CARD_FOR.match(title):
+        title = title[prefix.end() :]
+    return _fact(title) if 0 < len(title) <= 100 else None
 
 
-def _first_paragraph(body: str) -> str | None:
-    prose = re.sub(r"^#{1,6}[ \t].*$", "", body, flags=re.MULTILINE)  # headings end paragraphs
-    for block in re.split(r"\n\s*\n", prose):
-        block = block.strip()
-        if block and not block.startswith(("<", "!", "|", "[!", "---")):
-            return _clean(block) or None
+def _description(body: str, sections: list[_Section]) -> str | None:
+    """The first paragraph of prose under the title (or before any heading), else of a
+    section that describes the model; other sections (citation, usage) describe nothing."""
+    candidates = [sections[0]]
+    if len(sections) > 1 and sections[1].level == 1:
+        candidates.append(sections[1])
+    candidates += [s for s in sections[1:] if s.name in _DESCRIPTIONS]
+    for section in candidates:
+        for block in islice(_paragraphs(section.text), MAX_PARAGRAPHS):
+            prose = _clean(block)
+            if prose and not prose.startswith(("<", "!", "|", "[!", "---")):
+                return prose
     return None
 
 
+def _paragraphs(text: str) -> Iterator[str]:
+    start = 0
+    for match in _PARAGRAPH_BREAK.finditer(text):
+        yield text[start : match.start()]
+        start = match.end()
+    yield text[start:]
+
+
 def _clean(text: str) -> str:
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links keep their text
-    return re.sub(r"\s+", " ", text).strip()[:MAX_TEXT]
+    """Prose as one line: no comments, no template lines or sentences, links as their text."""
+    text = _COMMENT.sub("", text)
+    text = _TEMPLATE_LINE.sub("", text)
+    text = _LINK.sub(r"\1", text)
+    text = _SPACE.sub(" ", text).strip()
+    if any(sentence in text for sentence in _TEMPLATE_SENTENCES):
+        for sentence in _TEMPLATE_SENTENCES:
+            text = text.replace(sentence, "")
+        text = _SPACE.sub(" ", text).strip()
+    return text[:MAX_TEXT]
+
+
+def _fact(value: str | None) -> str | None:
+    """A name that a template left is no name."""
+    if value is None or value.strip().lower() in _TEMPLATE_TITLES:
+        return None
+    cleaned = _clean(value)
+    return cleaned if cleaned and cleaned.lower() not in _TEMPLATE_TITLES else None
 
 
 def hub_url(name: str, kind: str = "") -> str | None:

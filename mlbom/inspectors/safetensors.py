@@ -1,15 +1,20 @@
-"""safetensors weights (single files and sharded indexes), from the JSON header only."""
+"""safetensors weights (single files and sharded indexes), from the JSON header only.
+
+Tensor shapes are checked before anything multiplies them (`elements`, which the GGUF
+and ONNX inspectors use too): a shape is at most `MAX_DIMS` dimensions of 0 to `MAX_DIM`,
+and no product or total grows past `MAX_ELEMENTS`.
+"""
 
 from __future__ import annotations
 
-import json
-import math
 import struct
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
 from mlbom.errors import InspectionError
 from mlbom.inspectors import Context, Inspection
+from mlbom.inspectors.config import load_json
 from mlbom.models import FileFacts
 from mlbom.sources import Blob
 
@@ -20,12 +25,43 @@ MAX_HEADER = 64 << 20
 MAX_INDEX = 64 << 20
 MAX_METADATA_ITEMS = 64
 MAX_VALUE = 1024
+MAX_DIMS = 16
+MAX_DIM = 1 << 48
+MAX_ELEMENTS = 1 << 62  # of one tensor, and of a file's tensors together
 # bits per element; sub-byte float types pack elements
 DTYPE_BITS = {
     "BOOL": 8, "U8": 8, "I8": 8, "F8_E4M3": 8, "F8_E5M2": 8, "F8_E8M0": 8, "F4": 4,
     "F6_E2M3": 6, "F6_E3M2": 6, "F16": 16, "BF16": 16, "I16": 16, "U16": 16,
     "F32": 32, "I32": 32, "U32": 32, "F64": 64, "I64": 64, "U64": 64, "C64": 64,
 }  # fmt: skip
+
+
+def elements(shape: Sequence[int]) -> int:
+    """The element count of a tensor shape of non-negative ints. Checked before multiplying:
+    over `MAX_DIMS` dimensions, a dimension outside 0..`MAX_DIM` or a product over
+    `MAX_ELEMENTS` is an `InspectionError`, so no product ever grows into a huge integer."""
+    if len(shape) > MAX_DIMS:
+        raise InspectionError(f"a tensor claims {len(shape)} dimensions (at most {MAX_DIMS})")
+    if any(d < 0 or d > MAX_DIM for d in shape):
+        raise InspectionError(f"a tensor claims a dimension outside 0..2**48: {list(shape)[:8]}")
+    if 0 in shape:
+        return 0
+    count = 1
+    for d in shape:
+        count *= d  # below 2**62 * 2**48 at worst: a small integer
+        if count > MAX_ELEMENTS:
+            raise InspectionError("a tensor claims more than 2**62 elements")
+    return count
+
+
+def total(counts: Iterable[int]) -> int:
+    """Element counts added up, refused past `MAX_ELEMENTS`."""
+    found = 0
+    for count in counts:
+        found += count
+        if found > MAX_ELEMENTS:
+            raise InspectionError("the tensors claim more than 2**62 elements together")
+    return found
 
 
 def matches(path: str) -> bool:
@@ -37,14 +73,10 @@ def inspect(blob: Blob, context: Context) -> Inspection:
         return _inspect_index(blob, context)
     header = read_header(blob)
     facts = FileFacts(format=FORMAT, structured=True)
-    dtypes: Counter[str] = Counter()
-    params = 0
-    for name, tensor in header.items():
-        if name == "__metadata__":
-            continue
-        dtypes[tensor["dtype"]] += 1
-        params += math.prod(tensor["shape"])
-    facts.parameter_count = params
+    dtypes = Counter(t["dtype"] for name, t in header.items() if name != "__metadata__")
+    facts.parameter_count = total(
+        elements(t["shape"]) for name, t in header.items() if name != "__metadata__"
+    )
     facts.properties += [
         ("mlbom:tensor-count", str(sum(dtypes.values()))),
         ("mlbom:dtypes", ",".join(f"{d}:{n}" for d, n in sorted(dtypes.items()))),
@@ -66,10 +98,7 @@ def read_header(blob: Blob) -> dict:
             if length > blob.size - 8
             else f"{blob.path}: header length {length} exceeds the {MAX_HEADER}-byte limit"
         )
-    try:
-        header = json.loads(blob.read_at(8, length))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise InspectionError(f"{blob.path}: header is not valid JSON ({e})") from e
+    header = load_json(blob.read_at(8, length), blob.path, "the header")
     if not isinstance(header, dict):
         raise InspectionError(f"{blob.path}: header is not a JSON object")
     _check_tensors(blob, header, data_size=blob.size - 8 - length)
@@ -84,6 +113,12 @@ def _check_tensors(blob: Blob, header: dict, data_size: int) -> None:
     for name, t in header.items():
         if name == "__metadata__":
             continue
+        shape = t.get("shape") if isinstance(t, dict) else None
+        if isinstance(shape, list) and len(shape) > MAX_DIMS:  # before reading each one
+            raise InspectionError(
+                f"{blob.path}: tensor {name[:100]!r} claims {len(shape)} dimensions "
+                f"(at most {MAX_DIMS})"
+            )
         ok = (
             isinstance(t, dict)
             and isinstance(t.get("dtype"), str)
@@ -95,6 +130,10 @@ def _check_tensors(blob: Blob, header: dict, data_size: int) -> None:
         )
         if not ok:
             raise InspectionError(f"{blob.path}: tensor {name[:100]!r} has a malformed entry")
+        try:
+            count = elements(t["shape"])
+        except InspectionError as e:
+            raise InspectionError(f"{blob.path}: tensor {name[:100]!r}: {e.message}") from e
         begin, end = t["data_offsets"]
         if not 0 <= begin <= end <= data_size:
             raise InspectionError(
@@ -102,7 +141,7 @@ def _check_tensors(blob: Blob, header: dict, data_size: int) -> None:
                 f"(offsets {begin}-{end}, data is {data_size} bytes)"
             )
         bits = DTYPE_BITS.get(t["dtype"])
-        if bits is not None and math.ceil(math.prod(t["shape"]) * bits / 8) != end - begin:
+        if bits is not None and -(-count * bits // 8) != end - begin:
             raise InspectionError(
                 f"{blob.path}: tensor {name[:100]!r} size does not match its shape and dtype"
             )
@@ -117,10 +156,7 @@ def _check_tensors(blob: Blob, header: dict, data_size: int) -> None:
 
 
 def _inspect_index(blob: Blob, context: Context) -> Inspection:
-    try:
-        index = json.loads(blob.read_all(MAX_INDEX))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise InspectionError(f"{blob.path}: not valid JSON ({e})") from e
+    index = load_json(blob.read_all(MAX_INDEX), blob.path)
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
         raise InspectionError(f"{blob.path}: no weight_map of tensor names to shard files")
@@ -133,9 +169,10 @@ def _inspect_index(blob: Blob, context: Context) -> Inspection:
         raise InspectionError(f"{blob.path}: shard paths leave the model folder: {escaping[:5]}")
     facts = FileFacts(format="safetensors-index", structured=True)
     facts.properties.append(("mlbom:shard-count", str(len(shards))))
-    total = (index.get("metadata") or {}).get("total_size")
-    if isinstance(total, int):
-        facts.properties.append(("mlbom:total-size", str(total)))
+    metadata = index.get("metadata")
+    size = metadata.get("total_size") if isinstance(metadata, dict) else None
+    if isinstance(size, int) and not isinstance(size, bool):
+        facts.properties.append(("mlbom:total-size", str(size)))
     missing = [s for s in shards if (folder / s).as_posix() not in context.paths]
     if missing:
         facts.error = f"the index names shards missing from the model: {', '.join(missing[:10])}"

@@ -62,6 +62,10 @@ class ModelInfo:
     licenses: list[str] = field(default_factory=list)  # SPDX ids/expressions or names
     license_url: str | None = None
     task: str | None = None
+    # who made the model (an author, a person or organisation) and the organisation it
+    # was made by or for; the BOM's manufacturer and supplier unless the user names one
+    author: str | None = None
+    organization: str | None = None
     architecture_family: str | None = None
     architectures: list[str] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)

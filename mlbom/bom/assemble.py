@@ -3,12 +3,17 @@ pedigree, dependencies, metadata) is built with the library; what it does not mo
 (`modelCard`, component `data`, `compositions`, `formulation`) is returned as `Extras`,
 JSON fragments that `document` adds to the serialized BOM before validating the whole.
 The formulation's components are library `Component`s all the same: `document` has the
-library serialize them, so that purls, hashes and properties are written by it."""
+library serialize them, so that purls, hashes and properties are written by it.
+
+With `SOURCE_DATE_EPOCH` set, the timestamp is that epoch and the serial number a UUID v5
+of the BOM's content, so two runs over the same model write the same bytes."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +39,7 @@ from mlbom.bom.urls import safe_url
 from mlbom.environment import strip_credentials
 from mlbom.errors import BadInputError
 from mlbom.hashing import ALGORITHMS
+from mlbom.inspectors.card import TASK_IO
 from mlbom.models import Environment, Identity, ModelFile, ModelInfo
 
 MODEL_REF = "model"
@@ -44,6 +50,8 @@ WEIGHT_FORMATS = frozenset({"safetensors", "gguf", "onnx", "pickle", "pytorch", 
 _COUNTED_FORMATS = ("safetensors", "gguf", "onnx")  # headers that give parameter counts
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+#: the namespace of content-derived serial numbers (UUID v5)
+SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:mlbom:bom-serial-number")
 
 
 @dataclass
@@ -100,7 +108,10 @@ def assemble(
         description=info.description,
         licenses=licenses,
         purl=PackageURL.from_string(identity.purl) if identity.purl else None,
-        manufacturer=maker,
+        # What the model states of its maker (a GGUF's author and organization) counts
+        # only when the user named no manufacturer.
+        manufacturer=maker or _entity(info.author),
+        supplier=None if maker else _entity(info.organization),
         publisher=_publisher(model_name, identity),
         external_references=_website(identity.url),
         properties=_model_properties(files, info, identity),
@@ -123,7 +134,46 @@ def assemble(
     extras.compositions.append({"aggregate": "complete", "dependencies": [MODEL_REF]})
     if environment is not None:
         extras.formulation.append(_formula(environment, datasets))
+    if _epoch() is not None:
+        bom.serial_number = content_serial(bom, extras)
     return bom, extras
+
+
+def content_serial(bom: Bom, extras: Extras) -> uuid.UUID:
+    """A UUID v5 of the BOM's content, its serial number and timestamp left out: the same
+    model gives the same serial, a changed one another."""
+    from cyclonedx.output import make_outputter
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+
+    def library_json(of: Bom) -> dict[str, Any]:
+        return json.loads(
+            make_outputter(of, OutputFormat.JSON, SchemaVersion.V1_6).output_as_string()
+        )
+
+    serial, bom.serial_number = bom.serial_number, uuid.UUID(int=0)
+    try:
+        doc = library_json(bom)
+    finally:
+        bom.serial_number = serial
+    doc.pop("serialNumber", None)
+    doc.get("metadata", {}).pop("timestamp", None)
+    formulation = [
+        {
+            "bom-ref": f.bom_ref,
+            "components": library_json(Bom(components=f.components)).get("components", []),
+            "workflows": f.workflows,
+            "properties": f.properties,
+        }
+        for f in extras.formulation
+    ]
+    content = {
+        "bom": doc,
+        "component_fields": extras.component_fields,
+        "compositions": extras.compositions,
+        "formulation": formulation,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return uuid.uuid5(SERIAL_NAMESPACE, canonical)
 
 
 def _formula(env: Environment, datasets: list[Component]) -> Formula:
@@ -291,6 +341,12 @@ def _model_card(info: ModelInfo, datasets: list[Component]) -> dict[str, Any]:
         parameters["inputs"] = [{"format": f} for f in info.inputs]
     if info.outputs:
         parameters["outputs"] = [{"format": f} for f in info.outputs]
+    # A task stated without formats (a PEFT adapter's task_type) still implies them.
+    inputs, outputs = TASK_IO.get(info.task or "", ([], []))
+    if not info.inputs and inputs:
+        parameters["inputs"] = [{"format": f} for f in inputs]
+    if not info.outputs and outputs:
+        parameters["outputs"] = [{"format": f} for f in outputs]
     card: dict[str, Any] = {"bom-ref": "model-card"}
     if parameters:
         card["modelParameters"] = parameters
@@ -417,6 +473,10 @@ def _organization(manufacturer: Manufacturer) -> OrganizationalEntity:
     return OrganizationalEntity(name=manufacturer.name, urls=[XsUri(contact)] if contact else None)
 
 
+def _entity(name: str | None) -> OrganizationalEntity | None:
+    return OrganizationalEntity(name=name) if name else None
+
+
 def _publisher(model_name: str, identity: Identity) -> str | None:
     """The Hub organisation of a Hub model; a registry host publishes nothing."""
     purl = identity.purl or ""
@@ -434,9 +494,13 @@ def _properties(pairs: list[tuple[str, str]]) -> list[Property]:
     return [Property(name=n, value=v) for n, v in dict.fromkeys(pairs)]
 
 
+def _epoch() -> int | None:
+    """SOURCE_DATE_EPOCH, set for a reproducible build; None when unset or not a number."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    return int(epoch) if epoch.isdigit() else None
+
+
 def _timestamp() -> datetime:
     """Now, or SOURCE_DATE_EPOCH for reproducible builds."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-    if epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), tz=UTC)
-    return datetime.now(tz=UTC)
+    epoch = _epoch()
+    return datetime.fromtimestamp(epoch, tz=UTC) if epoch is not None else datetime.now(tz=UTC)

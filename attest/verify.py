@@ -123,7 +123,8 @@ def verify(
     result.subjects = expected
     result.passed.append("subjects")
     if model is not None:
-        _check_model(model, file_subjects(bom), model_exclude)
+        recorded = tuple(model / p for p in excluded_paths(bom)) if model.is_dir() else ()
+        _check_model(model, file_subjects(bom), (*model_exclude, *recorded))
         result.passed.append("model")
     return result
 
@@ -348,16 +349,36 @@ def _difference(found: list[Any], expected: list[Subject]) -> str:
     )
 
 
+def excluded_paths(bom: dict[str, Any]) -> list[str]:
+    """The paths `generate --exclude` left out, as the (signed) BOM records them."""
+    metadata = bom.get("metadata")
+    component = metadata.get("component") if isinstance(metadata, dict) else None
+    properties = component.get("properties") if isinstance(component, dict) else None
+    if not isinstance(properties, list):
+        return []
+    return [
+        p["value"]
+        for p in properties
+        if isinstance(p, dict)
+        and p.get("name") == "mlbom:excluded"
+        and isinstance(p.get("value"), str)
+        and p["value"]
+    ][:1000]
+
+
 def _check_model(model: Path, expected: list[Subject], exclude: tuple[Path, ...]) -> None:
+    from mlbom.errors import shown
     from mlbom.sources import open_source
 
     source = open_source(str(model), exclude=exclude)
     digests = source.digests(("sha256",), cache=None, advance=None)
-    have = {path: d["sha256"] for path, d in digests.items()}
+    unreadable = {b.path: b.problem for b in source.blobs() if b.problem}
+    have = {path: d["sha256"] for path, d in digests.items() if path not in unreadable}
     want = {s["name"]: s["digest"]["sha256"] for s in expected}
-    problems = [f"{n} is missing" for n in sorted(set(want) - set(have))]
-    problems += [f"{n} is not in the BOM" for n in sorted(set(have) - set(want))]
-    problems += [f"{n} has changed" for n in sorted(set(have) & set(want)) if have[n] != want[n]]
+    problems = [f"{shown(n)} cannot be read ({why})" for n, why in sorted(unreadable.items())]
+    problems += [f"{shown(n)} is missing" for n in sorted(set(want) - set(have) - set(unreadable))]
+    problems += [f"{shown(n)} is not in the BOM" for n in sorted(set(have) - set(want))]
+    problems += [f"{shown(n)} has changed" for n in sorted(set(have) & set(want)) if have[n] != want[n]]
     if problems:
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise NotVerifiedError("model", f"{model}: {'; '.join(problems[:10])}{more}")

@@ -1,8 +1,10 @@
 """Reading a user's file (a BOM, a key, a policy, a manifest) whole, but never more than a
-limit: a file that could not be real is refused before it fills memory."""
+limit: a file that could not be real is refused before it fills memory; and checking an
+output path before anything replaces it."""
 
 from __future__ import annotations
 
+import stat
 import sys
 from pathlib import Path
 
@@ -25,3 +27,19 @@ def read_bounded(path: Path, limit: int, what: str = "") -> bytes:
         size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
         raise BadInputError(f"{name} is larger than {size}: no real one is")
     return data
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output path that is not a regular file (a pipe, a device, a folder): an
+    atomic write would replace it with one."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise BadInputError(f"cannot write {path}: {e.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise BadInputError(
+            f"{path} is not a regular file: mlbom writes its output atomically, by replacing it",
+            hint="give a file path with -o, or leave -o out to write to stdout",
+        )

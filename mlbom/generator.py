@@ -18,7 +18,8 @@ from cyclonedx.model.bom import Bom
 from mlbom import inspectors
 from mlbom.bom.assemble import Extras, Manufacturer, assemble
 from mlbom.bom.document import as_dict, render, write_atomically
-from mlbom.errors import BadInputError
+from mlbom.errors import BadInputError, shown
+from mlbom.files import check_output
 from mlbom.hashing import DEFAULT_ALGORITHMS, HashCache, check_algorithms
 from mlbom.inspectors.card import hub_url
 from mlbom.models import Dataset, Environment, ModelFile, ModelInfo
@@ -52,6 +53,7 @@ class GeneratedBom:
         return as_dict(self.bom, self.extras, spec=spec)
 
     def write(self, path: Path, fmt: str = "json", spec: str = "1.6") -> None:
+        check_output(path)
         write_atomically(path, self.render(fmt, spec))
 
 
@@ -81,7 +83,8 @@ def generate(
     `verify_source` (`hf://ORG/REPO@COMMIT`) checks a local copy against the Hub's digests
     and names the model after it. `datasets` (`NAME@REVISION`) pins the datasets the model
     was trained on; they and `environment` (`mlbom.environment`) go to the BOM's
-    `formulation`. `exclude` names files never to list (the BOM itself);
+    `formulation`. `exclude` names files and folders never to list (the BOM itself, a scratch folder): they
+    are recorded in the BOM, so that verification skips them too and nothing else;
     `insecure_registries` are OCI registries reached over plain HTTP. `require_cc` (TEEs,
     or empty for any) states that the model may only run in confidential computing, with
     confidential GPUs when `gpu_cc`: being inside the signed BOM, this cannot be stripped.
@@ -109,12 +112,13 @@ def generate(
         inspections = list(pool.map(lambda blob: inspectors.inspect(blob, context), blobs))
     warnings: list[str] = list(source.warnings)
     for blob, (inspection, _) in zip(blobs, inspections, strict=True):
+        name = shown(blob.path)
         if inspection.facts.error:
             if source.single_file:
-                raise BadInputError(f"{blob.path}: {inspection.facts.error}")
-            warnings.append(f"{blob.path} could not be inspected: {inspection.facts.error}")
-        for imported in inspection.facts.unsafe_imports:
-            warnings.append(f"{blob.path} imports {imported} when unpickled (unsafe)")
+                raise BadInputError(f"{name}: {shown(inspection.facts.error)}")
+            warnings.append(f"{name} could not be inspected: {shown(inspection.facts.error)}")
+        for found in inspection.facts.unsafe_imports:
+            warnings.append(f"{name}: {shown(_finding_text(found))}")
 
     hash_cache = HashCache() if cache else None
     try:
@@ -145,6 +149,7 @@ def generate(
     for dataset in given_datasets:
         _pin_dataset(info, dataset)
     info.properties += cc_properties
+    info.properties += [("mlbom:excluded", path) for path in getattr(source, "excluded", ())]
     manufacturer_entity = Manufacturer(manufacturer, manufacturer_contact) if manufacturer else None
     if given_datasets and environment is None:
         environment = Environment()  # the training step is still worth stating: its inputs
@@ -160,6 +165,13 @@ def generate(
     if not (version or bom.metadata.component.version):  # type: ignore[union-attr]
         warnings.append("no model version found in the card, config or source: pass --version")
     return GeneratedBom(bom, extras, files, warnings)
+
+
+def _finding_text(found: str) -> str:
+    """A finding as a warning line says it."""
+    if found.startswith("<unscanned: "):
+        return f"could not be fully scanned for code that runs on load ({found[12:-1]}): counted as unsafe"
+    return f"runs {found} when loaded (unsafe)"
 
 
 def parse_dataset(reference: str) -> Dataset:

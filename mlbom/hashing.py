@@ -140,7 +140,7 @@ class HashCache:
             rows = self._db.execute(
                 "SELECT algorithm, digest FROM digests WHERE path = ? AND device = ? AND inode = ?"
                 " AND size = ? AND mtime_ns = ?",
-                (str(path), stamp.device, stamp.inode, stamp.size, stamp.mtime_ns),
+                (_key(path), stamp.device, stamp.inode, stamp.size, stamp.mtime_ns),
             ).fetchall()
         except sqlite3.Error as e:
             log.debug("hash cache read failed: %s", e)
@@ -153,7 +153,7 @@ class HashCache:
             return
         now_ns = time.time_ns()
         rows = [
-            (str(path), a, s.device, s.inode, s.size, s.mtime_ns, d)
+            (_key(path), a, s.device, s.inode, s.size, s.mtime_ns, d)
             for path, s, digests in entries
             if now_ns - s.mtime_ns > _RACY_SECONDS * 1e9
             for a, d in digests.items()
@@ -174,6 +174,11 @@ def default_cache_dir() -> Path:
         return Path(folder)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "mlbom"
+
+
+def _key(path: Path) -> str:
+    """A path as the cache stores it: names that are not UTF-8 escaped, never refused."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def hash_files(

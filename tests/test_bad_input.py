@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlbom.inspectors import pickles
+from mlbom.inspectors import archives
 from tests.builders import SAFE_TORCH, hf_folder, onnx_file, pickle_bytes, safetensors_file
 from tests.conftest import file_component, prop
 
@@ -75,7 +75,6 @@ def test_one_bad_file_in_a_good_folder(cli, tmp_path):
         ),
         ("corrupt.onnx", b"\x0a\xff\xff\xff\xff\x0f garbage"),
         ("wire.onnx", b"\x0f\x01\x02"),
-        ("bad.pkl", b"\x80\x04\x95garbage"),
         ("config.json", b"{not json"),
     ],
 )
@@ -88,6 +87,18 @@ def test_corrupt_files(cli, tmp_path, name, content):
     assert prop(file_component(bom, name), "mlbom:inspection-error")
     single, _ = cli("generate", folder / name, code=2)
     assert single == ""
+
+
+def test_pickle_that_cannot_be_read_to_its_end_is_unsafe(cli, tmp_path):
+    """A corrupt pickle is not 'could not be inspected' and clean: it counts as unsafe."""
+    folder = tmp_path / "m"
+    safetensors_file(folder / "good.safetensors", {"w": (2,)})
+    (folder / "bad.pkl").write_bytes(b"\x80\x04\x95garbage")
+    bom, err = cli.bom(folder)
+    assert "bad.pkl: could not be fully scanned" in err
+    assert prop(file_component(bom, "bad.pkl"), "mlbom:unsafe-import").startswith("<unscanned: ")
+    cli("generate", folder, "--fail-on", "unsafe", "-o", tmp_path / "bom.json", code=1)
+    assert (tmp_path / "bom.json").is_file()  # written, then the check fails
 
 
 def test_truncated_onnx(cli, tmp_path):
@@ -120,14 +131,14 @@ def test_yaml_alias_bomb_is_refused(cli, tmp_path):
 
 
 def test_archive_bomb(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(pickles, "MAX_MEMBER", 1 << 20)
+    monkeypatch.setattr(archives, "MAX_UNPACKED", 1 << 20)
     folder = tmp_path / "bomb"
     folder.mkdir()
     with zipfile.ZipFile(folder / "model.pt", "w", compression=zipfile.ZIP_DEFLATED) as z:
         # a valid pickle opening followed by 64 MiB that compress to almost nothing
         z.writestr("archive/data.pkl", b"\x80\x02" + b"(" * (64 << 20))
     bom, _err = cli.bom(folder)
-    assert "over 1 MiB" in prop(file_component(bom, "model.pt"), "mlbom:inspection-error")
+    assert "beyond 1 MiB" in prop(file_component(bom, "model.pt"), "mlbom:unsafe-import")
 
 
 def test_pickle_hostile_lengths_are_bounded(cli, tmp_path):
@@ -138,7 +149,7 @@ def test_pickle_hostile_lengths_are_bounded(cli, tmp_path):
     (folder / "b.pkl").write_bytes(b"\x80\x04X" + struct.pack("<I", 0xFFFFFFFF) + b"x")
     bom, _err = cli.bom(folder)
     for name in ("a.pkl", "b.pkl"):
-        assert "truncated" in prop(file_component(bom, name), "mlbom:inspection-error")
+        assert "truncated" in prop(file_component(bom, name), "mlbom:unsafe-import")
 
 
 def test_missing_path_and_empty_folder(cli, tmp_path):
@@ -173,12 +184,55 @@ def test_symlink_inside_the_folder_is_fine(cli, tmp_path):
     )
 
 
-def test_fifo_is_refused_without_hanging(cli, tmp_path):
+def test_fifo_is_listed_never_opened(cli, tmp_path):
+    """A pipe in the folder is listed with why it cannot be read; the run goes on (and
+    never blocks opening it). Named alone, it is refused."""
     folder = tmp_path / "m"
     safetensors_file(folder / "model.safetensors", {"w": (2,)})
     os.mkfifo(folder / "pipe")
-    _, err = cli("generate", folder, code=2)
+    bom, err = cli.bom(folder)
+    assert "not a regular file but a pipe" in prop(file_component(bom, "pipe"), "mlbom:inspection-error")
+    assert "pipe could not be inspected" in err
+    _, err = cli("generate", folder / "pipe", code=2)
     assert "not a regular file" in err
+
+
+def test_symlink_loop_and_dangling_link_are_listed(cli, tmp_path):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (folder / "loop").symlink_to("loop")
+    (folder / "gone").symlink_to("nothing-here")
+    (folder / "a").symlink_to("b")
+    (folder / "b").symlink_to("a")
+    bom, _ = cli.bom(folder)
+    assert prop(file_component(bom, "loop"), "mlbom:inspection-error") == "a symlink loop"
+    assert prop(file_component(bom, "a"), "mlbom:inspection-error") == "a symlink loop"
+    assert prop(file_component(bom, "gone"), "mlbom:inspection-error") == "a symlink to nothing"
+    assert "hashes" not in file_component(bom, "loop")
+
+
+def test_names_that_are_not_utf8_and_control_characters(cli, tmp_path):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (folder / os.fsdecode(b"caf\xe9.pkl")).write_bytes(pickle_bytes([("os", "system")]))
+    (folder / "evil\x1b[2J\nname.pkl").write_bytes(pickle_bytes([("os", "system")]))
+    bom, err = cli.bom(folder)
+    assert file_component(bom, "caf\\xe9.pkl")["hashes"]  # recorded escaped
+    assert "caf\\xe9.pkl: runs os.system" in err
+    assert "\x1b" not in err and "evil\\x1b[2J\\nname.pkl: runs os.system" in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dir", "devnull"])
+def test_output_that_is_not_a_regular_file_is_refused(cli, tmp_path, kind):
+    folder = hf_folder(tmp_path / "m")
+    target = {"fifo": tmp_path / "out", "dir": tmp_path / "outdir", "devnull": Path("/dev/null")}[kind]
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "dir":
+        target.mkdir()
+    _, err = cli("generate", folder, "-o", target, code=2)
+    assert "not a regular file" in err or "is a directory" in err.lower()
+    assert kind != "fifo" or target.is_fifo()
 
 
 def test_failed_run_keeps_existing_output(cli, tmp_path):
@@ -207,7 +261,12 @@ def test_bad_options(cli, tmp_path):
     cli("generate", folder, "--spec-version", "1.2", code=2)
 
 
-def test_safe_zip_still_scans_after_bomb_limit(tmp_path):
-    """A pickle exactly at the limit passes; the cap is on decompressed bytes."""
-    data = pickle_bytes(SAFE_TORCH)
-    assert len(data) < pickles.MAX_MEMBER
+def test_safe_zip_still_scans_under_the_limit(cli, tmp_path, monkeypatch):
+    """The cap is on decompressed bytes: a safe checkpoint under it scans clean."""
+    monkeypatch.setattr(archives, "MAX_UNPACKED", 1 << 20)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "model.pt", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", pickle_bytes(SAFE_TORCH))
+    bom, _ = cli.bom(folder)
+    assert prop(file_component(bom, "model.pt"), "mlbom:unsafe-import") is None

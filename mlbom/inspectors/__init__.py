@@ -62,36 +62,109 @@ class Context:
 
 def _modules() -> list[ModuleType]:
     # Precedence order: what the card says beats what a config says beats file headers.
-    from mlbom.inspectors import card, config, gguf, onnx, pickles, safetensors
+    from mlbom.inspectors import (
+        archives,
+        card,
+        config,
+        coreml,
+        gguf,
+        hdf5,
+        onnx,
+        pickles,
+        safetensors,
+        tensorflow,
+    )  # fmt: skip
 
-    return [card, config, safetensors, gguf, onnx, pickles]
+    return [card, config, safetensors, gguf, onnx, hdf5, tensorflow, coreml, archives, pickles]
+
+
+def _choose(blob: Blob, head: bytes) -> ModuleType | None:
+    """The inspector for a file: its bytes decide; its name only where the bytes of a
+    format do not announce it (a card, a config, ONNX's protobuf)."""
+    from mlbom.inspectors import (
+        archives,
+        card,
+        config,
+        coreml,
+        gguf,
+        hdf5,
+        onnx,
+        pickles,
+        safetensors,
+        tensorflow,
+    )  # fmt: skip
+
+    path, size = blob.path, blob.size
+    if head.startswith(b"GGUF"):
+        return gguf
+    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+        return safetensors  # a little-endian header length, then the JSON header
+    for module in (hdf5, tensorflow, archives):
+        if module.detect(head, path):
+            return module
+    if pickles.is_pickle_start(head):
+        return pickles
+    if archives.ends_like_zip(blob):
+        return archives
+    for module in (card, config, safetensors, onnx, gguf):
+        if module.matches(path):
+            return module
+    for module in (coreml, pickles):
+        if module.detect(head, path):
+            return module
+    return None
 
 
 def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
     """Inspect one file; returns the inspection and the precedence rank of the inspector."""
-    for rank, module in enumerate(_modules()):
-        if module.matches(blob.path):
-            run: Callable[[Blob, Context], Inspection] = module.inspect
-            try:
-                return run(blob, context), rank
-            except InspectionError as e:
-                return _failed(module, e.message.removeprefix(f"{blob.path}: ")), rank
-            except MlbomError:
-                raise  # not the file's fault (a remote file's network failed): ends the run
-            except Exception as e:
-                # Third-party parsers (gguf, onnx, zipfile) signal malformed input in many
-                # ways; one hostile file must never end the run. --debug shows the traceback.
-                log.debug("inspecting %s failed", blob.path, exc_info=True)
-                return _failed(
-                    module, f"malformed {module.FORMAT} file ({type(e).__name__}: {e})"
-                ), rank
-    return Inspection(plain_facts(blob.path)), len(_modules())
+    from mlbom.inspectors import archives, pickles
+
+    if blob.problem:
+        return Inspection(FileFacts(error=blob.problem)), len(_modules())
+    head = blob.read_at(0, HEAD)
+    module = _choose(blob, head)
+    modules = _modules()
+    if module is None:
+        inspection, rank = Inspection(plain_facts(blob.path)), len(modules)
+    else:
+        inspection, rank = _run(module, blob, context), modules.index(module)
+    if module not in (archives, pickles) and pickles.might_be_pickle(head):
+        # Bytes that read as a pickle are one, whatever else they are: a polyglot runs
+        # its code under pickle.load. Content that is not a pickle stops at its first bytes.
+        try:
+            scan = pickles.scan_blob(blob, sure=False)
+        except (OSError, ValueError) as e:
+            scan = pickles.PickleScan(unscanned=[f"its bytes could not be read as a pickle ({e})"])
+        if scan is not None:
+            if inspection.facts.error or module is None:
+                return Inspection(pickles.facts_of(scan, pickles.FORMAT)), modules.index(pickles)
+            flag(inspection.facts, scan.findings() or [unscanned("it is also a pickle")])
+    return inspection, rank
+
+
+def _run(module: ModuleType, blob: Blob, context: Context) -> Inspection:
+    run: Callable[[Blob, Context], Inspection] = module.inspect
+    try:
+        return run(blob, context)
+    except InspectionError as e:
+        return _failed(module, e.message.removeprefix(f"{blob.path}: "))
+    except MlbomError:
+        raise  # not the file's fault (a remote file's network failed): ends the run
+    except Exception as e:
+        # Third-party parsers (gguf, onnx, zipfile) signal malformed input in many ways;
+        # one hostile file must never end the run. --debug shows the traceback.
+        log.debug("inspecting %s failed", blob.path, exc_info=True)
+        return _failed(module, f"malformed {module.FORMAT} file ({type(e).__name__}: {e})")
 
 
 def _failed(module: ModuleType, message: str) -> Inspection:
-    # A file that could not be read is still what its format makes it (pickles execute).
+    # A file that could not be read is still what its format makes it; one that can run
+    # code and was not read to its end counts as unsafe.
     executable = getattr(module, "EXECUTABLE", False)
-    return Inspection(FileFacts(format=module.FORMAT, executable=executable, error=message[:500]))
+    facts = FileFacts(format=module.FORMAT, executable=executable, error=message[:500])
+    if executable:
+        flag(facts, [unscanned(message[:300])])
+    return Inspection(facts)
 
 
 _PLAIN: dict[str, dict[str, object]] = {
@@ -100,6 +173,7 @@ _PLAIN: dict[str, dict[str, object]] = {
     ".md": dict(format="text"),
     ".txt": dict(format="text"),
     ".model": dict(format="sentencepiece", structured=True),
+    ".bin": dict(format="binary"),
     ".zip": dict(format="zip", archive=True),
     ".tar": dict(format="tar", archive=True),
     ".gz": dict(format="gzip", archive=True),

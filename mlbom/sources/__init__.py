@@ -14,32 +14,9 @@ from mlbom.hashing import HashCache
 from mlbom.models import Identity
 from mlbom.progress import Advance
 
-# Never part of a model: version-control and tool bookkeeping. The git entries match the
-# OpenSSF model-signing package's defaults, so both tools see the same set of files.
-IGNORED_NAMES = frozenset(
-    {
-        ".git",
-        ".gitattributes",
-        ".gitignore",
-        ".github",
-        ".cache",
-        "__pycache__",
-        ".DS_Store",
-        ".ipynb_checkpoints",
-        # an attestation committed beside the model (the Hub store) describes it, is not it
-        "mlbom.cdx.json",
-        "mlbom.cdx.json.sigstore.json",
-    }
-)
-
-
 #: the property on a file whose only digest is the one its source recorded (a Hub's LFS
 #: SHA-256, an OCI layer digest); its value says which
 SHA256_ONLY = "mlbom:sha256-only"
-
-
-def is_ignored(relative_path: str) -> bool:
-    return any(part in IGNORED_NAMES for part in PurePosixPath(relative_path).parts)
 
 
 class Blob(ABC):
@@ -48,6 +25,9 @@ class Blob(ABC):
     def __init__(self, path: str, size: int) -> None:
         self.path = path  # relative POSIX path inside the model
         self.size = size
+        # why the file cannot be read at all (a symlink loop, a pipe): it is listed with
+        # this as its inspection error, and never opened
+        self.problem: str | None = None
         # what the source itself says about the file (a hub's scan status, say)
         self.properties: list[tuple[str, str]] = []
 
@@ -92,7 +72,7 @@ class Source(ABC):
 
     @abstractmethod
     def blobs(self) -> list[Blob]:
-        """The model's files, sorted by path, ignored files left out."""
+        """The model's files, sorted by path: every one, but those the user excluded."""
 
     @abstractmethod
     def digests(

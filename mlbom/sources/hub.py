@@ -27,7 +27,7 @@ from packageurl import PackageURL
 
 from mlbom.errors import BadInputError, CheckFailedError, MlbomError
 from mlbom.models import Identity
-from mlbom.sources import Blob, is_ignored
+from mlbom.sources import Blob
 from mlbom.sources.remote import (
     DOWNLOAD_LIMIT,
     STREAM_CHUNK,
@@ -214,7 +214,7 @@ class HubSource(RemoteSource):
         self.hub = Hub(ref)
         self.location = str(ref)
         self.warnings: list[str] = []
-        files = {f.path: f for f in self.hub.resolve() if not is_ignored(f.path)}
+        files = {f.path: f for f in self.hub.resolve()}
         if not files:
             raise BadInputError(f"{ref} holds no model files")
         self._files = files
@@ -377,7 +377,7 @@ class HubCopy:
 
     def __init__(self, ref: HubRef) -> None:
         self.hub = Hub(ref)
-        self.remote = {f.path: f for f in self.hub.resolve() if not is_ignored(f.path)}
+        self.remote = {f.path: f for f in self.hub.resolve()}
 
     def check(
         self, blobs: Sequence[Blob], digests: dict[str, dict[str, str]]

@@ -1,8 +1,12 @@
 """A model in a local folder (or a single local file), as a training pipeline leaves it.
 
-Every path is confined to the model folder: a symlink that leaves it is refused. The one
-exception is the Hugging Face cache layout, where `snapshots/<commit>/` links into the
-same repository's `blobs/` by design.
+Every file of the folder is listed, hidden folders and caches too: what is skipped is
+only what the user excludes by name. Every path is confined to the model folder: a
+symlink that leaves it is refused. The one exception is the Hugging Face cache layout,
+where `snapshots/<commit>/` links into the same repository's `blobs/` by design. A file
+that cannot be read (a symlink loop, a pipe, no permission) is listed with the reason and
+never opened, so one bad file does not stop the run. Names that are not UTF-8 are
+recorded escaped (`\\xe9`), as the filesystem has them.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from mlbom.errors import BadInputError
+from mlbom.errors import BadInputError, shown
 from mlbom.hashing import HashCache, hash_files
 from mlbom.models import Identity
 from mlbom.progress import Advance
-from mlbom.sources import Blob, Source, is_ignored
+from mlbom.sources import Blob, Source
 from mlbom.sources.hub import hub_identity
 
 MAX_FILES = 100_000
@@ -40,6 +44,11 @@ class LocalBlob(Blob):
         return open(self.file, "rb")
 
 
+def recorded_name(relative: str) -> str:
+    """A relative path as the BOM records it: bytes that are not UTF-8 escaped."""
+    return os.fsencode(relative).decode("utf-8", "backslashreplace")
+
+
 class LocalSource(Source):
     def __init__(self, path: Path, *, exclude: tuple[Path, ...] = ()) -> None:
         if not path.exists() and not path.is_symlink():
@@ -47,7 +56,13 @@ class LocalSource(Source):
         self.location = str(path)
         self.single_file = not path.is_dir()
         self.root = (path.parent if self.single_file else path).resolve()
-        self._excluded = {p.resolve() for p in exclude}
+        self._excluded = {_absolute(p) for p in exclude}
+        #: the excluded paths inside the model folder, relative, as the BOM records them
+        self.excluded = sorted(
+            recorded_name(p.relative_to(self.root).as_posix())
+            for p in self._excluded
+            if p.is_relative_to(self.root) and p != self.root
+        )
         self._blobs = [self._blob(path)] if self.single_file else self._walk()
         if not self._blobs:
             raise BadInputError(
@@ -60,42 +75,48 @@ class LocalSource(Source):
     def _walk(self) -> list[LocalBlob]:
         found: list[LocalBlob] = []
         for folder, dirs, files in os.walk(self.root, onerror=_raise):
-            relative_folder = Path(folder).relative_to(self.root)
-            dirs[:] = sorted(d for d in dirs if not is_ignored((relative_folder / d).as_posix()))
+            dirs[:] = sorted(d for d in dirs if _absolute(Path(folder) / d) not in self._excluded)
             for name in files:
-                rel = (relative_folder / name).as_posix()
-                if is_ignored(rel):
-                    continue
                 file = Path(folder) / name
-                if file.resolve() in self._excluded:
+                if _absolute(file) in self._excluded:
                     continue
                 found.append(self._blob(file))
                 if len(found) > MAX_FILES:
                     raise BadInputError(f"{self.location} holds more than {MAX_FILES} files")
             for name in dirs:
                 if (Path(folder) / name).is_symlink():
-                    self._confined(
-                        Path(folder) / name
-                    )  # escaping links are refused, others skipped
+                    # a linked folder is not walked (its files would be listed twice or
+                    # come from elsewhere): it is listed as a file that cannot be read
+                    found.append(self._blob(Path(folder) / name))
+        names = [b.path for b in found]
+        if len(set(names)) != len(names):
+            raise BadInputError(
+                f"{self.location}: two file names read the same once escaped",
+                hint="rename the files whose names are not UTF-8",
+            )
         return sorted(found, key=lambda b: b.path)
 
     def _blob(self, file: Path) -> LocalBlob:
-        target = self._confined(file)
-        try:
-            st = target.stat()
-        except OSError as e:
-            raise BadInputError(f"{file}: cannot read it ({e.strerror})") from e
-        if not stat.S_ISREG(st.st_mode):
-            raise BadInputError(
-                f"{file} is not a regular file",
-                hint="remove devices, pipes and sockets from the model folder",
-            )
         rel = file.name if self.single_file else file.relative_to(self.root).as_posix()
+        rel = recorded_name(rel)
+        try:
+            target = self._confined(file)
+            st = target.stat()
+        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+            if self.single_file:
+                raise BadInputError(f"{shown(str(file))}: cannot read it ({_why(e)})") from e
+            return _unreadable(rel, file, _why(e))
+        if not stat.S_ISREG(st.st_mode):
+            what = "a folder reached through a symlink" if stat.S_ISDIR(st.st_mode) else (
+                "a pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket")
+            if self.single_file:
+                raise BadInputError(f"{shown(str(file))} is not a regular file but {what}")
+            return _unreadable(rel, file, f"not a regular file but {what}")
         return LocalBlob(rel, target, st.st_size)
 
     def _confined(self, file: Path) -> Path:
         """The real file behind `file`, refused when a link takes it out of the model folder."""
-        target = file.resolve()
+        target = file.resolve(strict=True)
         if target.is_relative_to(self.root) or target.is_relative_to(_hf_cache_blobs(self.root)):
             return target
         raise BadInputError(
@@ -116,10 +137,9 @@ class LocalSource(Source):
         advance: Advance | None,
         complete: bool = True,
     ) -> dict[str, dict[str, str]]:
-        by_file = hash_files(
-            [b.file for b in self._blobs], algorithms, cache=cache, advance=advance
-        )
-        return {b.path: by_file[b.file] for b in self._blobs}
+        readable = [b for b in self._blobs if b.problem is None]
+        by_file = hash_files([b.file for b in readable], algorithms, cache=cache, advance=advance)
+        return {b.path: by_file[b.file] if b.problem is None else {} for b in self._blobs}
 
     def identity(self) -> Identity:
         if self.single_file:
@@ -135,7 +155,27 @@ class LocalSource(Source):
 
 
 def _raise(error: OSError) -> None:
-    raise BadInputError(f"{error.filename}: cannot read it ({error.strerror})")
+    raise BadInputError(f"{shown(str(error.filename))}: cannot read it ({error.strerror})")
+
+
+def _absolute(path: Path) -> Path:
+    """A path made absolute without following its last link (an excluded link is that link)."""
+    path = Path(os.path.abspath(path))
+    return path.parent.resolve() / path.name
+
+
+def _why(error: OSError | RuntimeError) -> str:
+    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == 40:  # ELOOP
+        return "a symlink loop"
+    if isinstance(error, FileNotFoundError):
+        return "a symlink to nothing"
+    return error.strerror or str(error)
+
+
+def _unreadable(rel: str, file: Path, why: str) -> LocalBlob:
+    blob = LocalBlob(rel, file, 0)
+    blob.problem = why
+    return blob
 
 
 def _hf_cache_blobs(root: Path) -> Path:

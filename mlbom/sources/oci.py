@@ -42,7 +42,6 @@ from packageurl import PackageURL
 from attest.reference import ModelRef, parse
 from mlbom.errors import BadInputError, CheckFailedError, MlbomError
 from mlbom.models import Identity
-from mlbom.sources import is_ignored
 from mlbom.sources.remote import DOWNLOAD_LIMIT, STREAM_CHUNK, RemoteBlob, RemoteSource
 
 log = logging.getLogger(__name__)
@@ -671,12 +670,12 @@ def resolve_digest(name: str, tag: str, *, insecure_registries: Sequence[str] = 
 
 
 def manifest_files(ref: ModelRef, *, insecure_registries: Sequence[str] = ()) -> dict[str, str]:
-    """Each file of an OCI model (layer title, ignored files left out, as in its BOM) and
+    """Each file of an OCI model (layer title, as in its BOM) and
     its SHA-256 hex (the layer digest): what a BOM pushed for the model must list."""
     client = Registry(split_name(ref.name)[0], insecure_registries=insecure_registries)
     with model_errors(ref):
         found = layers(_pinned_manifest(client, ref))
-    return {layer.path: layer.sha256 for layer in found if not is_ignored(layer.path)}
+    return {layer.path: layer.sha256 for layer in found}
 
 
 def oci_identity(name: str, digest: str, tag: str | None = None) -> Identity:
@@ -707,7 +706,7 @@ class OciSource(RemoteSource):
         self.warnings: list[str] = []
         with model_errors(ref):
             self.manifest = _pinned_manifest(self.client, ref)
-            files = [f for f in layers(self.manifest) if not is_ignored(f.path)]
+            files = layers(self.manifest)
             if not files:
                 raise BadInputError(f"{ref} holds no model files")
             self.config = self._config()

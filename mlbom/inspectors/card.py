@@ -33,6 +33,7 @@ MAX_SECTIONS = 1000  # headings read; the rest of a card is no section
 MAX_PARAGRAPHS = 100  # blocks looked at for the description
 MAX_RESULTS = 1000  # model-index results read
 MAX_TEXT = 2000
+MAX_SCAN = 64 << 10  # of one section's text read to find its (at most MAX_TEXT) prose
 HUB = "https://huggingface.co"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*+(?:/[\w.-]++)?$")
 
@@ -108,7 +109,6 @@ _TEMPLATE_LINE = re.compile(
 # A link keeps its text. Neither part may contain its own opening bracket, so a failed
 # attempt ends at the next `[` or `(` and no text is scanned twice.
 _LINK = re.compile(r"\[([^\[\]]*+)\]\([^()]*+\)")
-_SPACE = re.compile(r"\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n(?:[^\S\n]*+\n)++")
 _EMPHASIS = re.compile(r"[*_`]")
 _CARD_FOR = re.compile(r"model card for\s++", re.IGNORECASE)
@@ -293,15 +293,16 @@ def _paragraphs(text: str) -> Iterator[str]:
 
 
 def _clean(text: str) -> str:
-    """Prose as one line: no comments, no template lines or sentences, links as their text."""
-    text = _COMMENT.sub("", text)
-    text = _TEMPLATE_LINE.sub("", text)
-    text = _LINK.sub(r"\1", text)
-    text = _SPACE.sub(" ", text).strip()
+    """Prose as one line: no comments, no template lines or sentences, links as their text.
+    Only the first `MAX_SCAN` characters are read: the result is at most `MAX_TEXT`."""
+    text = _COMMENT.sub("", text[:MAX_SCAN])
+    if "{{" in text or "{%" in text or "information needed" in text.lower():
+        text = _TEMPLATE_LINE.sub("", text)
+    text = " ".join(_LINK.sub(r"\1", text).split())
     if any(sentence in text for sentence in _TEMPLATE_SENTENCES):
         for sentence in _TEMPLATE_SENTENCES:
             text = text.replace(sentence, "")
-        text = _SPACE.sub(" ", text).strip()
+        text = " ".join(text.split())
     return text[:MAX_TEXT]
 
 

@@ -23,7 +23,7 @@ from mlbom.sources import Blob
 FORMAT = "gguf"
 # Real models have about a thousand tensors and fewer than a hundred keys.
 MAX_TENSORS = 1 << 16
-MAX_KEYS = 1 << 12
+MAX_KEYS = 1 << 10
 MAX_DIMS = 8  # ggml itself has 4
 MAX_KEY = 1 << 10  # a longer key is skipped
 MAX_KEPT_STRING = 1 << 20  # longer values (none we report) are skipped

@@ -378,7 +378,9 @@ def _check_model(model: Path, expected: list[Subject], exclude: tuple[Path, ...]
     problems = [f"{shown(n)} cannot be read ({why})" for n, why in sorted(unreadable.items())]
     problems += [f"{shown(n)} is missing" for n in sorted(set(want) - set(have) - set(unreadable))]
     problems += [f"{shown(n)} is not in the BOM" for n in sorted(set(have) - set(want))]
-    problems += [f"{shown(n)} has changed" for n in sorted(set(have) & set(want)) if have[n] != want[n]]
+    problems += [
+        f"{shown(n)} has changed" for n in sorted(set(have) & set(want)) if have[n] != want[n]
+    ]
     if problems:
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise NotVerifiedError("model", f"{model}: {'; '.join(problems[:10])}{more}")

@@ -49,6 +49,8 @@ def _handle_errors(command: F) -> F:
             click.echo("interrupted", err=True)
             sys.exit(130)
         except Exception as e:  # a bug, or input no check foresaw: still no traceback
+            if isinstance(e, BrokenPipeError) and _stdout_closed():
+                _end_on_closed_stdout()
             if debug:
                 raise
             click.echo(
@@ -66,12 +68,41 @@ def _handle_errors(command: F) -> F:
 def main(debug: bool) -> None:
     """Supply-chain security for machine-learning models: CycloneDX ML-BOMs.
 
-    Exit codes: 0 success, 1 a check failed, 2 bad input or usage.
+    Exit codes: 0 success, 1 a check failed, 2 bad input or usage, 141 stdout was closed
+    before all the output was written (`mlbom generate MODEL | head`).
     """
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+
+
+def _stdout_closed() -> bool:
+    """Whether nothing reads stdout any more (the reader of its pipe or socket is gone)."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test runner's buffer)
+        return False
+
+
+def _end_on_closed_stdout() -> None:
+    """End quietly because the reader of stdout went away (`mlbom generate … | head`).
+
+    Exit 141 (128 + SIGPIPE), what a shell reports for `cat` or `git log` ended the same way:
+    the output was cut short, so it is not a success (0), and no check failed (1). Nothing is
+    printed, and stdout is pointed at /dev/null first so the interpreter's final flush of
+    the unwritten rest raises no "Exception ignored" message.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(141)
 
 
 @main.command()
@@ -153,9 +184,18 @@ def main(debug: bool) -> None:
     help="A dataset the model was trained on, pinned to a revision; repeat for several.",
 )
 @click.option(
+    "--exclude",
+    "excluded",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Leave this file or folder of the model out (a scratch folder, say); repeat for "
+    "several. Exclusions are recorded in the BOM, and verification skips exactly them.",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(["unsafe"]),
-    help="Exit 1 (after writing the BOM) when a pickle imports unsafe globals.",
+    help="Exit 1 (after writing the BOM) when a file runs code on load that is not allowed "
+    "(a pickle's unsafe import, a Lambda layer, TorchScript) or could not be fully scanned.",
 )
 @click.option(
     "--no-cache", is_flag=True, help="Hash every file again; do not use or fill the cache."
@@ -181,6 +221,7 @@ def generate(
     record_env: bool,
     requirements: Path | None,
     datasets: tuple[str, ...],
+    excluded: tuple[Path, ...],
     fail_on: str | None,
     no_cache: bool,
     quiet: bool,
@@ -194,7 +235,8 @@ def generate(
     headers and text only: no weights are loaded and no pickle is ever unpickled.
     """
     from mlbom.bom.document import write_atomically
-    from mlbom.errors import BadInputError
+    from mlbom.errors import BadInputError, shown
+    from mlbom.files import check_output
     from mlbom.generator import generate as generate_bom
 
     if manufacturer_contact and not manufacturer:
@@ -213,6 +255,8 @@ def generate(
 
         environment = read_requirements(requirements)
     to_stdout = output is None or str(output) == "-"
+    if not to_stdout:
+        check_output(output)  # type: ignore[arg-type]
     fmt = fmt or ("xml" if output and output.suffix.lower() == ".xml" else "json")
     result = generate_bom(
         model,
@@ -229,7 +273,7 @@ def generate(
         gpu_cc=gpu_cc,
         cache=not no_cache,
         progress=not quiet,
-        exclude=() if to_stdout else (output,),  # type: ignore[arg-type]
+        exclude=(*excluded, *(() if to_stdout else (output,))),  # type: ignore[arg-type]
     )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -242,8 +286,11 @@ def generate(
         target = "stdout" if to_stdout else output
         click.echo(f"wrote the ML-BOM of {len(result.files)} files to {target}", err=True)
     if fail_on == "unsafe" and result.unsafe_imports:
-        found = "; ".join(f"{path}: {', '.join(g)}" for path, g in result.unsafe_imports.items())
-        raise CheckFailedError(f"unsafe pickle imports: {found}")
+        found = "; ".join(
+            f"{shown(path)}: {', '.join(shown(g) for g in found)}"
+            for path, found in result.unsafe_imports.items()
+        )
+        raise CheckFailedError(f"code that runs on load (--fail-on unsafe): {found}")
 
 
 _KEY_PASSWORD = click.option(

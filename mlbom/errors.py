@@ -14,7 +14,9 @@ def shown(text: str, limit: int = 300) -> str:
     """Text from a file or name as a message shows it: control characters and bytes that
     are not UTF-8 escaped, so a file name cannot rewrite the terminal or the log line."""
     out = "".join(
-        c if c.isprintable() or c == " " else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        c
+        if c.isprintable() or c == " "
+        else c.encode("unicode_escape", "backslashreplace").decode("ascii")
         for c in text[:limit]
     )
     return out + ("…" if len(text) > limit else "")

@@ -112,13 +112,13 @@ def generate(
         inspections = list(pool.map(lambda blob: inspectors.inspect(blob, context), blobs))
     warnings: list[str] = list(source.warnings)
     for blob, (inspection, _) in zip(blobs, inspections, strict=True):
-        name = shown(blob.path)
+        shown_path = shown(blob.path)
         if inspection.facts.error:
             if source.single_file:
-                raise BadInputError(f"{name}: {shown(inspection.facts.error)}")
-            warnings.append(f"{name} could not be inspected: {shown(inspection.facts.error)}")
+                raise BadInputError(f"{shown_path}: {shown(inspection.facts.error)}")
+            warnings.append(f"{shown_path} could not be inspected: {shown(inspection.facts.error)}")
         for found in inspection.facts.unsafe_imports:
-            warnings.append(f"{name}: {shown(_finding_text(found))}")
+            warnings.append(f"{shown_path}: {shown(_finding_text(found))}")
 
     hash_cache = HashCache() if cache else None
     try:

@@ -191,7 +191,9 @@ def test_fifo_is_listed_never_opened(cli, tmp_path):
     safetensors_file(folder / "model.safetensors", {"w": (2,)})
     os.mkfifo(folder / "pipe")
     bom, err = cli.bom(folder)
-    assert "not a regular file but a pipe" in prop(file_component(bom, "pipe"), "mlbom:inspection-error")
+    assert "not a regular file but a pipe" in prop(
+        file_component(bom, "pipe"), "mlbom:inspection-error"
+    )
     assert "pipe could not be inspected" in err
     _, err = cli("generate", folder / "pipe", code=2)
     assert "not a regular file" in err
@@ -225,7 +227,9 @@ def test_names_that_are_not_utf8_and_control_characters(cli, tmp_path):
 @pytest.mark.parametrize("kind", ["fifo", "dir", "devnull"])
 def test_output_that_is_not_a_regular_file_is_refused(cli, tmp_path, kind):
     folder = hf_folder(tmp_path / "m")
-    target = {"fifo": tmp_path / "out", "dir": tmp_path / "outdir", "devnull": Path("/dev/null")}[kind]
+    target = {"fifo": tmp_path / "out", "dir": tmp_path / "outdir", "devnull": Path("/dev/null")}[
+        kind
+    ]
     if kind == "fifo":
         os.mkfifo(target)
     elif kind == "dir":

@@ -201,7 +201,10 @@ def test_git_clone_of_hub_repo(cli, tmp_path):
     m = bom["metadata"]["component"]
     assert (m["name"], m["version"]) == ("acme/clone", commit)
     assert m["purl"] == f"pkg:huggingface/acme/clone@{commit}"
-    assert [c["name"] for c in bom["components"]] == ["model.safetensors"]  # git files ignored
+    names = [c["name"] for c in bom["components"]]
+    assert "model.safetensors" in names and ".git/HEAD" in names  # nothing skipped silently
+    bom, _ = cli.bom(folder, "--exclude", folder / ".git")  # unless the user says so
+    assert [c["name"] for c in bom["components"]] == [".gitattributes", "model.safetensors"]
 
 
 def test_output_file_inside_model_folder_is_not_listed(cli, model):

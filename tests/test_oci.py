@@ -98,7 +98,7 @@ def test_generate_from_a_tag_without_downloading_weights(cli, registry, model, n
 
     # every file's SHA-256 is its layer digest; weights carry only that one
     names = {c["name"] for c in bom["components"] if c["type"] == "file"}
-    assert names == set(WEIGHTS) | set(SMALL)  # .gitattributes is never part of a model
+    assert names == set(WEIGHTS) | set(SMALL) | {".gitattributes"}  # every layer is listed
     for path in WEIGHTS:
         shard = file_component(bom, path)
         assert shard["hashes"] == [{"alg": "SHA-256", "content": sha256(folder / path)}]
@@ -168,7 +168,7 @@ def test_resolve_digest_and_manifest_files(model, no_docker_login):
     folder, digest, name = model
     assert resolve_digest(name, "v1") == digest
     assert resolve(f"oci://{name}:v1") == ModelRef("oci", name, digest, "v1")
-    expected = {p: sha256(folder / p) for p in (*WEIGHTS, *SMALL)}
+    expected = {p: sha256(folder / p) for p in (*WEIGHTS, *SMALL, ".gitattributes")}
     assert manifest_files(ModelRef("oci", name, digest)) == expected
     assert manifest_files(ModelRef("oci", name, None, "v1")) == expected
 

@@ -154,7 +154,13 @@ def inspect(blob: Blob, context: Context) -> Inspection:
 
 
 def _container(
-    name: str, f: BinaryIO, size: int | None, *, depth: int, budget: _Budget, kind: str | None = None
+    name: str,
+    f: BinaryIO,
+    size: int | None,
+    *,
+    depth: int,
+    budget: _Budget,
+    kind: str | None = None,
 ) -> Found:
     """`f` (seekable when `size` is known) read as the content its first bytes announce."""
     head = _peek(f, 512)
@@ -193,7 +199,9 @@ def _content(name: str, f: BinaryIO, size: int | None, head: bytes) -> Found:
 
 def _member(name: str, f: BinaryIO, size: int | None, depth: int, budget: _Budget) -> Found:
     if depth >= MAX_DEPTH and sniff(_peek(f, 512)) is not None:
-        return Found(findings=[unscanned(f"{name} is nested more than {MAX_DEPTH} containers deep")])
+        return Found(
+            findings=[unscanned(f"{name} is nested more than {MAX_DEPTH} containers deep")]
+        )
     return _container(name, f, size, depth=depth + 1, budget=budget)
 
 
@@ -225,7 +233,9 @@ def _zip(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
         found.format = inspection.facts.format
         found.findings += inspection.facts.unsafe_imports
         found.parameter_count = inspection.facts.parameter_count
-        found.properties += [p for p in inspection.facts.properties if p[0] != "mlbom:unsafe-import"]
+        found.properties += [
+            p for p in inspection.facts.properties if p[0] != "mlbom:unsafe-import"
+        ]
         found.runs_code = bool(inspection.facts.unsafe_imports)
         return found
     torch = _torch_prefix(names)
@@ -249,19 +259,33 @@ def _zip(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
             continue
         if info.compress_type not in _ZIP_METHODS:
             found.findings.append(
-                unscanned(f"{name}: member {_show(member_name)} uses compression {info.compress_type}")
+                unscanned(
+                    f"{name}: member {_show(member_name)} uses compression {info.compress_type}"
+                )
             )
             continue
         if torch is not None and member_name.removeprefix(f"{torch}data/") in storages:
             continue  # a tensor's bytes, read raw by torch
         try:
             with archive.open(info) as stream:
-                member = _member(f"{name}/{member_name}", _capped(stream, budget), None, depth, budget)
+                member = _member(
+                    f"{name}/{member_name}", _capped(stream, budget), None, depth, budget
+                )
         except _OverBudget:
             found.findings.append(unscanned(f"{name} expands beyond {MAX_UNPACKED >> 20} MiB"))
             break
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, zlib.error, lzma.LZMAError, ValueError) as e:
-            found.findings.append(unscanned(f"{name}: member {_show(member_name)} cannot be read ({e})"))
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            RuntimeError,
+            zlib.error,
+            lzma.LZMAError,
+            ValueError,
+        ) as e:
+            found.findings.append(
+                unscanned(f"{name}: member {_show(member_name)} cannot be read ({e})")
+            )
             continue
         if torch is not None and member_name.lower().endswith(".pkl"):
             storages |= member.storages
@@ -288,22 +312,38 @@ def _zip_disagreements(name: str, f: BinaryIO, infos: list[zipfile.ZipInfo]) -> 
     for info in infos:
         folded = info.filename.casefold()
         if folded in seen:
-            problems.append(f"{name}: two members named {_show(seen[folded])} and {_show(info.filename)}")
+            problems.append(
+                f"{name}: two members named {_show(seen[folded])} and {_show(info.filename)}"
+            )
         seen[folded] = info.filename
         f.seek(info.header_offset)
         local = f.read(30)
         if len(local) < 30 or local[:4] != b"PK\x03\x04":
             problems.append(f"{name}: member {_show(info.filename)} has no local header")
             continue
-        (_, _, flags, method, _, _, crc, csize, usize, nlen, xlen) = struct.unpack("<4sHHHHHIIIHH", local)
+        (_, _, flags, method, _, _, crc, csize, usize, nlen, xlen) = struct.unpack(
+            "<4sHHHHHIIIHH", local
+        )
         local_name = f.read(nlen)
-        raw_name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
+        raw_name = info.orig_filename.encode(
+            "utf-8" if info.flag_bits & 0x800 else "cp437", "replace"
+        )
         if local_name != raw_name:
-            problems.append(f"{name}: member {_show(info.filename)} is named {_show(local_name.decode('cp437'))} in its local header")
+            problems.append(
+                f"{name}: member {_show(info.filename)} is named {_show(local_name.decode('cp437'))} in its local header"
+            )
         if method != info.compress_type or (flags ^ info.flag_bits) & 0x1:
-            problems.append(f"{name}: member {_show(info.filename)}'s local header disagrees on how it is stored")
-        if not flags & 0x8 and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size) and 0xFFFFFFFF not in (csize, usize):
-            problems.append(f"{name}: member {_show(info.filename)}'s local header disagrees on its size")
+            problems.append(
+                f"{name}: member {_show(info.filename)}'s local header disagrees on how it is stored"
+            )
+        if (
+            not flags & 0x8
+            and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size)
+            and 0xFFFFFFFF not in (csize, usize)
+        ):
+            problems.append(
+                f"{name}: member {_show(info.filename)}'s local header disagrees on its size"
+            )
         end = info.header_offset + 30 + nlen + xlen + info.compress_size
         if flags & 0x8:
             end += 16 if _has_descriptor_signature(f, end) else 12
@@ -318,7 +358,9 @@ def _zip_disagreements(name: str, f: BinaryIO, infos: list[zipfile.ZipInfo]) -> 
         position = max(position, end)
     directory = _central_directory_start(f, size)
     if directory is not None and directory > position:
-        problems.append(f"{name}: {directory - position} bytes before the central directory belong to no member")
+        problems.append(
+            f"{name}: {directory - position} bytes before the central directory belong to no member"
+        )
     return [unscanned(p) for p in problems[:20]]
 
 
@@ -358,16 +400,27 @@ def _tar(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
                 if extracted is None:
                     continue
                 member_name = f"{name}/{info.name}"
-                if info.name in ("storages", "tensors") and set(members) >= {"sys_info", "pickle"} | {info.name}:
+                if info.name in ("storages", "tensors") and set(members) >= {
+                    "sys_info",
+                    "pickle",
+                } | {info.name}:
                     scan = pickles.PickleScan()
-                    pickles.scan_torch_records(_stream(extracted, budget), scan, storages=info.name == "storages")
+                    pickles.scan_torch_records(
+                        _stream(extracted, budget), scan, storages=info.name == "storages"
+                    )
                     _merge(found, Found(findings=scan.findings(), runs_code=True), member_name)
                     continue
-                _merge(found, _member(member_name, _capped(extracted, budget), None, depth, budget), member_name)
+                _merge(
+                    found,
+                    _member(member_name, _capped(extracted, budget), None, depth, budget),
+                    member_name,
+                )
     except _OverBudget:
         raise
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-        found.findings.append(unscanned(f"{name} is a tar archive that cannot be read to its end ({e})"))
+        found.findings.append(
+            unscanned(f"{name} is a tar archive that cannot be read to its end ({e})")
+        )
     if {"sys_info", "pickle", "storages", "tensors"} <= set(members):
         found.format = "pytorch-legacy"  # the oldest torch.save layout
     return found
@@ -378,9 +431,13 @@ def _7z(f: BinaryIO, size: int, depth: int, budget: _Budget) -> Found:
 
     found = Found("7z", archive=True)
     try:
-        for member_name, content in sevenzip.members(f, size, limit=budget.left, max_members=MAX_MEMBERS):
+        for member_name, content in sevenzip.members(
+            f, size, limit=budget.left, max_members=MAX_MEMBERS
+        ):
             budget.take(len(content))
-            member = _member(member_name, io.BufferedReader(io.BytesIO(content)), len(content), depth, budget)  # type: ignore[arg-type]
+            member = _member(
+                member_name, io.BufferedReader(io.BytesIO(content)), len(content), depth, budget
+            )  # type: ignore[arg-type]
             _merge(found, member, member_name)
     except InspectionError as e:
         found.findings.append(unscanned(e.message))
@@ -397,7 +454,9 @@ def _compressed(name: str, kind: str, f: BinaryIO, depth: int, budget: _Budget) 
         raise
     except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError, InspectionError) as e:
         reason = e.message if isinstance(e, InspectionError) else str(e)
-        return Found(kind, [unscanned(f"{name}: the {kind} data cannot be read to its end ({reason})")])
+        return Found(
+            kind, [unscanned(f"{name}: the {kind} data cannot be read to its end ({reason})")]
+        )
     member.properties.append(("mlbom:compression", kind.removeprefix("joblib-")))
     if member.format is None:
         member.format = kind
@@ -406,12 +465,14 @@ def _compressed(name: str, kind: str, f: BinaryIO, depth: int, budget: _Budget) 
 
 @contextmanager
 def _decompressing(kind: str, f: BinaryIO, budget: _Budget) -> Iterator[BinaryIO]:
+    # closed in the finally below, whichever of them it is
+    stream: BinaryIO
     if kind == "gzip":
-        stream: BinaryIO = gzip.GzipFile(fileobj=f)  # type: ignore[assignment]  # noqa: SIM115
+        stream = gzip.GzipFile(fileobj=f)  # type: ignore[assignment]
     elif kind == "bzip2":
         stream = bz2.BZ2File(f)  # type: ignore[assignment]
     elif kind in ("xz", "lzma"):
-        stream = lzma.LZMAFile(f)  # type: ignore[assignment]
+        stream = lzma.LZMAFile(f)  # type: ignore[assignment]  # noqa: SIM115
     elif kind == "lz4":
         from mlbom.inspectors import lz4frame
 
@@ -507,7 +568,9 @@ def _npy(name: str, f: BinaryIO, size: int | None) -> Found:
     else:
         return Found("numpy", [unscanned(f"{name}: NumPy format version {major} is unknown")])
     if length > MAX_NPY_HEADER:
-        return Found("numpy", [unscanned(f"{name}: its NumPy header is over {MAX_NPY_HEADER} bytes")])
+        return Found(
+            "numpy", [unscanned(f"{name}: its NumPy header is over {MAX_NPY_HEADER} bytes")]
+        )
     text = f.read(length).decode("latin-1" if major < 3 else "utf-8", "replace")
     try:
         header = ast.literal_eval(text.strip())
@@ -517,7 +580,11 @@ def _npy(name: str, f: BinaryIO, size: int | None) -> Found:
         return Found("numpy", [unscanned(f"{name}: its NumPy header cannot be read")])
     shape = header["shape"]
     params = None
-    if isinstance(shape, tuple) and len(shape) <= 64 and all(type(d) is int and 0 <= d < 1 << 48 for d in shape):
+    if (
+        isinstance(shape, tuple)
+        and len(shape) <= 64
+        and all(type(d) is int and 0 <= d < 1 << 48 for d in shape)
+    ):
         params = math.prod(shape)
     if not _holds_objects(header["descr"]):
         return Found("numpy", parameter_count=params)

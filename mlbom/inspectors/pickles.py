@@ -78,7 +78,10 @@ _STORAGE_BYTES = {"Float": 4, "Half": 2, "BFloat16": 2, "Double": 8, "Long": 8, 
                   "Short": 2, "Char": 1, "Byte": 1, "Bool": 1, "ComplexFloat": 8,
                   "ComplexDouble": 16, "QInt8": 1, "QUInt8": 1, "QInt32": 4}  # fmt: skip
 JOBLIB_WRAPPERS = frozenset(
-    {"joblib.numpy_pickle.NumpyArrayWrapper", "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper"}
+    {
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+        "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+    }
 )
 
 
@@ -603,8 +606,11 @@ def _global(m: Machine) -> None:
 def _stack_global(m: Machine) -> None:
     name, module = m.pop(), m.pop()
     if type(name) is not str or type(module) is not str:
-        if name is _UNKNOWN or module is _UNKNOWN or isinstance(name, Call | Global) or isinstance(
-            module, Call | Global
+        if (
+            name is _UNKNOWN
+            or module is _UNKNOWN
+            or isinstance(name, Call | Global)
+            or isinstance(module, Call | Global)
         ):
             m.scan.imports.add("<dynamic>.<dynamic>")  # names built at load time: never safe
             m.imported_any = True
@@ -738,8 +744,10 @@ def _joblib_array(m: Machine, wrapper: Call) -> None:
     as a nested pickle, any other as raw bytes (after an alignment pad since joblib 1.2)."""
     state = wrapper.state.items if isinstance(wrapper.state, Dict) else {}
     shape, dtype = state.get("shape"), state.get("dtype")
-    if not isinstance(shape, tuple) or len(shape) > _MAX_DIMS or not all(
-        type(d) is int and 0 <= d < 1 << 48 for d in shape
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) > _MAX_DIMS
+        or not all(type(d) is int and 0 <= d < 1 << 48 for d in shape)
     ):
         raise PickleError("a joblib array has a shape the scanner cannot read")
     itemsize, has_object = _dtype_layout(dtype)
@@ -806,8 +814,8 @@ def scan_stream(stream: Stream, *, sure: bool, joblib: bool = True) -> PickleSca
         if not head:
             break
         if index > 0 and head[0] not in _HANDLERS:
-            if first_value != _TORCH_MAGIC:
-                scan.unscanned.append(f"{_remaining(stream)} bytes after the pickles are not a pickle")
+            # data no unpickler reads: the next pickle.load fails on its first byte (and a
+            # legacy torch.save stream keeps its raw storages there)
             break
         machine = Machine(stream, scan, sure=sure or index > 0, joblib=joblib)
         try:
@@ -842,10 +850,6 @@ def _plain_reading(stream: Stream, scan: PickleScan) -> None:
         except PickleError:
             break
     scan.imports |= shadow.imports
-
-
-def _remaining(stream: Stream) -> str:
-    return "the" if stream.size is None else str(stream.size - stream.tell())
 
 
 # -- the inspector ---------------------------------------------------------------------------
@@ -889,6 +893,7 @@ def is_torch_legacy(head: bytes) -> bool:
 
 
 # -- torch's tar checkpoints -------------------------------------------------------------------
+
 
 def scan_torch_records(stream: Stream, scan: PickleScan, *, storages: bool) -> None:
     """A count, then per record a pickle and raw data whose size that pickle gives."""

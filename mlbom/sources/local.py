@@ -107,8 +107,11 @@ class LocalSource(Source):
                 raise BadInputError(f"{shown(str(file))}: cannot read it ({_why(e)})") from e
             return _unreadable(rel, file, _why(e))
         if not stat.S_ISREG(st.st_mode):
-            what = "a folder reached through a symlink" if stat.S_ISDIR(st.st_mode) else (
-                "a pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket")
+            what = (
+                "a folder reached through a symlink"
+                if stat.S_ISDIR(st.st_mode)
+                else ("a pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket")
+            )
             if self.single_file:
                 raise BadInputError(f"{shown(str(file))} is not a regular file but {what}")
             return _unreadable(rel, file, f"not a regular file but {what}")

@@ -1,5 +1,7 @@
 """Serializing a BOM: the library's output plus the `Extras`, validated as a whole with the
-library's bundled official CycloneDX schema. An invalid BOM is never returned or written."""
+library's bundled official CycloneDX schema (JSON: `mlbom.bom.validate`, the same cost whatever
+else is installed; XML: the library's XSD validator). An invalid BOM is never returned or
+written."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def as_dict(bom: Bom, extras: Extras, *, spec: str = "1.6") -> dict[str, Any]:
 
 
 def _render_json(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
-    from cyclonedx.validation.json import JsonStrictValidator
+    from mlbom.bom.validate import validation_error
 
     doc = json.loads(make_outputter(bom, OutputFormat.JSON, version).output_as_string())
     components = [doc["metadata"]["component"], *doc.get("components", [])]
@@ -60,7 +62,7 @@ def _render_json(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
     order = {k: i for i, k in enumerate(_TOP_ORDER)}
     doc = {k: doc[k] for k in sorted(doc, key=lambda k: order.get(k, len(order)))}
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    error = JsonStrictValidator(version).validate_str(text)
+    error = validation_error(text, version.to_version())
     if error is not None:
         raise InvalidBomError(
             f"the BOM does not validate against CycloneDX {version.to_version()}: {error}"

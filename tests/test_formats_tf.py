@@ -706,3 +706,26 @@ def test_hostile_coreml(tmp_path):
     for i, data in enumerate(cases):
         with pytest.raises(InspectionError):
             coreml.inspect(blob(write(tmp_path / f"{i}.mlmodel", data)), CONTEXT)
+
+
+def test_the_command_reads_each_format_by_its_bytes(cli, tmp_path):
+    """Through `generate`: the dispatch finds each format whatever the file is called, and
+    `--fail-on unsafe` counts a Lambda layer and a PyFunc op as code that runs."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    legacy_h5(folder / "weights.bin", legacy_config(with_lambda=True))  # named like anything
+    keras_v3(folder / "classifier.zip", zipfile.ZIP_DEFLATED)
+    sm = saved_model([node("p", "PyFunc")], [])
+    write(folder / "export" / "saved_model.pb", sm)
+    bom, _ = cli.bom(folder)
+    by_name = {c["name"]: c for c in bom["components"] if c["type"] == "file"}
+
+    def values(name: str, key: str) -> list[str]:
+        return [p["value"] for p in by_name[name].get("properties", []) if p["name"] == key]
+
+    assert values("weights.bin", "mlbom:format") == ["keras-h5"]
+    assert values("weights.bin", "mlbom:unsafe-import") == ["keras.layers.Lambda (marshalled Python bytecode)"]
+    assert values("classifier.zip", "mlbom:format") == ["keras"]
+    assert "custom object my_pkg.layers.Evil" in values("classifier.zip", "mlbom:unsafe-import")
+    assert values("export/saved_model.pb", "mlbom:unsafe-import") == ["tensorflow op PyFunc (runs Python code)"]
+    cli("generate", folder, "--fail-on", "unsafe", "-o", tmp_path / "bom.json", code=1)

@@ -143,9 +143,9 @@ def _deep_json(path: Path, size: int) -> None:
 
 
 def _wide_json(path: Path, size: int) -> None:
-    count = min(size, 16 * MIB) // 24
+    count = min(size, 15 * MIB) // 32  # the whole document stays under the 16 MiB cap
     amap = {f"A{i}": f"modeling_{i}.M" for i in range(count)}
-    path.write_text(json.dumps({"model_type": "x", "auto_map": amap})[: 16 * MIB])
+    path.write_text(json.dumps({"model_type": "x", "auto_map": amap}))
 
 
 def _pickle_dense(path: Path, size: int) -> None:
@@ -231,16 +231,22 @@ def hash_twice(path: Path) -> float:
 
 
 def inspect_time(path: Path) -> tuple[float, str]:
+    """Seconds to inspect the file (the better of two runs when one is under a second, so
+    that first imports are not counted) and what came of it."""
     blob = LocalSource(path).blobs()[0]
     context = inspectors.Context(paths=frozenset())
-    start = time.perf_counter()
-    try:
-        inspection, _ = inspectors.inspect(blob, context)
-    except Exception as e:  # the dispatch itself failing is a finding, not the end of the run
-        return time.perf_counter() - start, f"CRASH {type(e).__name__}: {e}"[:70]
-    elapsed = time.perf_counter() - start
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        try:
+            inspection, _ = inspectors.inspect(blob, context)
+        except Exception as e:  # the dispatch failing is a finding, not the end of the run
+            return time.perf_counter() - start, f"CRASH {type(e).__name__}: {e}"[:70]
+        best = min(best, time.perf_counter() - start)
+        if best >= 1.0:
+            break
     error = inspection.facts.error
-    return elapsed, f"refused: {error}"[:70] if error else "read"
+    return best, f"refused: {error}"[:70] if error else "read"
 
 
 def main() -> None:

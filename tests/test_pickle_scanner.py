@@ -458,3 +458,16 @@ def test_verify_fails_on_a_planted_pyc_and_honours_recorded_exclusions(cli, tmp_
     (folder / "loop").symlink_to("loop")
     _, err = cli("verify", bom_path, "--key", public, "--model", folder, code=1)
     assert "loop cannot be read (a symlink loop)" in err
+
+
+def test_native_code_and_bytecode_are_executable(cli, tmp_path):
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (folder / "ops.dat").write_bytes(b"\x7fELF\x02\x01\x01" + b"\x00" * 57)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\xa7\r\r\n" + b"\x00" * 12)
+    bom, _ = cli.bom(folder)
+    for name, fmt in (("ops.dat", "elf"), ("__pycache__/m.cpython-311.pyc", "python-bytecode")):
+        component = file_component(bom, name)
+        assert prop(component, "mlbom:format") == fmt
+        assert prop(component, "bsi:component:executable") == "executable"

@@ -126,6 +126,8 @@ def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
     modules = _modules()
     if module is None:
         inspection, rank = Inspection(plain_facts(blob.path)), len(modules)
+        if head.startswith(b"\x7fELF"):  # a native library or program, whatever its name
+            inspection.facts.format, inspection.facts.executable = "elf", True
     else:
         inspection, rank = _run(module, blob, context), modules.index(module)
     if module not in (archives, pickles) and pickles.might_be_pickle(head):
@@ -169,6 +171,8 @@ def _failed(module: ModuleType, message: str) -> Inspection:
 
 _PLAIN: dict[str, dict[str, object]] = {
     ".py": dict(format="python", executable=True),  # remote code run by trust_remote_code
+    ".pyc": dict(format="python-bytecode", executable=True),
+    ".so": dict(format="shared-library", executable=True),
     ".json": dict(format="json", structured=True),
     ".md": dict(format="text"),
     ".txt": dict(format="text"),

@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from mlbom.errors import InspectionError
 from mlbom.inspectors import Context, Inspection, flag, pickles, unscanned
@@ -138,7 +138,7 @@ class _OverBudget(Exception):
 
 def inspect(blob: Blob, context: Context) -> Inspection:
     with blob.open() as raw:
-        f = raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw)  # type: ignore[arg-type]
+        f = raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
         kind = sniff(_peek(f, 512)) or "zip"  # chosen for its bytes, or a zip's directory
         found = _container(blob.path, f, blob.size, depth=0, budget=_Budget(), kind=kind)
     facts = FileFacts(
@@ -516,7 +516,7 @@ class _ZlibReader(io.RawIOBase):
 class _Capped(io.RawIOBase):
     """A stream that counts what it yields against the file's decompression budget."""
 
-    def __init__(self, inner: BinaryIO, budget: _Budget) -> None:
+    def __init__(self, inner: IO[bytes], budget: _Budget) -> None:
         super().__init__()
         self._inner, self._budget = inner, budget
 
@@ -530,11 +530,11 @@ class _Capped(io.RawIOBase):
         return len(data)
 
 
-def _capped(stream: BinaryIO, budget: _Budget) -> BinaryIO:
-    return io.BufferedReader(_Capped(stream, budget), 1 << 16)  # type: ignore[return-value]
+def _capped(stream: IO[bytes], budget: _Budget) -> BinaryIO:
+    return io.BufferedReader(_Capped(stream, budget), 1 << 16)  # type: ignore[return-value,type-var]
 
 
-def _stream(f: BinaryIO, budget: _Budget) -> pickles.Stream:
+def _stream(f: IO[bytes], budget: _Budget) -> pickles.Stream:
     return pickles.Stream(_capped(f, budget), None)
 
 

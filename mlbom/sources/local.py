@@ -202,7 +202,7 @@ def _hf_cache_identity(root: Path) -> Identity | None:
 def _hf_local_dir_commit(root: Path) -> str | None:
     """`hf download --local-dir` records the commit of each file it wrote."""
     folder = root / ".cache" / "huggingface" / "download"
-    commits = set()
+    commits: set[str] = set()
     for meta in folder.rglob("*.metadata") if folder.is_dir() else ():
         try:
             first = meta.read_text(errors="replace")[:100].splitlines()[:1]

@@ -13,6 +13,10 @@ class AliasRefused(yaml.YAMLError):
     """The document uses an anchor alias, which mlbom refuses."""
 
 
+class TooLarge(yaml.YAMLError):
+    """The document holds more nodes than its reader allows."""
+
+
 class NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -25,23 +29,26 @@ class NoAliasLoader(yaml.SafeLoader):
 _FAST = getattr(yaml, "CSafeLoader", None)
 
 
-def _refuse_aliases(text: str) -> None:
-    for event in yaml.parse(text, Loader=_FAST):
+def _check_events(text: str, max_nodes: int | None) -> None:
+    """Aliases refused; with `max_nodes`, a document whose building would take long too."""
+    for count, event in enumerate(yaml.parse(text, Loader=_FAST or NoAliasLoader)):
         if isinstance(event, yaml.AliasEvent):
             raise AliasRefused("YAML aliases are refused (a small file could expand without bound)")
+        if max_nodes is not None and count > max_nodes:
+            raise TooLarge(f"it holds more than {max_nodes} YAML nodes")
 
 
-def load(text: str) -> Any:
-    """One document; raises `yaml.YAMLError` (incl. `AliasRefused`)."""
-    if _FAST is None:
+def load(text: str, *, max_nodes: int | None = None) -> Any:
+    """One document; raises `yaml.YAMLError` (incl. `AliasRefused`, `TooLarge`)."""
+    if _FAST is None and max_nodes is None:
         return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    _refuse_aliases(text)
-    return yaml.load(text, Loader=_FAST)  # noqa: S506 - libyaml's safe loader, no aliases
+    _check_events(text, max_nodes)
+    return yaml.load(text, Loader=_FAST or NoAliasLoader)  # noqa: S506 - safe loaders, no aliases
 
 
 def load_all(text: str) -> Iterator[Any]:
     """Every document of a multi-document stream (`---`); raises `yaml.YAMLError`."""
     if _FAST is None:
         return yaml.load_all(text, Loader=NoAliasLoader)
-    _refuse_aliases(text)
+    _check_events(text, None)
     return yaml.load_all(text, Loader=_FAST)

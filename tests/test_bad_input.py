@@ -274,3 +274,13 @@ def test_safe_zip_still_scans_under_the_limit(cli, tmp_path, monkeypatch):
         z.writestr("archive/data.pkl", pickle_bytes(SAFE_TORCH))
     bom, _ = cli.bom(folder)
     assert prop(file_component(bom, "model.pt"), "mlbom:unsafe-import") is None
+
+
+def test_card_front_matter_with_too_many_nodes(cli, tmp_path):
+    """Building YAML nodes costs Python time: a card cannot ask for millions of them."""
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    front = "".join(f"k{i}: [a, b]\n" for i in range(20_000))
+    (folder / "README.md").write_text(f"---\n{front}---\n# T\n")
+    _, err = cli.bom(folder)
+    assert "README.md could not be inspected" in err and "YAML nodes" in err

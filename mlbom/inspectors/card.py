@@ -26,6 +26,9 @@ from mlbom.sources import Blob
 
 FORMAT = "model-card"
 MAX_CARD = 2 << 20
+# Real front matter (tags, a model-index of a hundred results) holds a few thousand
+# YAML nodes; building each costs Python time, so a card cannot ask for millions.
+MAX_FRONT_MATTER_NODES = 50_000
 #: YAML is parsed in pure Python (~2 ms per KiB): real front matter, MTEB result tables
 #: included, stays below this; a larger one is refused, not parsed for seconds.
 MAX_FRONT_MATTER = 256 << 10
@@ -124,8 +127,8 @@ def inspect(blob: Blob, context: Context) -> Inspection:
     info = ModelInfo()
     if front is not None:
         try:
-            meta = safeyaml.load(front)
-        except safeyaml.AliasRefused as e:
+            meta = safeyaml.load(front, max_nodes=MAX_FRONT_MATTER_NODES)
+        except (safeyaml.AliasRefused, safeyaml.TooLarge) as e:
             raise InspectionError(f"{blob.path}: model card front matter: {e}") from e
         except (yaml.YAMLError, ValueError, RecursionError) as e:
             reason = "nested too deeply" if isinstance(e, RecursionError) else e

@@ -471,3 +471,85 @@ def test_native_code_and_bytecode_are_executable(cli, tmp_path):
         component = file_component(bom, name)
         assert prop(component, "mlbom:format") == fmt
         assert prop(component, "bsi:component:executable") == "executable"
+
+
+# -- a red team's bypasses, kept closed ------------------------------------------------------
+
+
+def test_memo_keys_are_read_to_their_last_digit():
+    pad = b"0" * 4095
+    data = (b"S'collections'\np1\n0S'os'\np10\n0S'OrderedDict'\np2\n0S'system'\np23\n0"
+            b"g" + pad + b"10\ng" + pad + b"23\n\x93.")  # fmt: skip
+    assert scan(data) == ["os.system"]
+
+
+def test_a_tar_whose_header_is_a_pickle(tmp_path):
+    path = tmp_path / "model.pkl"
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo(SYSTEM.decode())  # pickle.load reads the name field
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    assert "os.system" in findings(path)
+
+
+def test_keras_names_do_not_stop_the_other_members_being_read(tmp_path):
+    npz = io.BytesIO()
+    np.savez(npz, w=np.array([_Evil()], dtype=object))
+    path = _zip(tmp_path / "weights.keras", {"config.json": b"{}", "metadata.json": b"{}",
+                                             "model.weights.npz": npz.getvalue()})  # fmt: skip
+    assert "evilmod.run" in findings(path)
+
+
+@pytest.mark.parametrize("descr", ["'object'", "'(2,)O'", "'u1,O'", "[('a', '<i4'), ('b', 'O')]"])
+def test_every_spelling_of_an_object_dtype(tmp_path, descr):
+    body = pickle_bytes([("os", "system")], protocol=3)
+    header = ("{'descr': %s, 'fortran_order': False, 'shape': (1,), }" % descr).encode()
+    header += b" " * (63 - len(header) % 64) + b"\n"
+    path = tmp_path / "a.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + body)
+    assert findings(path) == ["os.system"]
+
+
+def test_a_zip_member_named_like_a_folder_is_read(tmp_path):
+    path = _zip(tmp_path / "w.npz", {"w/": pickle_bytes([("os", "system")])})
+    assert "os.system" in findings(path)
+
+
+def test_lzma_alone_with_any_dictionary_size(tmp_path):
+    data = lzma.compress(pickle_bytes([("os", "system")]), format=lzma.FORMAT_ALONE)
+    data = data[:1] + (0x00C00000).to_bytes(4, "little") + data[5:]  # 2**23 + 2**22
+    (tmp_path / "model.bin").write_bytes(data)
+    assert findings(tmp_path / "model.bin") == ["os.system"]
+
+
+def test_joblib_wrapper_state_cannot_lie_about_the_array():
+    payload = SYSTEM[:-1]
+    dtype_u1_elsize64 = (b"\x8c\x05numpy\x8c\x05dtype\x93\x8c\x02u1\x89\x88\x87R(K\x03\x8c\x01|NNN"
+                         b"K@J\xff\xff\xff\xffK\x00tb")  # fmt: skip  # elsize 64 for a 1-byte type
+    state = (b"}(\x8c\x05shape" + b"K" + bytes([len(payload)]) + b"\x85\x8c\x05dtype"
+             + dtype_u1_elsize64 + b"\x8c\x05order\x8c\x01Cu")  # fmt: skip
+    wrapper = b"\x8c\x13joblib.numpy_pickle\x8c\x11NumpyArrayWrapper\x93)\x81" + state + b"b"
+    assert "os.system" in scan(b"\x80\x04" + wrapper + payload + b".")
+    filler = b"".join(b"\x8c\x03k%02d" % i + b"N" for i in range(70))
+    overflowing = state.replace(b"}(", b"}(" + filler, 1)
+    found = scan(b"\x80\x04" + wrapper.replace(state, overflowing) + payload + b".")
+    assert "os.system" in found or any("state" in f for f in found)
+
+
+def test_old_joblib_wrappers_that_load_other_files_are_flagged():
+    data = b"\x80\x02cjoblib.numpy_pickle_compat\nNDArrayWrapper\n)\x81."
+    assert scan(data) == ["joblib.numpy_pickle_compat.NDArrayWrapper"]
+
+
+def test_imports_and_tar_headers_are_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr(pickles, "MAX_IMPORTS", 100)
+    data = b"\x80\x04" + b"".join(b"\x8c\x01m\x8c\x04f%03d\x93" % i for i in range(200)) + b"."
+    assert any("more than 100 distinct globals" in f for f in scan(data))
+    path = tmp_path / "long.tar.gz"
+    long_name = tarfile.TarInfo("././@LongLink")
+    long_name.type, long_name.size = tarfile.GNUTYPE_LONGNAME, 2 << 20
+    raw = io.BytesIO()
+    raw.write(long_name.tobuf(format=tarfile.GNU_FORMAT))
+    raw.write(b"a" * (2 << 20) + b"\x00" * 512)
+    path.write_bytes(gzip.compress(raw.getvalue()))
+    assert any("extended header" in f for f in findings(path))

@@ -117,7 +117,7 @@ def _choose(blob: Blob, head: bytes) -> ModuleType | None:
 
 def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
     """Inspect one file; returns the inspection and the precedence rank of the inspector."""
-    from mlbom.inspectors import archives, pickles
+    from mlbom.inspectors import pickles
 
     if blob.problem:
         return Inspection(FileFacts(error=blob.problem)), len(_modules())
@@ -130,7 +130,7 @@ def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
             inspection.facts.format, inspection.facts.executable = "elf", True
     else:
         inspection, rank = _run(module, blob, context), modules.index(module)
-    if module not in (archives, pickles) and pickles.might_be_pickle(head):
+    if module is not pickles and pickles.might_be_pickle(head):
         # Bytes that read as a pickle are one, whatever else they are: a polyglot runs
         # its code under pickle.load. Content that is not a pickle stops at its first bytes.
         try:

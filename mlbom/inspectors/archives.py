@@ -66,14 +66,11 @@ def sniff(head: bytes) -> str | None:
         return "joblib-zfile"  # joblib < 0.10: zlib data after a hex length
     if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
         return "zlib"
-    if len(head) >= 13 and head[0] == 0x5D and head[1:5] in _LZMA_DICTS:
-        return "lzma"  # the "alone" format joblib's lzma compressor writes
+    if head[:2] == b"\x5d\x00":
+        return "lzma"  # the "alone" format joblib's lzma compressor writes, as joblib tests it
     if _is_tar(head):
         return "tar"
     return None
-
-
-_LZMA_DICTS = {(1 << n).to_bytes(4, "little") for n in range(12, 31)}
 
 
 def _is_tar(head: bytes) -> bool:
@@ -237,7 +234,7 @@ def _zip(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
             p for p in inspection.facts.properties if p[0] != "mlbom:unsafe-import"
         ]
         found.runs_code = bool(inspection.facts.unsafe_imports)
-        return found
+        # and every member is still read for what it is (an .npz of weights holds pickles)
     torch = _torch_prefix(names)
     if torch is not None:
         found.format = "pytorch"
@@ -245,15 +242,13 @@ def _zip(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
             found.format = "torchscript"  # its code runs when the archive is loaded
             found.properties.append(("mlbom:torchscript", "true"))
             found.findings.append("<torchscript code>")
-    elif names and all(n.lower().endswith(".npy") for n in names if not n.endswith("/")):
+    elif found.format == "zip" and names and all(n.lower().endswith(".npy") for n in names):
         found.format = "npz"
     storages: set[str] = set()
     # the object pickle first: it names the storages, which are raw data, not content
     ordered = sorted(infos, key=lambda i: not i.filename.lower().endswith(".pkl"))
     for info in ordered:
-        member_name = info.filename
-        if info.is_dir():
-            continue
+        member_name = info.filename  # a name ending in "/" may still hold bytes: read them
         if info.flag_bits & 0x1:
             found.findings.append(unscanned(f"{name}: member {_show(member_name)} is encrypted"))
             continue
@@ -388,7 +383,8 @@ def _tar(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
     found = Found("tar", archive=True)
     members: list[str] = []
     try:
-        with tarfile.open(fileobj=f, mode="r|") as archive:  # a stream: any reader will do
+        # a stream: any reader will do; a header holding a long name or pax record is capped
+        with tarfile.open(fileobj=f, mode="r|", tarinfo=_BoundedTarInfo) as archive:
             for count, info in enumerate(archive):
                 if count >= MAX_MEMBERS:
                     found.findings.append(unscanned(f"{name} holds over {MAX_MEMBERS} members"))
@@ -424,6 +420,20 @@ def _tar(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
     if {"sys_info", "pickle", "storages", "tensors"} <= set(members):
         found.format = "pytorch-legacy"  # the oldest torch.save layout
     return found
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose long-name or pax record may not make tarfile read megabytes."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        if self.type in _EXTENDED_HEADERS and self.size > _MAX_TAR_HEADER:
+            raise tarfile.HeaderError(f"an extended header of {self.size} bytes")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
+_EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                     tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)  # fmt: skip
+_MAX_TAR_HEADER = 1 << 20
 
 
 def _7z(f: BinaryIO, size: int, depth: int, budget: _Budget) -> Found:
@@ -594,14 +604,15 @@ def _npy(name: str, f: BinaryIO, size: int | None) -> Found:
     return Found("numpy", findings, runs_code=True)
 
 
-def _holds_objects(descr: object, depth: int = 0) -> bool:
-    if depth > 32:
-        return True  # deeper than numpy nests: assume the worst
-    if isinstance(descr, str):
-        return descr.lstrip("<>|=").startswith("O")
-    if isinstance(descr, list | tuple):
-        return any(_holds_objects(item, depth + 1) for item in descr)
-    return True
+def _holds_objects(descr: object) -> bool:
+    """What numpy.load decides: the dtype numpy builds from the header (`"object"`,
+    `"(2,)O"`, `"u1,O"`, nested fields all hold objects); one it cannot build, assumed to."""
+    from numpy.lib.format import descr_to_dtype
+
+    try:
+        return bool(descr_to_dtype(descr).hasobject)  # type: ignore[arg-type]
+    except (TypeError, ValueError, KeyError, RecursionError, SyntaxError):
+        return True
 
 
 def _show(text: str) -> str:

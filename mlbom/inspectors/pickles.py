@@ -38,6 +38,8 @@ MAX_STACK = 1_000_000
 MAX_MEMO = 1_000_000
 MAX_PICKLES = 64  # back to back in one file
 _MAX_STRING = 4096  # longer strings cannot be module or attribute names we care about
+_MAX_NUMBER = 1 << 16  # digits of a text number argument (memo keys, INT, LONG, FLOAT)
+MAX_IMPORTS = 10_000  # distinct globals one file may import
 _MAX_TUPLE = 64  # tuples kept with their items (shapes, dtype arguments)
 _MAX_DICT = 64
 _MAX_DIMS = 64
@@ -68,8 +70,9 @@ SAFE_GLOBALS = frozenset(
         *(f"{m}.{n}" for m in ("numpy.core.multiarray", "numpy._core.multiarray")
           for n in ("_reconstruct", "scalar")),
         "numpy.ndarray", "numpy.dtype",
-        # joblib's array wrappers: the arrays they announce are read as data (see _Joblib)
-        "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle_compat.NDArrayWrapper",
+        # joblib's array wrapper: the array it announces is read as data (see _joblib_array);
+        # not joblib < 0.10's NDArrayWrapper, which loads another file by its path
+        "joblib.numpy_pickle.NumpyArrayWrapper",
     }
 )  # fmt: skip
 
@@ -118,9 +121,11 @@ class Call:
 
 @dataclass(eq=False)
 class Dict:
-    """A dict with its first string keys kept (joblib's wrapper state is one)."""
+    """A dict with its first string keys kept (joblib's wrapper state is one); `overflow`
+    when it got more keys than kept, so that what it holds is not known."""
 
     items: dict[str, object] = field(default_factory=dict)
+    overflow: bool = False
 
 
 _UNKNOWN = object()  # a value the scanner does not keep (a long string, a list, ...)
@@ -165,6 +170,17 @@ class Stream:
             if not line:
                 raise PickleError("truncated (a text argument has no newline)")
         return first.removesuffix(b"\n")
+
+    def whole_line(self) -> bytes:
+        """A newline-terminated number argument, all of it: CPython reads every digit."""
+        line = self.readline(_MAX_NUMBER + 1)
+        if not line.endswith(b"\n"):
+            raise PickleError(
+                "truncated (a text argument has no newline)"
+                if len(line) <= _MAX_NUMBER
+                else f"a number argument is longer than {_MAX_NUMBER} bytes"
+            )
+        return line[:-1]
 
     def skip(self, n: int) -> None:
         if self.size is not None:
@@ -266,7 +282,10 @@ class Machine:
         if not self.sure and not all(p.isidentifier() for p in full.split(".")):
             # text that happens to start like a pickle: no importable name, no pickle
             raise PickleError(f"{full[:80]!r} is not an importable name")
+        full = full if len(full) <= 300 else full[:300] + "…"  # never an allowlisted name
         self.scan.imports.add(full)
+        if len(self.scan.imports) > MAX_IMPORTS:
+            raise PickleError(f"it imports more than {MAX_IMPORTS} distinct globals")
         self.imported_any = True
         return Global(full)
 
@@ -328,7 +347,7 @@ def _items(values: list[object]) -> object:
 
 # Handlers, one per opcode, named as pickletools names them.
 def _int(m: Machine) -> None:
-    text = m.s.line()
+    text = m.s.whole_line()
     try:
         m.push(bool(int(text)) if text in (b"00", b"01") else int(text, 0))
     except ValueError:
@@ -351,7 +370,7 @@ def _binint2(m: Machine) -> None:
 
 
 def _long(m: Machine) -> None:
-    text = m.s.line().removesuffix(b"L")
+    text = m.s.whole_line().removesuffix(b"L")
     try:
         m.push(int(text, 0) if len(text) < 5000 else _UNKNOWN)
     except ValueError:
@@ -426,7 +445,7 @@ def _binunicode8(m: Machine) -> None:
 
 
 def _float(m: Machine) -> None:
-    text = m.s.line()
+    text = m.s.whole_line()
     try:
         m.push(float(text))
     except ValueError:
@@ -497,8 +516,10 @@ def _tuple3(m: Machine) -> None:
 def _set_pairs(target: object, values: list[object]) -> None:
     if isinstance(target, Dict):
         for key, value in zip(values[::2], values[1::2], strict=False):
-            if isinstance(key, str) and len(target.items) < _MAX_DICT:
-                target.items[key] = value
+            if isinstance(key, str) and (key in target.items or len(target.items) < _MAX_DICT):
+                target.items[key] = value  # the last write wins, as in a dict
+            else:
+                target.overflow = True
 
 
 def _dict(m: Machine) -> None:
@@ -552,7 +573,7 @@ def _pop_mark(m: Machine) -> None:
 
 
 def _get(m: Machine) -> None:
-    text = m.s.line()
+    text = m.s.whole_line()
     m.get(m.memo_key(text))
 
 
@@ -565,7 +586,7 @@ def _long_binget(m: Machine) -> None:
 
 
 def _put(m: Machine) -> None:
-    m.put(m.memo_key(m.s.line()))
+    m.put(m.memo_key(m.s.whole_line()))
 
 
 def _binput(m: Machine) -> None:
@@ -635,7 +656,6 @@ def _build(m: Machine) -> None:
         target.state = state
         if m.joblib and _joblib_class(target) in JOBLIB_WRAPPERS:
             _joblib_array(m, target)
-    m.imported_any = True
 
 
 def _inst(m: Machine) -> None:
@@ -663,17 +683,24 @@ def _newobj_ex(m: Machine) -> None:
 
 
 def _persid(m: Machine) -> None:
+    _persistent(m)
     m.s.line()
-    m.imported_any = True
     m.push(Call(Global("<persistent_load>"), _UNKNOWN))
 
 
+def _persistent(m: Machine) -> None:
+    """Only a loader with a persistent_load (torch's) reads on; plain pickle.load stops
+    here, so in bytes not known to be a pickle (a zip starts "PK") this is the end."""
+    if not m.sure:
+        raise PickleError("a persistent id, which only a loader's persistent_load reads")
+
+
 def _binpersid(m: Machine) -> None:
+    _persistent(m)
     pid = m.pop()
     # torch: ("storage", storage type, key, location, size); the key names a zip member
     if isinstance(pid, tuple) and len(pid) > 2 and isinstance(pid[2], str):
         m.scan.storages.add(pid[2])
-    m.imported_any = True
     m.push(Call(Global("<persistent_load>"), _UNKNOWN))
 
 
@@ -742,7 +769,9 @@ def _joblib_class(call: Call) -> str | None:
 def _joblib_array(m: Machine, wrapper: Call) -> None:
     """joblib's unpickler reads the array right after the wrapper's BUILD: an object array
     as a nested pickle, any other as raw bytes (after an alignment pad since joblib 1.2)."""
-    state = wrapper.state.items if isinstance(wrapper.state, Dict) else {}
+    if not isinstance(wrapper.state, Dict) or wrapper.state.overflow:
+        raise PickleError("a joblib array's state is not one the scanner can read")
+    state = wrapper.state.items
     shape, dtype = state.get("shape"), state.get("dtype")
     if (
         not isinstance(shape, tuple)
@@ -752,7 +781,8 @@ def _joblib_array(m: Machine, wrapper: Call) -> None:
         raise PickleError("a joblib array has a shape the scanner cannot read")
     itemsize, has_object = _dtype_layout(dtype)
     if has_object:
-        nested = Machine(m.s, m.scan, joblib=True)
+        # joblib reads it with a plain unpickler of its own: a fresh memo, no array rule
+        nested = Machine(m.s, m.scan, joblib=False)
         nested.run()
         m.scan.pickles += 1
         return
@@ -779,13 +809,16 @@ def _dtype_layout(dtype: object) -> tuple[int, bool]:
     elsize = state[5] if isinstance(state, tuple) and len(state) > 5 else -1
     if code.startswith("O") or (isinstance(flags, int) and flags & 1):
         return 8, True
-    if isinstance(elsize, int) and elsize > 0:
-        return elsize, False
-    digits = code.lstrip("<>|=").lstrip("biufcmMSUVa?")
-    kind = code.lstrip("<>|=")[:1]
+    body = code.lstrip("<>|=")
+    kind, digits = body[:1], body[1:]
     if kind == "?" and not digits:
         return 1, False
-    if not digits.isdigit():
+    if kind in ("S", "U", "V", "a") and not digits:
+        # a flexible type: numpy takes its size from the pickled state (bytes)
+        if isinstance(elsize, int) and 0 < elsize < 1 << 32:
+            return elsize, False
+        raise PickleError(f"a joblib array's dtype {code!r} has no size")
+    if kind not in "biufcmMSUVa" or not digits.isdigit() or len(digits) > 6:
         raise PickleError(f"a joblib array's dtype {code!r} is not one the scanner knows")
     return int(digits) * (4 if kind == "U" else 1), False
 

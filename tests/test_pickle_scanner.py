@@ -503,7 +503,7 @@ def test_keras_names_do_not_stop_the_other_members_being_read(tmp_path):
 @pytest.mark.parametrize("descr", ["'object'", "'(2,)O'", "'u1,O'", "[('a', '<i4'), ('b', 'O')]"])
 def test_every_spelling_of_an_object_dtype(tmp_path, descr):
     body = pickle_bytes([("os", "system")], protocol=3)
-    header = ("{'descr': %s, 'fortran_order': False, 'shape': (1,), }" % descr).encode()
+    header = ("{'descr': " + descr + ", 'fortran_order': False, 'shape': (1,), }").encode()
     header += b" " * (63 - len(header) % 64) + b"\n"
     path = tmp_path / "a.npy"
     path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + body)

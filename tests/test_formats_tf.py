@@ -724,8 +724,12 @@ def test_the_command_reads_each_format_by_its_bytes(cli, tmp_path):
         return [p["value"] for p in by_name[name].get("properties", []) if p["name"] == key]
 
     assert values("weights.bin", "mlbom:format") == ["keras-h5"]
-    assert values("weights.bin", "mlbom:unsafe-import") == ["keras.layers.Lambda (marshalled Python bytecode)"]
+    assert values("weights.bin", "mlbom:unsafe-import") == [
+        "keras.layers.Lambda (marshalled Python bytecode)"
+    ]
     assert values("classifier.zip", "mlbom:format") == ["keras"]
     assert "custom object my_pkg.layers.Evil" in values("classifier.zip", "mlbom:unsafe-import")
-    assert values("export/saved_model.pb", "mlbom:unsafe-import") == ["tensorflow op PyFunc (runs Python code)"]
+    assert values("export/saved_model.pb", "mlbom:unsafe-import") == [
+        "tensorflow op PyFunc (runs Python code)"
+    ]
     cli("generate", folder, "--fail-on", "unsafe", "-o", tmp_path / "bom.json", code=1)

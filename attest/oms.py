@@ -57,7 +57,7 @@ from attest.verify import (
     verify_keyless,
 )
 from mlbom.errors import BadInputError, NotVerifiedError
-from mlbom.hashing import HashCache, hash_files
+from mlbom.hashing import hash_files
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 # model_signing before 1.0: subjects only, no serialization and no model digest.
@@ -644,22 +644,3 @@ def _hash_range(path: Path, start: int, end: int, new: Callable[[], Any]) -> byt
         raise BadInputError(f"{path}: cannot read it ({e.strerror})") from None
     digest: bytes = hasher.digest()
     return digest
-
-
-def folder_digest(model: Path, *, exclude: tuple[Path, ...] = ()) -> str:
-    """The model digest model_signing puts in its subject for `model` signed with its
-    defaults (files, SHA-256, git files ignored, no symlinks): SHA-256 over the raw file
-    digests in path order. A model's identity that does not depend on where it lies."""
-    manner = Serialization("files", "sha256", False, None, ())
-    found = _model_files(model, _ignored((), set()), manner, {p.resolve() for p in exclude})
-    cache = HashCache()
-    try:
-        digests = hash_files(list(found.values()), ("sha256",), cache=cache)
-    except OSError as e:
-        raise BadInputError(f"{e.filename}: cannot read it ({e.strerror})") from None
-    finally:
-        cache.close()
-    hasher = hashlib.sha256()
-    for name in sorted(found):
-        hasher.update(bytes.fromhex(digests[found[name]]["sha256"]))
-    return hasher.hexdigest()

@@ -120,6 +120,29 @@ def resolve(
             ref.name, ref.tag or "latest", insecure_registries=insecure_registries
         )
         return ModelRef("oci", ref.name, digest, ref.tag)
-    from attest.oms import folder_digest
+    return ModelRef("local", ref.name, "sha256:" + folder_key(Path(ref.name), exclude=exclude))
 
-    return ModelRef("local", ref.name, "sha256:" + folder_digest(Path(ref.name), exclude=exclude))
+
+def folder_key(model: Path, *, exclude: tuple[Path, ...] = ()) -> str:
+    """The digest a local model is filed under: SHA-256 over the SHA-256 of every file
+    `generate` lists, in path order — what `attest.stores.bom_reference` computes from the
+    BOM alone, and for a folder without git files what model_signing puts in its subject."""
+    import hashlib
+
+    from mlbom.errors import shown
+    from mlbom.hashing import HashCache
+    from mlbom.sources.local import LocalSource
+
+    source = LocalSource(model, exclude=exclude)
+    for blob in source.blobs():
+        if blob.problem:
+            raise BadInputError(f"{shown(blob.path)} cannot be read ({blob.problem})")
+    cache = HashCache()
+    try:
+        digests = source.digests(("sha256",), cache=cache, advance=None)
+    finally:
+        cache.close()
+    hasher = hashlib.sha256()
+    for name in sorted(digests):
+        hasher.update(bytes.fromhex(digests[name]["sha256"]))
+    return hasher.hexdigest()

@@ -96,6 +96,23 @@ def file_subjects(bom: dict[str, Any]) -> list[Subject]:
     return [{"name": n, "digest": {"sha256": found[n]}} for n in sorted(found)]
 
 
+def excluded_paths(bom: dict[str, Any]) -> list[str]:
+    """The paths `generate --exclude` left out, as the (signed) BOM records them."""
+    metadata = bom.get("metadata")
+    component = metadata.get("component") if isinstance(metadata, dict) else None
+    properties = component.get("properties") if isinstance(component, dict) else None
+    if not isinstance(properties, list):
+        return []
+    return [
+        p["value"]
+        for p in properties
+        if isinstance(p, dict)
+        and p.get("name") == "mlbom:excluded"
+        and isinstance(p.get("value"), str)
+        and p["value"]
+    ][:1000]
+
+
 def statement(bom: dict[str, Any]) -> bytes:
     """The canonical payload bytes of the statement over `bom`."""
     return canonical({

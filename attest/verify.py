@@ -31,6 +31,7 @@ from attest.statement import (
     STATEMENT_TYPE,
     Subject,
     canonical,
+    excluded_paths,
     file_subjects,
     subjects,
 )
@@ -347,23 +348,6 @@ def _difference(found: list[Any], expected: list[Subject]) -> str:
     return (
         "the subjects differ from the BOM's files (" + ("; ".join(parts) or "order or form") + ")"
     )
-
-
-def excluded_paths(bom: dict[str, Any]) -> list[str]:
-    """The paths `generate --exclude` left out, as the (signed) BOM records them."""
-    metadata = bom.get("metadata")
-    component = metadata.get("component") if isinstance(metadata, dict) else None
-    properties = component.get("properties") if isinstance(component, dict) else None
-    if not isinstance(properties, list):
-        return []
-    return [
-        p["value"]
-        for p in properties
-        if isinstance(p, dict)
-        and p.get("name") == "mlbom:excluded"
-        and isinstance(p.get("value"), str)
-        and p["value"]
-    ][:1000]
 
 
 def _check_model(model: Path, expected: list[Subject], exclude: tuple[Path, ...]) -> None:

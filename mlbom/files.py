@@ -4,6 +4,7 @@ output path before anything replaces it."""
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from pathlib import Path
@@ -43,3 +44,9 @@ def check_output(path: Path) -> None:
             f"{path} is not a regular file: mlbom writes its output atomically, by replacing it",
             hint="give a file path with -o, or leave -o out to write to stdout",
         )
+
+
+def recorded_name(path: str | Path) -> str:
+    """A path as mlbom records and compares it: bytes that are not UTF-8 escaped (`\\xe9`),
+    as the filesystem has them, never refused."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -19,7 +19,6 @@ from mlbom import inspectors
 from mlbom.bom.assemble import Extras, Manufacturer, assemble
 from mlbom.bom.document import as_dict, render, write_atomically
 from mlbom.errors import BadInputError, shown
-from mlbom.files import check_output
 from mlbom.hashing import DEFAULT_ALGORITHMS, HashCache, check_algorithms
 from mlbom.inspectors.card import hub_url
 from mlbom.models import Dataset, Environment, ModelFile, ModelInfo
@@ -53,7 +52,6 @@ class GeneratedBom:
         return as_dict(self.bom, self.extras, spec=spec)
 
     def write(self, path: Path, fmt: str = "json", spec: str = "1.6") -> None:
-        check_output(path)
         write_atomically(path, self.render(fmt, spec))
 
 
@@ -83,8 +81,8 @@ def generate(
     `verify_source` (`hf://ORG/REPO@COMMIT`) checks a local copy against the Hub's digests
     and names the model after it. `datasets` (`NAME@REVISION`) pins the datasets the model
     was trained on; they and `environment` (`mlbom.environment`) go to the BOM's
-    `formulation`. `exclude` names files and folders never to list (the BOM itself, a scratch folder): they
-    are recorded in the BOM, so that verification skips them too and nothing else;
+    `formulation`. `exclude` names files and folders never to list (the BOM itself, a
+    scratch folder): they are recorded in the BOM, so that verification skips exactly them;
     `insecure_registries` are OCI registries reached over plain HTTP. `require_cc` (TEEs,
     or empty for any) states that the model may only run in confidential computing, with
     confidential GPUs when `gpu_cc`: being inside the signed BOM, this cannot be stripped.
@@ -149,7 +147,7 @@ def generate(
     for dataset in given_datasets:
         _pin_dataset(info, dataset)
     info.properties += cc_properties
-    info.properties += [("mlbom:excluded", path) for path in getattr(source, "excluded", ())]
+    info.properties += [("mlbom:excluded", path) for path in source.excluded]
     manufacturer_entity = Manufacturer(manufacturer, manufacturer_contact) if manufacturer else None
     if given_datasets and environment is None:
         environment = Environment()  # the training step is still worth stating: its inputs

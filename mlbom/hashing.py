@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlbom.errors import BadInputError
+from mlbom.files import recorded_name
 from mlbom.progress import Advance
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class HashCache:
             rows = self._db.execute(
                 "SELECT algorithm, digest FROM digests WHERE path = ? AND device = ? AND inode = ?"
                 " AND size = ? AND mtime_ns = ?",
-                (_key(path), stamp.device, stamp.inode, stamp.size, stamp.mtime_ns),
+                (recorded_name(path), stamp.device, stamp.inode, stamp.size, stamp.mtime_ns),
             ).fetchall()
         except sqlite3.Error as e:
             log.debug("hash cache read failed: %s", e)
@@ -153,7 +154,7 @@ class HashCache:
             return
         now_ns = time.time_ns()
         rows = [
-            (_key(path), a, s.device, s.inode, s.size, s.mtime_ns, d)
+            (recorded_name(path), a, s.device, s.inode, s.size, s.mtime_ns, d)
             for path, s, digests in entries
             if now_ns - s.mtime_ns > _RACY_SECONDS * 1e9
             for a, d in digests.items()
@@ -174,11 +175,6 @@ def default_cache_dir() -> Path:
         return Path(folder)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "mlbom"
-
-
-def _key(path: Path) -> str:
-    """A path as the cache stores it: names that are not UTF-8 escaped, never refused."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def hash_files(

@@ -224,16 +224,18 @@ def test_names_that_are_not_utf8_and_control_characters(cli, tmp_path):
     assert "\x1b" not in err and "evil\\x1b[2J\\nname.pkl: runs os.system" in err
 
 
-@pytest.mark.parametrize("kind", ["fifo", "dir", "devnull"])
+@pytest.mark.parametrize("kind", ["fifo", "dir", "devnull", "link-to-fifo"])
 def test_output_that_is_not_a_regular_file_is_refused(cli, tmp_path, kind):
     folder = hf_folder(tmp_path / "m")
-    target = {"fifo": tmp_path / "out", "dir": tmp_path / "outdir", "devnull": Path("/dev/null")}[
-        kind
-    ]
+    target = {"fifo": tmp_path / "out", "dir": tmp_path / "outdir", "devnull": Path("/dev/null"),
+              "link-to-fifo": tmp_path / "link"}[kind]  # fmt: skip
     if kind == "fifo":
         os.mkfifo(target)
     elif kind == "dir":
         target.mkdir()
+    elif kind == "link-to-fifo":
+        os.mkfifo(tmp_path / "pipe")
+        target.symlink_to(tmp_path / "pipe")
     _, err = cli("generate", folder, "-o", target, code=2)
     assert "not a regular file" in err or "is a directory" in err.lower()
     assert kind != "fifo" or target.is_fifo()
@@ -284,3 +286,16 @@ def test_card_front_matter_with_too_many_nodes(cli, tmp_path):
     (folder / "README.md").write_text(f"---\n{front}---\n# T\n")
     _, err = cli.bom(folder)
     assert "README.md could not be inspected" in err and "YAML nodes" in err
+
+
+def test_every_writer_refuses_a_pipe(cli, tmp_path):
+    """The check lives in the one atomic writer: `sign -o` refuses a pipe too."""
+    folder = hf_folder(tmp_path / "m")
+    bom = tmp_path / "bom.json"
+    cli("generate", folder, "-o", bom, "-q")
+    cli("keygen", "-o", tmp_path / "k")
+    os.mkfifo(tmp_path / "bundle")
+    _, err = cli(
+        "sign", bom, "--key", tmp_path / "k.key", "-o", tmp_path / "bundle", "--overwrite", code=2
+    )
+    assert "not a regular file" in err and (tmp_path / "bundle").is_fifo()

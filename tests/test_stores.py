@@ -84,6 +84,22 @@ def test_folder_digest_equals_model_signings(tmp_path):
     assert bom_reference(bom).digest == ref.digest  # the same key from the BOM alone
 
 
+def test_folder_key_counts_every_file_generate_lists(tmp_path):
+    """A folder is filed under the files its BOM lists: git files, caches and bytecode too,
+    so the key from the folder and the key from its BOM agree."""
+    model = hf_folder(tmp_path / "model")
+    for name in (".git/HEAD", ".gitattributes", "__pycache__/m.cpython-311.pyc"):
+        (model / name).parent.mkdir(parents=True, exist_ok=True)
+        (model / name).write_bytes(b"x")
+    bom = mlbom.generate(model).to_dict()
+    assert bom_reference(bom).digest == resolve(str(model)).digest
+    (model / "__pycache__" / "planted.pyc").write_bytes(b"y")
+    assert bom_reference(bom).digest != resolve(str(model)).digest
+    (model / "loop").symlink_to("loop")
+    with pytest.raises(mlbom.errors.BadInputError, match="loop cannot be read"):
+        resolve(str(model))
+
+
 def test_hub_reference_resolves_to_its_commit(hub):
     assert resolve(f"hf://{REPO}@v1.0") == ModelRef("hf", REPO, COMMIT, "v1.0")
 

@@ -17,6 +17,7 @@ from cyclonedx.schema import OutputFormat, SchemaVersion
 
 from mlbom.bom.assemble import Extras, Formula
 from mlbom.errors import BadInputError, InvalidBomError
+from mlbom.files import check_output
 
 SPEC_VERSIONS = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
 FORMATS = ("json", "xml")
@@ -103,7 +104,9 @@ def _render_xml(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
 
 
 def write_atomically(path: Path, text: str | bytes) -> None:
-    """Write all of `text` or nothing: a temporary file beside `path`, fsync, rename."""
+    """Write all of `text` or nothing: a temporary file beside `path`, fsync, rename. A
+    path that is not a regular file (a pipe, a device) is refused, never replaced."""
+    check_output(path)
     data = text.encode() if isinstance(text, str) else text
     folder = path.parent if str(path.parent) else Path(".")
     try:

@@ -81,19 +81,7 @@ def _modules() -> list[ModuleType]:
 def _choose(blob: Blob, head: bytes) -> ModuleType | None:
     """The inspector for a file: its bytes decide; its name only where the bytes of a
     format do not announce it (a card, a config, ONNX's protobuf)."""
-    from mlbom.inspectors import (
-        archives,
-        card,
-        config,
-        coreml,
-        gguf,
-        hdf5,
-        onnx,
-        pickles,
-        safetensors,
-        tensorflow,
-    )  # fmt: skip
-
+    card, config, safetensors, gguf, onnx, hdf5, tensorflow, coreml, archives, pickles = _modules()
     path, size = blob.path, blob.size
     if head.startswith(b"GGUF"):
         return gguf

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
-from mlbom.errors import InspectionError
+from mlbom.errors import InspectionError, shown
 from mlbom.inspectors import Context, Inspection, flag, pickles, unscanned
 from mlbom.models import FileFacts
 from mlbom.sources import Blob
@@ -250,12 +250,12 @@ def _zip(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
     for info in ordered:
         member_name = info.filename  # a name ending in "/" may still hold bytes: read them
         if info.flag_bits & 0x1:
-            found.findings.append(unscanned(f"{name}: member {_show(member_name)} is encrypted"))
+            found.findings.append(unscanned(f"{name}: member {shown(member_name)} is encrypted"))
             continue
         if info.compress_type not in _ZIP_METHODS:
             found.findings.append(
                 unscanned(
-                    f"{name}: member {_show(member_name)} uses compression {info.compress_type}"
+                    f"{name}: member {shown(member_name)} uses compression {info.compress_type}"
                 )
             )
             continue
@@ -279,7 +279,7 @@ def _zip(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
             ValueError,
         ) as e:
             found.findings.append(
-                unscanned(f"{name}: member {_show(member_name)} cannot be read ({e})")
+                unscanned(f"{name}: member {shown(member_name)} cannot be read ({e})")
             )
             continue
         if torch is not None and member_name.lower().endswith(".pkl"):
@@ -308,13 +308,13 @@ def _zip_disagreements(name: str, f: BinaryIO, infos: list[zipfile.ZipInfo]) -> 
         folded = info.filename.casefold()
         if folded in seen:
             problems.append(
-                f"{name}: two members named {_show(seen[folded])} and {_show(info.filename)}"
+                f"{name}: two members named {shown(seen[folded])} and {shown(info.filename)}"
             )
         seen[folded] = info.filename
         f.seek(info.header_offset)
         local = f.read(30)
         if len(local) < 30 or local[:4] != b"PK\x03\x04":
-            problems.append(f"{name}: member {_show(info.filename)} has no local header")
+            problems.append(f"{name}: member {shown(info.filename)} has no local header")
             continue
         (_, _, flags, method, _, _, crc, csize, usize, nlen, xlen) = struct.unpack(
             "<4sHHHHHIIIHH", local
@@ -325,11 +325,11 @@ def _zip_disagreements(name: str, f: BinaryIO, infos: list[zipfile.ZipInfo]) -> 
         )
         if local_name != raw_name:
             problems.append(
-                f"{name}: member {_show(info.filename)} is named {_show(local_name.decode('cp437'))} in its local header"
+                f"{name}: member {shown(info.filename)} is named {shown(local_name.decode('cp437'))} in its local header"
             )
         if method != info.compress_type or (flags ^ info.flag_bits) & 0x1:
             problems.append(
-                f"{name}: member {_show(info.filename)}'s local header disagrees on how it is stored"
+                f"{name}: member {shown(info.filename)}'s local header disagrees on how it is stored"
             )
         if (
             not flags & 0x8
@@ -337,7 +337,7 @@ def _zip_disagreements(name: str, f: BinaryIO, infos: list[zipfile.ZipInfo]) -> 
             and 0xFFFFFFFF not in (csize, usize)
         ):
             problems.append(
-                f"{name}: member {_show(info.filename)}'s local header disagrees on its size"
+                f"{name}: member {shown(info.filename)}'s local header disagrees on its size"
             )
         end = info.header_offset + 30 + nlen + xlen + info.compress_size
         if flags & 0x8:
@@ -613,8 +613,3 @@ def _holds_objects(descr: object) -> bool:
         return bool(descr_to_dtype(descr).hasobject)  # type: ignore[arg-type]
     except (TypeError, ValueError, KeyError, RecursionError, SyntaxError):
         return True
-
-
-def _show(text: str) -> str:
-    """A member name as messages show it: control characters escaped."""
-    return text.encode("unicode_escape").decode("ascii")[:200]

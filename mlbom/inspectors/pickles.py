@@ -99,10 +99,6 @@ class PickleError(Exception):
 # -- values on the modelled stack ----------------------------------------------------------
 
 
-class _Mark:
-    __slots__ = ()
-
-
 @dataclass(eq=False)
 class Global:
     """An imported object."""
@@ -205,7 +201,6 @@ class PickleScan:
 
     imports: set[str] = field(default_factory=set)
     unscanned: list[str] = field(default_factory=list)
-    pickles: int = 0
     storages: set[str] = field(default_factory=set)  # torch's persistent ids: raw tensor data
 
     def findings(self) -> list[str]:
@@ -215,7 +210,6 @@ class PickleScan:
     def add(self, other: PickleScan) -> None:
         self.imports |= other.imports
         self.unscanned += other.unscanned
-        self.pickles += other.pickles
         self.storages |= other.storages
 
 
@@ -784,7 +778,6 @@ def _joblib_array(m: Machine, wrapper: Call) -> None:
         # joblib reads it with a plain unpickler of its own: a fresh memo, no array rule
         nested = Machine(m.s, m.scan, joblib=False)
         nested.run()
-        m.scan.pickles += 1
         return
     if "numpy_array_alignment_bytes" in state:
         pad = m.s.exactly(1)[0]
@@ -858,7 +851,6 @@ def scan_stream(stream: Stream, *, sure: bool, joblib: bool = True) -> PickleSca
                 return None
             scan.unscanned.append(e.reason)
             break
-        scan.pickles += 1
         if index == 0:
             first_value = value
         if first_value == _TORCH_MAGIC and index + 1 == _TORCH_PICKLES:
@@ -951,6 +943,5 @@ def scan_torch_records(stream: Stream, scan: PickleScan, *, storages: bool) -> N
                 if not 0 <= ndim <= _MAX_DIMS:
                     raise PickleError("a tensor has too many dimensions")
                 stream.exactly(4 + 16 * ndim + 8)
-        scan.pickles += count + 1
     except PickleError as e:
         scan.unscanned.append(e.reason)

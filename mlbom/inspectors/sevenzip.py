@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from mlbom.errors import InspectionError
+from mlbom.errors import InspectionError, shown
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 SIGNATURE_HEADER = 32
@@ -112,9 +112,8 @@ def _mib(n: int) -> str:
 
 
 def _show(name: str) -> str:
-    """A member's name for a message: bounded, control characters escaped."""
-    cut = name[:200] + ("…" if len(name) > 200 else "")
-    return repr(cut)
+    """A member's name for a message: bounded, control characters escaped, quoted."""
+    return f"'{shown(name, 200)}'"
 
 
 def _method(method: bytes) -> str:

@@ -69,6 +69,8 @@ class Source(ABC):
     single_file: bool = False
     #: what the user should know about the source (scan results unavailable, say)
     warnings: Sequence[str] = ()
+    #: paths the user excluded, relative, as the BOM records them (`mlbom:excluded`)
+    excluded: Sequence[str] = ()
 
     @abstractmethod
     def blobs(self) -> list[Blob]:

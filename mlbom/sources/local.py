@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mlbom.errors import BadInputError, shown
+from mlbom.files import recorded_name
 from mlbom.hashing import HashCache, hash_files
 from mlbom.models import Identity
 from mlbom.progress import Advance
@@ -42,11 +43,6 @@ class LocalBlob(Blob):
 
     def open(self) -> BinaryIO:
         return open(self.file, "rb")
-
-
-def recorded_name(relative: str) -> str:
-    """A relative path as the BOM records it: bytes that are not UTF-8 escaped."""
-    return os.fsencode(relative).decode("utf-8", "backslashreplace")
 
 
 class LocalSource(Source):

@@ -249,6 +249,8 @@ def _zip(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
     ordered = sorted(infos, key=lambda i: not i.filename.lower().endswith(".pkl"))
     for info in ordered:
         member_name = info.filename  # a name ending in "/" may still hold bytes: read them
+        if info.file_size == 0 == info.compress_size:
+            continue  # nothing to read (a local header saying otherwise is a disagreement)
         if info.flag_bits & 0x1:
             found.findings.append(unscanned(f"{name}: member {shown(member_name)} is encrypted"))
             continue

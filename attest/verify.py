@@ -125,7 +125,7 @@ def verify(
     result.passed.append("subjects")
     if model is not None:
         recorded = tuple(model / p for p in excluded_paths(bom)) if model.is_dir() else ()
-        _check_model(model, file_subjects(bom), (*model_exclude, *recorded))
+        check_model(model, file_subjects(bom), (*model_exclude, *recorded))
         result.passed.append("model")
     return result
 
@@ -350,7 +350,11 @@ def _difference(found: list[Any], expected: list[Subject]) -> str:
     )
 
 
-def _check_model(model: Path, expected: list[Subject], exclude: tuple[Path, ...]) -> None:
+def check_model(model: Path, expected: list[Subject], exclude: tuple[Path, ...]) -> None:
+    """Re-hash every file of `model` (a folder or file; `exclude`d paths left out) with
+    SHA-256, in parallel, and compare with `expected`: a file that cannot be read, is
+    missing, is not in the list or has changed raises `NotVerifiedError("model")` naming
+    each (names escaped). A symlink out of the folder raises `BadInputError`."""
     from mlbom.errors import shown
     from mlbom.sources import open_source
 

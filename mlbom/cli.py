@@ -618,6 +618,92 @@ def verify_model(
         )
 
 
+_TERMINATION_LOG = Path("/dev/termination-log")
+_TERMINATION_LIMIT = 4096  # bytes Kubernetes keeps of a termination message
+
+
+@main.command("verify-load")
+@click.argument("reference", metavar="REFERENCE")
+@click.option(
+    "--path", "path", type=click.Path(path_type=Path),
+    help="The folder the pod's server reads the model from (with --fetch: writes it to).",
+)  # fmt: skip
+@click.option(
+    "--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="The admission policy: its stores, signers and BOM requirements.",
+)  # fmt: skip
+@click.option("--namespace", help="The pod's namespace (recorded; its mode applies).")
+@click.option(
+    "--fetch", is_flag=True,
+    help="hf:// and oci:// models: download the BOM's files into --path first (Hub models "
+    "as a Hugging Face cache: HF_HUB_CACHE=PATH, HF_HUB_OFFLINE=1).",
+)  # fmt: skip
+@click.option(
+    "--termination-log", type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a failure here [default: /dev/termination-log when it is writable].",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_handle_errors
+def verify_load(
+    reference: str,
+    path: Path | None,
+    policy_path: Path | None,
+    namespace: str | None,
+    fetch: bool,
+    termination_log: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Verify the model REFERENCE (hf://ORG/REPO@COMMIT, oci://REGISTRY/REPO@sha256:…, or a
+    local folder's sha256:…) where a pod's server reads it: its attestation from the
+    policy's stores, verified as the admission webhook does, then every file at --path
+    re-hashed against the signed BOM. Runs as the init container the webhook injects. Exit 0
+    verified, 1 not verified (the reason also goes to the termination log), 2 bad input.
+    """
+    import os
+    from contextlib import suppress
+
+    from admission.loadtime import verify_load as verify_at_load
+    from mlbom.errors import NotVerifiedError, shown
+
+    log = termination_log
+    if log is None and _TERMINATION_LOG.exists() and os.access(_TERMINATION_LOG, os.W_OK):
+        log = _TERMINATION_LOG
+    try:
+        missing = [f"--{n}" for n, v in (("path", path), ("policy", policy_path),
+                                         ("namespace", namespace)) if v is None]  # fmt: skip
+        if missing:
+            raise BadInputError(f"give {', '.join(missing)}", hint="see mlbom verify-load --help")
+        assert path is not None and policy_path is not None
+        result = verify_at_load(reference, path, policy_path, namespace=namespace, fetch=fetch)
+    except Exception as e:
+        message = str(e) if isinstance(e, MlbomError) else f"unexpected {type(e).__name__}: {e}"
+        text = f"mlbom verify-load {shown(reference)}: {shown(message, 3800)}"
+        if log is not None:
+            data = text.encode()[: _TERMINATION_LIMIT - 4]
+            with suppress(OSError):
+                log.write_text(data.decode(errors="ignore") + "\n")
+        if as_json:
+            check = e.check if isinstance(e, NotVerifiedError) else "input"
+            reason = e.reason if isinstance(e, NotVerifiedError) else message
+            click.echo(json.dumps({"verified": False, "reference": reference,
+                                   "namespace": namespace, "failed": check,
+                                   "reason": reason}, indent=2))  # fmt: skip
+        raise
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif not quiet:
+        fetched = f"; fetched {result.fetched_bytes} bytes" if fetch else ""
+        click.echo(
+            f"verified: {result.reference} at {result.model_path}: {result.files} files, "
+            f"{result.bytes} bytes re-hashed in {result.seconds:.3f} s "
+            f"({result.megabytes_per_second:.0f} MB/s); signed by {result.signer}{fetched}"
+        )
+
+
 @main.command()
 @click.argument("bom", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 #: the prefix of the staging folders `fetch` downloads into (same filesystem as the model)
 STAGING_PREFIX = ".mlbom-incoming-"
+#: a staging folder this old was left by an interrupted run (a younger one may be another
+#: verifier's at work on a shared volume)
+STALE_SECONDS = 3600
 FETCH_WORKERS = 4
 WRITE_CHUNK = 1 << 20
 
@@ -283,7 +286,9 @@ def fetch_model(
                 "fetch", f"the BOM's file name {shown(name)!r} cannot be written as it is listed"
             )
     for stale in root.glob(STAGING_PREFIX + "*"):  # what an interrupted run left
-        _remove(stale)
+        with suppress(OSError):
+            if time.time() - stale.lstat().st_mtime > STALE_SECONDS:
+                _remove(stale)
     if ref.kind == "hf":
         return _fetch_hub(ref, root, bom, expected)
     return _fetch_oci(ref, root, bom, expected, insecure_registries)

@@ -344,6 +344,17 @@ def test_hub_fetch_writes_a_cache_the_server_reads_offline(cli, world, hub, tmp_
     run(cli, world, reference, snapshot)
 
 
+def test_hub_fetch_clears_what_an_interrupted_run_left(cli, world, hub, tmp_path):
+    _, reference = hub
+    cache = tmp_path / "cache"
+    (cache / ".mlbom-incoming-old").mkdir(parents=True)
+    (cache / ".mlbom-incoming-old" / "0").write_bytes(b"partial")
+    os.utime(cache / ".mlbom-incoming-old", (1, 1))
+    (cache / ".mlbom-incoming-busy").mkdir()  # another verifier's, at work right now
+    run(cli, world, reference, cache, "--fetch")
+    assert [p.name for p in cache.glob(".mlbom-*")] == [".mlbom-incoming-busy"]
+
+
 def test_hub_fetch_repairs_a_tampered_cache(cli, world, hub, tmp_path):
     _, reference = hub
     cache = tmp_path / "cache"

@@ -384,6 +384,20 @@ def test_hub_serving_other_bytes_leaves_nothing_to_read(cli, world, hub, tmp_pat
     assert not list((repo / "blobs").iterdir()) and not list(cache.glob(".mlbom-*"))
 
 
+def test_hub_listing_another_size_is_refused_before_any_download(cli, world, hub, tmp_path):
+    standin, reference = hub
+    honest = standin.repos[REPO].files["model.safetensors"]
+    standin.repos[REPO].files["model.safetensors"] = File(
+        honest.head, honest.size + (64 << 20), sha256=honest.sha256
+    )  # 64 MiB more of zeros: the download would be bounded by the listed size
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    served = standin.fetched("model.safetensors")  # the header generate read
+    _, _, message = run(cli, world, reference, cache, "--fetch", code=1)
+    assert f"the Hub lists model.safetensors at {honest.size + (64 << 20)} bytes" in message
+    assert standin.fetched("model.safetensors") == served
+
+
 def test_hub_fetch_refuses_a_symlinked_cache_folder(cli, world, hub, tmp_path):
     _, reference = hub
     cache, elsewhere = tmp_path / "cache", tmp_path / "elsewhere"

@@ -99,7 +99,7 @@ def hash_file(
 
 
 @dataclass(frozen=True)
-class _Stamp:
+class Stamp:
     """What must be unchanged for a cached digest to still be the file's digest."""
 
     device: int
@@ -108,8 +108,11 @@ class _Stamp:
     mtime_ns: int
 
     @classmethod
-    def of(cls, path: Path) -> _Stamp:
-        st = path.stat()
+    def of(cls, path: Path) -> Stamp:
+        return cls.of_stat(path.stat())
+
+    @classmethod
+    def of_stat(cls, st: os.stat_result) -> Stamp:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
@@ -134,7 +137,7 @@ class HashCache:
             log.debug("hash cache off: %s", e)
             self._db = None
 
-    def get(self, path: Path, algorithms: tuple[str, ...], stamp: _Stamp) -> dict[str, str] | None:
+    def get(self, path: Path, algorithms: tuple[str, ...], stamp: Stamp) -> dict[str, str] | None:
         if self._db is None:
             return None
         try:
@@ -149,7 +152,7 @@ class HashCache:
         found = dict(rows)
         return {a: found[a] for a in algorithms} if all(a in found for a in algorithms) else None
 
-    def put(self, entries: list[tuple[Path, _Stamp, dict[str, str]]]) -> None:
+    def put(self, entries: list[tuple[Path, Stamp, dict[str, str]]]) -> None:
         if self._db is None:
             return
         now_ns = time.time_ns()
@@ -187,9 +190,9 @@ def hash_files(
 ) -> dict[Path, dict[str, str]]:
     """Digest many files, largest first across `workers` threads (default: one per core)."""
     results: dict[Path, dict[str, str]] = {}
-    todo: list[tuple[Path, _Stamp]] = []
+    todo: list[tuple[Path, Stamp]] = []
     for path in paths:
-        stamp = _Stamp.of(path)
+        stamp = Stamp.of(path)
         cached = cache.get(path, algorithms, stamp) if cache else None
         if cached is not None:
             results[path] = cached
@@ -199,10 +202,10 @@ def hash_files(
             todo.append((path, stamp))
     todo.sort(key=lambda item: item[1].size, reverse=True)
 
-    def work(item: tuple[Path, _Stamp]) -> dict[str, str]:
+    def work(item: tuple[Path, Stamp]) -> dict[str, str]:
         path, before = item
         digests = hash_file(path, algorithms, advance)
-        if _Stamp.of(path) != before:
+        if Stamp.of(path) != before:
             raise BadInputError(
                 f"{path} changed while it was being hashed",
                 hint="run mlbom when the model files are no longer being written",

@@ -299,3 +299,25 @@ def test_every_writer_refuses_a_pipe(cli, tmp_path):
         "sign", bom, "--key", tmp_path / "k.key", "-o", tmp_path / "bundle", "--overwrite", code=2
     )
     assert "not a regular file" in err and (tmp_path / "bundle").is_fifo()
+
+
+def test_a_file_changed_after_it_was_inspected_is_refused(tmp_path, monkeypatch):
+    """The BOM pairs what was inspected with the digests of the same bytes: a file swapped
+    between the two reads ends the run."""
+    import mlbom
+    from mlbom import inspectors
+
+    folder = tmp_path / "m"
+    safetensors_file(folder / "model.safetensors", {"w": (2,)})
+    (folder / "model.pkl").write_bytes(pickle_bytes(SAFE_TORCH))
+    real = inspectors.inspect
+
+    def inspect_then_swap(blob, context):
+        found = real(blob, context)
+        if blob.path == "model.pkl":
+            (folder / "model.pkl").write_bytes(pickle_bytes([("os", "system")]) + b"  ")
+        return found
+
+    monkeypatch.setattr(inspectors, "inspect", inspect_then_swap)
+    with pytest.raises(mlbom.errors.BadInputError, match="model.pkl changed while mlbom read it"):
+        mlbom.generate(folder, cache=False)

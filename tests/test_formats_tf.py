@@ -274,7 +274,14 @@ def test_keras_v3_archive(tmp_path, compression):
     ]
     assert facts.parameter_count == 15
     assert ("mlbom:keras:version", "3.3.3") in facts.properties
-    assert not keras.is_archive(["config.json", "tokenizer.json"])
+    # Keras builds a model from a zip's config.json alone; one that is no Keras config
+    # keeps no Keras format (a zipped transformers folder, say)
+    assert keras.is_archive(["config.json", "tokenizer.json"])
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("config.json", '{"model_type": "bert"}')
+    with zipfile.ZipFile(other) as archive:
+        assert keras.inspect_archive(archive, "other.zip").facts.format is None
 
 
 def test_keras_v3_archive_with_hostile_members(tmp_path):
@@ -350,7 +357,9 @@ def test_a_broken_object_below_the_root_keeps_the_config_finding(tmp_path):
     broken = tmp_path / "broken.h5"
     broken.write_bytes(bytes(data))
     inspection = hdf5.inspect(blob(broken), CONTEXT)
-    assert unsafe(inspection.facts) == ["keras.layers.Lambda (marshalled Python bytecode)"]
+    found = unsafe(inspection.facts)
+    assert found[0] == "keras.layers.Lambda (marshalled Python bytecode)"
+    assert found[1].startswith("<unscanned: the HDF5 file could not be read to its end")
     assert "beyond the end" in inspection.facts.error
     assert inspection.facts.parameter_count is None
     with broken.open("rb") as f, pytest.raises(InspectionError, match="beyond the end"):
@@ -733,3 +742,103 @@ def test_the_command_reads_each_format_by_its_bytes(cli, tmp_path):
         "tensorflow op PyFunc (runs Python code)"
     ]
     cli("generate", folder, "--fail-on", "unsafe", "-o", tmp_path / "bom.json", code=1)
+
+
+# -- a red team's second round, kept closed ----------------------------------------------------
+
+LAMBDA = "keras.layers.Lambda (marshalled Python bytecode)"
+
+
+def _in_folder(tmp_path: Path) -> Path:
+    (tmp_path / "m").mkdir()
+    return tmp_path / "m"
+
+
+def _generate(cli, folder: Path) -> dict[str, list[str]]:
+    """Each file's findings through the command, which must exit 1 with --fail-on unsafe."""
+    out = folder.parent / "bom.json"
+    cli("generate", folder, "--fail-on", "unsafe", "-o", out, code=1)
+    bom = json.loads(out.read_text())
+    return {
+        c["name"]: [p["value"] for p in c.get("properties", []) if p["name"] == "mlbom:unsafe-import"]
+        for c in bom["components"] if c["type"] == "file"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("userblock", [4096, 65536])
+def test_hdf5_after_a_large_user_block(cli, tmp_path, userblock):
+    legacy_h5(_in_folder(tmp_path) / "model.h5", legacy_config(True), userblock=userblock)
+    assert LAMBDA in _generate(cli, tmp_path / "m")["model.h5"]
+
+
+@pytest.mark.parametrize(
+    "prefix", [b"GGUF\x03\x00\x00\x00" + b"\x00" * 16, b"\x10" + b"\x00" * 7 + b'{"a":1}']
+)
+def test_hdf5_whose_user_block_starts_like_another_format(cli, tmp_path, prefix):
+    path = legacy_h5(_in_folder(tmp_path) / "model.h5", legacy_config(True), userblock=512)
+    data = bytearray(path.read_bytes())
+    data[: len(prefix)] = prefix
+    path.write_bytes(bytes(data))
+    assert LAMBDA in _generate(cli, tmp_path / "m")["model.h5"]
+
+
+def test_two_root_attributes_of_one_name(cli, tmp_path):
+    """HDF5 answers with the first; mlbom cannot say which a reader takes: unscanned."""
+    path = tmp_path / "m" / "model.h5"
+    path.parent.mkdir()
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(legacy_config(True))
+        f.attrs["model_confiX"] = json.dumps(legacy_config(False))
+    path.write_bytes(path.read_bytes().replace(b"model_confiX", b"model_config"))
+    found = _generate(cli, tmp_path / "m")["model.h5"]
+    assert any("duplicates" in f for f in found)
+
+
+def test_hdf5_root_that_cannot_be_walked_is_unscanned(cli, tmp_path):
+    path = legacy_h5(_in_folder(tmp_path) / "model.h5", legacy_config(False))
+    data = bytearray(path.read_bytes())
+    btree = _v1_messages(data, _root_v0(data))[0x11]
+    struct.pack_into("<Q", data, btree, len(data) + 4096)  # the root's B-tree: past the end
+    path.write_bytes(bytes(data))
+    assert _generate(cli, tmp_path / "m")["model.h5"][0].startswith("<unscanned: ")
+
+
+def test_keras_config_wherever_keras_reads_one(cli, tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    config = {"module": "keras", "class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Lambda", "config": {"function": {"class_name": "__lambda__", "config": {}}}}]}}  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))  # a Keras model saved as a folder
+    with zipfile.ZipFile(folder / "only-config.keras", "w") as z:  # a .keras of its config alone
+        z.writestr("config.json", json.dumps(config))
+    gadget = {"module": "keras.utils", "class_name": "function", "config": "get_file"}
+    with zipfile.ZipFile(folder / "gadget.keras", "w") as z:  # CVE-2025-8747
+        z.writestr(
+            "config.json", json.dumps({"class_name": "Functional", "config": {"layers": [gadget]}})
+        )
+    found = _generate(cli, folder)
+    assert LAMBDA in found["config.json"] and LAMBDA in found["only-config.keras"]
+    assert "function keras.utils.get_file (called on load)" in found["gadget.keras"]
+
+
+def test_tf_keras_metadata_and_savedmodel_spellings(cli, tmp_path):
+    folder = tmp_path / "m"
+    layer = json.dumps(
+        {"class_name": "Lambda", "config": {"function": _lambda_code(), "function_type": "lambda"}}
+    )
+    write(folder / "a" / "keras_metadata.pb", pb((1, pb((2, 1), (5, layer)))))
+    pyfunc = saved_model([node("p", "EagerPyFunc")], [])
+    write(folder / "b" / "saved_model.pb", b"\x7a\x00" + pyfunc)  # an empty unknown field first
+    write(folder / "c" / "saved_model.pb", pyfunc + b"\x7b\x08\x01\x7c")  # then a group field
+    write(folder / "d" / "saved_model.cpb", b"\x00" * 16)
+    text = b'node { op : \'Eager\' "\\x50yFunc" } node { op: # a comment\n "\\120yFunc" }'
+    write(folder / "e" / "saved_model.pbtxt", text)
+    found = _generate(cli, folder)
+    assert LAMBDA in found["a/keras_metadata.pb"]
+    assert found["b/saved_model.pb"] == ["tensorflow op EagerPyFunc (runs Python code)"]
+    assert found["c/saved_model.pb"] == ["tensorflow op EagerPyFunc (runs Python code)"]
+    assert found["d/saved_model.cpb"][0].startswith("<unscanned: a chunked SavedModel")
+    assert found["e/saved_model.pbtxt"] == [
+        "tensorflow op EagerPyFunc (runs Python code)",
+        "tensorflow op PyFunc (runs Python code)",
+    ]

@@ -105,7 +105,7 @@ def _choose(blob: Blob, head: bytes) -> ModuleType | None:
 
 def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
     """Inspect one file; returns the inspection and the precedence rank of the inspector."""
-    from mlbom.inspectors import pickles
+    from mlbom.inspectors import hdf5, pickles
 
     if blob.problem:
         return Inspection(FileFacts(error=blob.problem)), len(_modules())
@@ -129,6 +129,13 @@ def inspect(blob: Blob, context: Context) -> tuple[Inspection, int]:
             if inspection.facts.error or module is None:
                 return Inspection(pickles.facts_of(scan, pickles.FORMAT)), modules.index(pickles)
             flag(inspection.facts, scan.findings() or [unscanned("it is also a pickle")])
+    if module is not hdf5 and hdf5.signature_offset(blob) is not None:
+        # HDF5 finds its superblock after a user block of any size: a file that starts as
+        # something else is an HDF5 file (a Keras model) to h5py all the same
+        also = _run(hdf5, blob, context)
+        if inspection.facts.error or module is None:
+            return also, modules.index(hdf5)
+        flag(inspection.facts, also.facts.unsafe_imports or [unscanned("it is also HDF5")])
     return inspection, rank
 
 
@@ -148,11 +155,12 @@ def _run(module: ModuleType, blob: Blob, context: Context) -> Inspection:
 
 
 def _failed(module: ModuleType, message: str) -> Inspection:
-    # A file that could not be read is still what its format makes it; one that can run
-    # code and was not read to its end counts as unsafe.
+    # A file that could not be read is still what its format makes it; one whose format
+    # can run code (a pickle; a Keras, HDF5 or SavedModel file) and that was not read to
+    # its end counts as unsafe.
     executable = getattr(module, "EXECUTABLE", False)
     facts = FileFacts(format=module.FORMAT, executable=executable, error=message[:500])
-    if executable:
+    if getattr(module, "MAY_RUN_CODE", executable):
         flag(facts, [unscanned(message[:300])])
     return Inspection(facts)
 

@@ -227,7 +227,7 @@ def _zip(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
 
     if keras.is_archive(names):
         inspection = keras.inspect_archive(archive, name)
-        found.format = inspection.facts.format
+        found.format = inspection.facts.format or found.format
         found.findings += inspection.facts.unsafe_imports
         found.parameter_count = inspection.facts.parameter_count
         found.properties += [

@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from mlbom.errors import InspectionError
-from mlbom.inspectors import Context, Inspection, text
+from mlbom.inspectors import Context, Inspection, flag, keras, text
 from mlbom.inspectors.card import hub_url
 from mlbom.models import BaseModel, FileFacts, ModelInfo
 from mlbom.sources import Blob
@@ -85,6 +85,11 @@ def inspect(blob: Blob, context: Context) -> Inspection:
             info.architecture_family = "diffusers"
     elif name == "tokenizer_config.json":
         facts.properties += _chat_templates(data.get("chat_template"))
+    if keras.is_config(data):
+        # a Keras model saved as a folder (config.json, metadata.json, model.weights.h5):
+        # Keras builds it from this file, Lambda layers and custom objects included
+        facts.format = keras.FORMAT
+        flag(facts, keras.scan_config(data))
     if isinstance(data.get("auto_map"), dict):
         # Loading needs trust_remote_code: the repository's Python files run.
         names = (text(v, 200) for v in _flatten(data["auto_map"]))

@@ -32,6 +32,7 @@ from mlbom.sources import Blob
 
 FORMAT = "hdf5"
 EXECUTABLE = False  # HDF5 holds data; a Keras config inside is scanned and flagged
+MAY_RUN_CODE = True  # one not read to its end may hide a Keras config: unscanned
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 SIGNATURE_OFFSETS = (0, 512, 1024, 2048)  # where `detect` looks in the head
 
@@ -95,6 +96,21 @@ def detect(head: bytes, path: str) -> bool:
     return any(head[o : o + 8] == SIGNATURE for o in SIGNATURE_OFFSETS)
 
 
+def signature_offset(blob: Blob) -> int | None:
+    """Where HDF5 finds this file's superblock: at 0, 512, 1024, 2048, … up to its end,
+    after a user block of any size (a file that is also something else). A remote file is
+    probed within its first MiB unless named like HDF5: every probe is a request."""
+    limit = blob.size
+    if blob.local_path is None and not blob.path.lower().endswith((".h5", ".hdf5", ".keras")):
+        limit = min(limit, 1 << 20)
+    offset = 0
+    while offset + 8 <= limit:
+        if blob.peek_at(offset, 8) == SIGNATURE:
+            return offset
+        offset = 512 if offset == 0 else offset * 2
+    return None
+
+
 def read(f: BinaryIO, size: int, *, partial: bool = False) -> Hdf5File:
     """Read an HDF5 file's structure from a seekable binary file of `size` bytes.
 
@@ -154,16 +170,14 @@ def describe(h5: Hdf5File, *, keras_weights: bool = False) -> tuple[FileFacts, M
                 findings += keras.scan_config(json.loads(training))
             except (ValueError, RecursionError):
                 findings.append(unscanned("the Keras training_config is not readable JSON"))
-    elif not h5.attributes_complete and not keras_weights:
-        # what was not read may be a model_config: a Keras loader would run it
-        why = "root attributes stored where mlbom does not read them (dense or shared storage)"
-        findings.append(
-            unscanned(f"{why}; a Keras model_config there would not be checked")
-            if not kerasish
-            else unscanned(f"Keras file whose model_config cannot be read: {why}")
-        )
     elif kerasish and has_model_weights and not keras_weights:
         facts.format = "keras-h5"  # weights of a whole-model save without its config
+    if not h5.attributes_complete and not keras_weights:
+        # what was not read may be a (another) model_config: a Keras loader would run it
+        why = "root attributes mlbom does not read (dense or shared storage, duplicates)"
+        findings.append(unscanned(f"{why}; a Keras model_config there would not be checked"))
+    if h5.error is not None:
+        findings.append(unscanned(f"the HDF5 file could not be read to its end ({h5.error[:200]})"))
     for key, name in (("keras_version", "version"), ("backend", "backend")):
         value = attrs.get(key)
         if isinstance(value, str):
@@ -518,6 +532,11 @@ class _Reader:
         pad = _pad8 if version == 1 else (lambda n: n)
         raw_name = cur.take(pad(name_size))[:name_size]
         name = raw_name.split(b"\0", 1)[0].decode("utf-8", "replace")[:MAX_NAME]
+        if name in self.h5.attribute_names:
+            # HDF5 answers with the first; another reader may take another
+            self.h5.attributes_complete = False
+            self.unreadable(f"{path}: two attributes named {name!r}")
+            return
         self.h5.attribute_names.append(name)
         if version > 1 and flags & 0x03:
             self.h5.attributes_complete = False

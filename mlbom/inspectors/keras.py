@@ -30,6 +30,11 @@ from mlbom.models import FileFacts, ModelInfo
 
 FORMAT = "keras"
 EXECUTABLE = False  # a Lambda or a custom object is flagged where it is found
+MAY_RUN_CODE = True  # a Keras file not read to its end is unscanned
+# Keras functions a config may name that only compute (activations, losses, metrics):
+# any other function it names is called on load (keras.utils.get_file downloads a file)
+_COMPUTING = ("activations", "losses", "metrics", "ops", "initializers", "regularizers",
+              "constraints")  # fmt: skip
 MAX_DEPTH = 256  # nesting of a config (nested functional models stay far below)
 MAX_NODES = 2_000_000  # JSON values walked
 MAX_CONFIG = 64 << 20  # bytes of config.json
@@ -81,6 +86,13 @@ def _object_findings(node: dict) -> list[str]:
         found.append(_LAMBDA)  # legacy Lambda config (or one hidden under another class)
     module = node.get("module")
     custom = False
+    if (
+        class_name == "function"
+        and isinstance(module, str)
+        and _is_keras(module)
+        and not any(f".{part}." in f".{module}." for part in _COMPUTING)
+    ):
+        found.append(f"function {_short(module)}.{_short(node.get('config'))} (called on load)")
     if isinstance(module, str) and isinstance(class_name, str) and not _is_keras(module):
         custom = True
         if class_name == "function":  # Keras 3: a function, named by its config
@@ -128,13 +140,20 @@ def _short(value: object) -> str:
 
 
 def is_archive(names: list[str]) -> bool:
-    """A zip of the Keras v3 format: its `config.json` beside `metadata.json` or weights."""
-    present = set(names)
-    return "config.json" in present and bool(present & {"metadata.json", _WEIGHTS_H5, _WEIGHTS_NPZ})
+    """A zip of the Keras v3 format: Keras builds a model from its `config.json` alone."""
+    return "config.json" in names
+
+
+def is_config(value: object) -> bool:
+    """Parsed JSON shaped like a serialized Keras object (a model's `config.json`)."""
+    return (
+        isinstance(value, dict) and isinstance(value.get("class_name"), str) and "config" in value
+    )
 
 
 def inspect_archive(archive: zipfile.ZipFile, path: str) -> Inspection:
-    """Inspect a `.keras` archive: its config scanned, its weights counted."""
+    """Inspect a `.keras` archive: its config scanned, its weights counted. A zip with a
+    `config.json` that is no Keras config (and no metadata.json) keeps no Keras format."""
     facts = FileFacts(format=FORMAT, structured=True)
     info = ModelInfo()
     findings: list[str] = []
@@ -148,8 +167,10 @@ def inspect_archive(archive: zipfile.ZipFile, path: str) -> Inspection:
         findings.append(unscanned(f"config.json is not readable JSON ({reason})"))
     else:
         findings += scan_config(config)
-        if isinstance(config, dict) and isinstance(config.get("class_name"), str):
+        if is_config(config):
             info.architectures.append(config["class_name"][:200])
+        elif "metadata.json" not in names:
+            facts.format = None
     if "metadata.json" in names:
         try:
             metadata = json.loads(_member(archive, "metadata.json", MAX_METADATA, path))

@@ -15,6 +15,7 @@ application, not code in the file: it is a property, not a finding.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -29,13 +30,14 @@ from mlbom.sources import Blob
 
 FORMAT = "tf-savedmodel"
 EXECUTABLE = False  # what runs Python (PyFunc) is flagged op by op
+MAY_RUN_CODE = True  # a SavedModel not read to its end is unscanned
 MAX_READ = 1 << 30  # bytes read from one file, in pages
 MAX_FIELDS = 20_000_000  # protobuf fields walked
 MAX_NODES = 2_000_000  # graph nodes
 MAX_OP_NAME = 256
 MAX_OPS_LISTED = 500  # names in the mlbom:tensorflow:ops property
 MAX_KERAS_METADATA = 64 << 20  # bytes of Keras JSON metadata read from the object graph
-MAX_TEXT = 1 << 30  # bytes of a text SavedModel scanned
+MAX_TEXT = 64 << 20  # bytes of a text SavedModel tokenized (larger: refused, unscanned)
 MAX_TENSORS = 2_000_000  # TFLite tensors
 MAX_OPERATOR_CODES = 100_000
 MAX_SUBGRAPHS = 10_000
@@ -54,15 +56,21 @@ RISKY_OPS = {
 }
 _TFL3 = b"TFL3"
 _CUSTOM = 32  # BuiltinOperator.CUSTOM
-_TEXT_OP = re.compile(rb'\bop:\s*"([^"\\\n]{1,256})"')
+# protobuf text format, token by token: names, quoted strings (adjacent ones concatenated,
+# C escapes), comments; `op` followed by an optional colon and a string is an op name
+_TEXT_TOKEN = re.compile(
+    rb'[A-Za-z_][A-Za-z0-9_.]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*|\s+|.',
+    re.S,
+)
+
+
+_BY_NAME = ("saved_model.pb", "saved_model.pbtxt", "saved_model.cpb", "keras_metadata.pb")
 
 
 def detect(head: bytes, path: str) -> bool:
-    if path.endswith("saved_model.pb"):
-        return head[:1] in (b"\x08", b"\x12")
-    if path.endswith("saved_model.pbtxt"):
-        return True
-    return is_tflite(head)
+    # A protobuf does not announce itself: these names are what TensorFlow and TF-Keras
+    # load, whatever their first bytes (unknown leading fields are legal protobuf).
+    return path.endswith(_BY_NAME) or is_tflite(head)
 
 
 def is_tflite(head: bytes) -> bool:
@@ -73,6 +81,12 @@ def inspect(blob: Blob, context: Context) -> Inspection:
     head = blob.read_at(0, 8)
     if blob.path.endswith("saved_model.pbtxt"):
         return _inspect_text(blob)
+    if blob.path.endswith("keras_metadata.pb"):
+        return _inspect_keras_metadata(blob)
+    if blob.path.endswith("saved_model.cpb"):
+        facts = FileFacts(format=FORMAT, structured=True)
+        flag(facts, [unscanned("a chunked SavedModel (saved_model.cpb), which mlbom cannot read")])
+        return Inspection(facts)
     if is_tflite(head) and not blob.path.endswith("saved_model.pb"):
         return _inspect_tflite(blob)
     return _inspect_saved_model(blob)
@@ -193,10 +207,41 @@ class ProtoReader:
                     )
                 yield number, wire, length, pos
                 pos += length
+            elif wire == 3:  # a group (proto2): skipped to its end, as parsers skip it
+                pos = self.skip_group(number, pos, end)
             else:
                 raise InspectionError(f"unsupported protobuf wire type {wire} at offset {pos}")
             if pos > end:
                 raise InspectionError(f"protobuf field {number} runs past its message")
+
+    def skip_group(self, number: int, pos: int, end: int) -> int:
+        """The offset after the end-group tag matching `number`, groups nested in it too."""
+        open_groups = [number]
+        while pos < end:
+            self.left -= 1
+            if self.left < 0 or len(open_groups) > 64:
+                raise InspectionError("protobuf groups nest deeper than the inspection allows")
+            key, pos = self.varint(pos, end)
+            inner, wire = key >> 3, key & 7
+            if wire == 0:
+                _, pos = self.varint(pos, end)
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            elif wire == 2:
+                length, pos = self.varint(pos, end)
+                pos += length
+            elif wire == 3:
+                open_groups.append(inner)
+            elif wire == 4:
+                if inner != open_groups.pop():
+                    raise InspectionError(f"protobuf group {inner} ends out of order at {pos}")
+                if not open_groups:
+                    return pos
+            else:
+                raise InspectionError(f"unsupported protobuf wire type {wire} at offset {pos}")
+        raise InspectionError(f"protobuf group {number} has no end")
 
     def string(self, offset: int, length: int, limit: int, what: str) -> str:
         if length > limit:
@@ -330,6 +375,58 @@ class _SavedModelWalk:
         self.findings += keras.scan_config(config)
 
 
+def _text_ops(data: bytes) -> set[str]:
+    """Every `op` field's value in protobuf text format, as protobuf's text parser reads it:
+    `op: "X"`, `op : 'X'`, `op: "Ea" "gerPyFunc"`, escapes, comments between."""
+    ops: set[str] = set()
+    tokens = (
+        t for t in (m.group() for m in _TEXT_TOKEN.finditer(data))
+        if not t.isspace() and not t.startswith(b"#")
+    )  # fmt: skip
+    pending = False  # after an `op` name (and its optional colon)
+    value: list[bytes] | None = None
+    for token in tokens:
+        if value is not None:
+            if token[:1] in (b'"', b"'"):
+                value.append(_unquote(token))
+                continue
+            ops.add(b"".join(value).decode("utf-8", "replace")[:MAX_OP_NAME])
+            value = None
+        if pending and token == b":":
+            continue
+        if pending and token[:1] in (b'"', b"'"):
+            value, pending = [_unquote(token)], False
+            continue
+        pending = token == b"op"
+    if value is not None:
+        ops.add(b"".join(value).decode("utf-8", "replace")[:MAX_OP_NAME])
+    return ops
+
+
+def _unquote(token: bytes) -> bytes:
+    try:
+        return codecs.escape_decode(token[1:-1])[0]
+    except ValueError:
+        return token[1:-1]
+
+
+def _inspect_keras_metadata(blob: Blob) -> Inspection:
+    """TF-Keras's `keras_metadata.pb` (SavedMetadata): each saved object's Keras config as
+    JSON (field 5 of each node, field 1), what its loader rebuilds layers from."""
+    facts = FileFacts(format="keras-metadata", structured=True)
+    with blob.open() as f:
+        proto = ProtoReader(Pages(f, blob.size))
+        walker = _SavedModelWalk(proto)
+        for number, wire, length, at in proto.fields(0, blob.size):
+            if number != 1 or wire != 2:
+                continue
+            for n2, w2, l2, a2 in proto.fields(at, at + length):
+                if n2 == 5 and w2 == 2 and l2:
+                    walker.keras_metadata(a2, l2)
+    flag(facts, walker.findings)
+    return Inspection(facts)
+
+
 def _report_ops(facts: FileFacts, ops: set[str], findings: list[str]) -> None:
     listed = sorted(ops)
     value = ",".join(listed[:MAX_OPS_LISTED])
@@ -343,17 +440,8 @@ def _inspect_text(blob: Blob) -> Inspection:
     """A text-format SavedModel: its `op: "Name"` tokens, read in overlapping pieces."""
     if blob.size > MAX_TEXT:
         raise InspectionError(f"{blob.path}: {blob.size} bytes of text (limit {MAX_TEXT})")
-    ops: set[str] = set()
-    piece, overlap = 1 << 22, 512
     with blob.open() as f:
-        offset = 0
-        while offset < blob.size:
-            f.seek(offset)
-            data = f.read(piece + overlap)
-            if not data:
-                break
-            ops.update(m.decode("utf-8", "replace") for m in _TEXT_OP.findall(data))
-            offset += piece
+        ops = _text_ops(f.read(MAX_TEXT))
     findings = [f"tensorflow op {op} ({RISKY_OPS[op]})" for op in sorted(ops) if op in RISKY_OPS]
     facts = FileFacts(format=FORMAT, structured=True)
     _report_ops(facts, ops, findings)

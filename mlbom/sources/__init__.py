@@ -51,6 +51,10 @@ class Blob(ABC):
             f.seek(offset)
             return f.read(length)
 
+    def peek_at(self, offset: int, length: int) -> bytes:
+        """A few bytes at `offset`, without reading ahead (a probe for a signature)."""
+        return self.read_at(offset, length)
+
     def read_all(self, limit: int) -> bytes:
         """The whole file, refused when it is larger than `limit` (bounded reads)."""
         if self.size > limit:

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from mlbom.errors import BadInputError, shown
 from mlbom.files import recorded_name
-from mlbom.hashing import HashCache, hash_files
+from mlbom.hashing import HashCache, Stamp, hash_files
 from mlbom.models import Identity
 from mlbom.progress import Advance
 from mlbom.sources import Blob, Source
@@ -33,9 +33,10 @@ _HF_GIT_REMOTE = re.compile(r"^https://(?:[^@/]+@)?huggingface\.co/([\w.-]+/[\w.
 
 
 class LocalBlob(Blob):
-    def __init__(self, path: str, file: Path, size: int) -> None:
+    def __init__(self, path: str, file: Path, size: int, stamp: Stamp | None = None) -> None:
         super().__init__(path, size)
         self.file = file
+        self.stamp = stamp  # the file as it was listed (and then inspected)
 
     @property
     def local_path(self) -> Path:
@@ -111,7 +112,7 @@ class LocalSource(Source):
             if self.single_file:
                 raise BadInputError(f"{shown(str(file))} is not a regular file but {what}")
             return _unreadable(rel, file, f"not a regular file but {what}")
-        return LocalBlob(rel, target, st.st_size)
+        return LocalBlob(rel, target, st.st_size, Stamp.of_stat(st))
 
     def _confined(self, file: Path) -> Path:
         """The real file behind `file`, refused when a link takes it out of the model folder."""
@@ -138,6 +139,13 @@ class LocalSource(Source):
     ) -> dict[str, dict[str, str]]:
         readable = [b for b in self._blobs if b.problem is None]
         by_file = hash_files([b.file for b in readable], algorithms, cache=cache, advance=advance)
+        for blob in readable:
+            # the digests must be of the bytes that were inspected: nothing changed since
+            if Stamp.of(blob.file) != blob.stamp:
+                raise BadInputError(
+                    f"{shown(blob.path)} changed while mlbom read it",
+                    hint="run mlbom when the model files are no longer being written",
+                )
         return {b.path: by_file[b.file] if b.problem is None else {} for b in self._blobs}
 
     def identity(self) -> Identity:

@@ -122,6 +122,11 @@ class RemoteBlob(Blob):
             return io.BytesIO(self.content)
         return RangeReader(self.path, self.size, self._fetch)  # type: ignore[return-value]
 
+    def peek_at(self, offset: int, length: int) -> bytes:
+        if self.content is not None:
+            return self.content[offset : offset + max(0, length)]
+        return self._fetch(offset, max(0, min(length, self.size - offset)))
+
     def read_at(self, offset: int, length: int) -> bytes:
         if self.content is not None:
             return self.content[offset : offset + max(0, length)]

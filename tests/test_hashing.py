@@ -79,7 +79,7 @@ def test_recently_modified_files_are_not_cached(tmp_path, monkeypatch):
     p.write_bytes(b"x")
     cache = HashCache(tmp_path / "cache")
     hash_files([p], ("sha256",), cache=cache)
-    assert cache.get(p, ("sha256",), hashing._Stamp.of(p)) is None
+    assert cache.get(p, ("sha256",), hashing.Stamp.of(p)) is None
 
 
 def test_broken_cache_never_fails_a_run(files, tmp_path):

@@ -21,12 +21,13 @@ from typing import Literal
 from mlbom.errors import BadInputError
 
 Kind = Literal["hf", "oci", "local"]
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_OCI_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# \Z, not $: a trailing newline is another spelling, never the pinned reference
+_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
+_OCI_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 # registry[:port]/path[:tag][@digest], the distribution reference grammar, lower-case path
 _OCI = re.compile(
     r"^(?P<registry>[A-Za-z0-9.-]+(?::\d+)?)/(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[^@]+))?$"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[^@]+))?\Z"
 )
 
 

@@ -319,5 +319,5 @@ def test_a_file_changed_after_it_was_inspected_is_refused(tmp_path, monkeypatch)
         return found
 
     monkeypatch.setattr(inspectors, "inspect", inspect_then_swap)
-    with pytest.raises(mlbom.errors.BadInputError, match="model.pkl changed while mlbom read it"):
+    with pytest.raises(mlbom.errors.BadInputError, match=r"model\.pkl changed while mlbom read it"):
         mlbom.generate(folder, cache=False)

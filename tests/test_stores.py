@@ -62,6 +62,12 @@ def test_unpinned_is_never_treated_as_pinned():
         parse("hf://acme/model@main").require_pinned()
 
 
+@pytest.mark.parametrize("text", ["sha256:" + "a" * 64, "hf://acme/model@" + "c" * 40])
+def test_a_trailing_newline_is_another_spelling(text):
+    assert parse(text).pinned
+    assert not parse(text + "\n").pinned
+
+
 def test_folder_digest_equals_model_signings(tmp_path):
     import model_signing
     from cryptography.hazmat.primitives import serialization

@@ -5,7 +5,9 @@ model is loaded (an init container the webhook injects) and binds those names to
 
 1. the attestation of the admitted, pinned reference is fetched from the policy's stores and
    verified against the policy's signers and BOM requirements, exactly as the webhook does
-   (`ModelVerifier.check_now`);
+   (`ModelVerifier.check_now`); or, in the init container the webhook injects, the BOM the
+   webhook verified is fetched and must have the SHA-256 the webhook wrote into the pod
+   (`PinnedBom`): the admission decision is the trust, so the pod holds no trust material;
 2. with `fetch`, a Hub or OCI model is downloaded into the volume first: exactly the signed
    BOM's files, at the pinned commit or manifest, each bounded by its stated size, hashed as
    it arrives and refused unless it equals the BOM; nothing is put in place until every
@@ -50,6 +52,14 @@ STAGING_PREFIX = ".mlbom-incoming-"
 STALE_SECONDS = 3600
 FETCH_WORKERS = 4
 WRITE_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class PinnedBom:
+    """The BOM admission verified for a model: its SHA-256, and the stores to fetch it from."""
+
+    sha256: str
+    stores: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,7 @@ def canonical_reference(text: str) -> ModelRef:
 def verify_load(
     reference: str,
     path: Path,
-    policy: Policy | Path,
+    policy: Policy | Path | PinnedBom,
     *,
     namespace: str | None = None,
     fetch: bool = False,
@@ -121,32 +131,20 @@ def verify_load(
     insecure_registries: tuple[str, ...] = (),
 ) -> LoadResult:
     """Verify the model `reference` names where a server reads it, at `path`; with `fetch`
-    (Hub and OCI models) download it there first. `policy` is a `Policy` or its file;
-    `stores` replaces the policy's stores (tests, a caller with its own clients)."""
-    from admission.policy import load_policy
-    from admission.verification import ModelVerifier
-
+    (Hub and OCI models) download it there first. `policy` is a `Policy` or its file, or
+    the `PinnedBom` the webhook injected; `stores` replaces the policy's stores (tests, a
+    caller with its own clients)."""
     ref = canonical_reference(reference)
     if fetch and ref.kind == "local":
         raise BadInputError(
             f"{ref} is a local folder's key: there is nowhere to fetch it from",
             hint="drop --fetch and give --path the folder the server reads",
         )
-    policy = load_policy(policy) if isinstance(policy, Path) else policy
-    where = f" (namespace {shown(namespace)})" if namespace else ""
-
-    verdict = ModelVerifier(policy, stores).check_now(str(ref))
     warnings: list[str] = []
-    if verdict.outcome == "unreachable":
-        from attest.stores import StoreUnreachableError
-
-        raise StoreUnreachableError(verdict.reason, hint="run the pod again when it is reachable")
-    mode = policy.mode_for(namespace) if namespace else None
-    if verdict.outcome == "policy" and mode in ("warn", "audit") and verdict.bom is not None:
-        warnings.append(f"{verdict.reason} ({mode} mode in namespace {shown(namespace or '')})")
-    elif not verdict.ok or verdict.bom is None:
-        raise NotVerifiedError(verdict.outcome, verdict.reason + where)
-    bom = verdict.bom
+    if isinstance(policy, PinnedBom):
+        bom, signer, store = pinned_bom(ref, policy, stores)
+    else:
+        bom, signer, store = _verified_bom(ref, policy, namespace, stores, warnings)
     expected = file_subjects(bom)
     excluded = tuple(excluded_paths(bom))
     _check_names(expected, excluded)
@@ -167,14 +165,87 @@ def verify_load(
         namespace=namespace,
         path=path,
         model_path=folder,
-        signer=verdict.signer,
-        store=verdict.store,
+        signer=signer,
+        store=store,
         files=len(expected),
         bytes=_total_size(folder, bom, expected),
         seconds=seconds,
         fetched_bytes=fetched,
         excluded=excluded,
         warnings=tuple(warnings),
+    )
+
+
+def _verified_bom(
+    ref: ModelRef,
+    policy: Policy | Path,
+    namespace: str | None,
+    stores: list[Store] | None,
+    warnings: list[str],
+) -> tuple[dict[str, Any], str | None, str | None]:
+    """The BOM of `ref`, its attestation verified with the policy as the webhook does."""
+    from admission.policy import load_policy
+    from admission.verification import ModelVerifier
+
+    policy = load_policy(policy) if isinstance(policy, Path) else policy
+    verdict = ModelVerifier(policy, stores).check_now(str(ref))
+    if verdict.outcome == "unreachable":
+        from attest.stores import StoreUnreachableError
+
+        raise StoreUnreachableError(verdict.reason, hint="run the pod again when it is reachable")
+    mode = policy.mode_for(namespace) if namespace else None
+    if verdict.outcome == "policy" and mode in ("warn", "audit") and verdict.bom is not None:
+        warnings.append(f"{verdict.reason} ({mode} mode in namespace {shown(namespace or '')})")
+    elif not verdict.ok or verdict.bom is None:
+        where = f" (namespace {shown(namespace)})" if namespace else ""
+        raise NotVerifiedError(verdict.outcome, verdict.reason + where)
+    return verdict.bom, verdict.signer, verdict.store
+
+
+def pinned_bom(
+    ref: ModelRef, pin: PinnedBom, stores: list[Store] | None = None
+) -> tuple[dict[str, Any], str, str]:
+    """The BOM admission verified for `ref`: the first store's whose bytes have the pinned
+    SHA-256. Another BOM under the same name (replaced since admission) is refused."""
+    from attest.statement import parse_bom
+    from attest.stores import (
+        CorruptEntryError,
+        NoAttestationError,
+        StoreAuthError,
+        StoreUnreachableError,
+        open_store,
+    )
+
+    if len(pin.sha256) != 64 or pin.sha256.strip("0123456789abcdef"):
+        raise BadInputError(f"--bom-sha256 {shown(pin.sha256)}: expected 64 lower-case hex")
+    opened = stores if stores is not None else [open_store(s) for s in pin.stores]
+    if not opened:
+        raise BadInputError("give the store that holds the admitted BOM (--store)")
+    unreachable, other = [], []
+    for store in opened:
+        try:
+            attestation = store.pull(ref)
+        except NoAttestationError:
+            continue
+        except (StoreUnreachableError, StoreAuthError) as e:
+            unreachable.append(f"{store.location}: {e.message}")
+            continue
+        except CorruptEntryError as e:
+            other.append(f"{store.location}: {e.message}")
+            continue
+        if hashlib.sha256(attestation.bom).hexdigest() != pin.sha256:
+            other.append(f"{store.location} holds another BOM for it than the one admitted")
+            continue
+        bom = parse_bom(attestation.bom, f"the BOM of {ref}")
+        return bom, f"admission (BOM sha256:{pin.sha256[:12]}…)", store.location
+    if unreachable and not other:
+        raise StoreUnreachableError(
+            "; ".join(unreachable), hint="run the pod again when it is reachable"
+        )
+    raise NotVerifiedError(
+        "bom",
+        f"no store holds the BOM admission verified for {ref} (sha256:{pin.sha256})"
+        + (f": {'; '.join(other + unreachable)}" if other or unreachable else ""),
     )
 
 

@@ -634,6 +634,15 @@ _TERMINATION_LIMIT = 4096  # bytes Kubernetes keeps of a termination message
 )  # fmt: skip
 @click.option("--namespace", help="The pod's namespace (recorded; its mode applies).")
 @click.option(
+    "--bom-sha256", metavar="HEX",
+    help="Instead of --policy: the SHA-256 of the BOM admission verified (the webhook writes "
+    "it into the pod); the BOM fetched from --store must have it.",
+)  # fmt: skip
+@click.option(
+    "--store", "stores", multiple=True, metavar="STORE",
+    help="With --bom-sha256: a store holding the BOM (oci://REGISTRY/REPO, hf://ORG/REPO).",
+)  # fmt: skip
+@click.option(
     "--fetch", is_flag=True,
     help="hf:// and oci:// models: download the BOM's files into --path first (Hub models "
     "as a Hugging Face cache: HF_HUB_CACHE=PATH, HF_HUB_OFFLINE=1).",
@@ -650,6 +659,8 @@ def verify_load(
     path: Path | None,
     policy_path: Path | None,
     namespace: str | None,
+    bom_sha256: str | None,
+    stores: tuple[str, ...],
     fetch: bool,
     termination_log: Path | None,
     as_json: bool,
@@ -657,13 +668,15 @@ def verify_load(
 ) -> None:
     """Verify the model REFERENCE (hf://ORG/REPO@COMMIT, oci://REGISTRY/REPO@sha256:…, or a
     local folder's sha256:…) where a pod's server reads it: its attestation from the
-    policy's stores, verified as the admission webhook does, then every file at --path
-    re-hashed against the signed BOM. Runs as the init container the webhook injects. Exit 0
+    policy's stores, verified as the admission webhook does (or, as the webhook injects it,
+    the very BOM admission verified, by --bom-sha256 from --store), then every file at
+    --path re-hashed against the signed BOM. Runs as the init container the webhook injects. Exit 0
     verified, 1 not verified (the reason also goes to the termination log), 2 bad input.
     """
     import os
     from contextlib import suppress
 
+    from admission.loadtime import PinnedBom
     from admission.loadtime import verify_load as verify_at_load
     from mlbom.errors import NotVerifiedError, shown
 
@@ -671,12 +684,18 @@ def verify_load(
     if log is None and _TERMINATION_LOG.exists() and os.access(_TERMINATION_LOG, os.W_OK):
         log = _TERMINATION_LOG
     try:
-        missing = [f"--{n}" for n, v in (("path", path), ("policy", policy_path),
-                                         ("namespace", namespace)) if v is None]  # fmt: skip
+        pinned = bom_sha256 is not None or bool(stores)
+        wanted = (("path", path), ("bom-sha256", bom_sha256), ("store", stores or None)) if pinned else (
+            ("path", path), ("policy", policy_path), ("namespace", namespace))  # fmt: skip
+        missing = [f"--{n}" for n, v in wanted if v is None]
         if missing:
             raise BadInputError(f"give {', '.join(missing)}", hint="see mlbom verify-load --help")
-        assert path is not None and policy_path is not None
-        result = verify_at_load(reference, path, policy_path, namespace=namespace, fetch=fetch)
+        if pinned and policy_path is not None:
+            raise BadInputError("give --policy, or --bom-sha256 with --store: not both")
+        assert path is not None
+        trust = PinnedBom(bom_sha256 or "", stores) if pinned else policy_path
+        assert trust is not None
+        result = verify_at_load(reference, path, trust, namespace=namespace, fetch=fetch)
     except Exception as e:
         message = str(e) if isinstance(e, MlbomError) else f"unexpected {type(e).__name__}: {e}"
         text = f"mlbom verify-load {shown(reference)}: {shown(message, 3800)}"

@@ -492,3 +492,54 @@ def test_oci_fetch_does_not_write_through_a_symlink(cli, world, oci, tmp_path):
 def test_the_library_raises_bad_input_for_a_tag(world):
     with pytest.raises(BadInputError, match="not pinned"):
         verify_load("oci://127.0.0.1:1/m:v1", Path("."), world.policy)
+
+
+# -- the BOM admission pinned (what the webhook injects) -----------------------------------------
+
+
+def _pinned(world, reference):
+    import hashlib
+
+    attestation = open_store(str(world.store)).pull(parse(reference))
+    return hashlib.sha256(attestation.bom).hexdigest()
+
+
+def test_the_pinned_bom_needs_no_trust_in_the_pod(cli, world, local):
+    model, reference = local
+    pin = _pinned(world, reference)
+    log = world.root / "log"
+    cli("verify-load", reference, "--path", model, "--bom-sha256", pin, "--store", world.store,
+        "--termination-log", log)  # fmt: skip
+    (model / "config.json").write_text("{}")  # another byte
+    _, err = cli("verify-load", reference, "--path", model, "--bom-sha256", pin,
+                 "--store", world.store, "--termination-log", log, code=1)  # fmt: skip
+    assert "config.json has changed" in err and "config.json has changed" in log.read_text()
+
+
+def test_a_bom_replaced_since_admission_is_refused(cli, world, local):
+    model, reference = local
+    pin = _pinned(world, reference)
+    bom = mlbom.generate(model, version="2").to_dict()  # a new BOM filed under the same key
+    world.file(bom, parse(reference))
+    _, err = cli("verify-load", reference, "--path", model, "--bom-sha256", pin,
+                 "--store", world.store, code=1)  # fmt: skip
+    assert "another BOM for it than the one admitted" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bom-sha256", "A" * 64, "--store", "STORE"],  # upper-case
+        ["--bom-sha256", "a" * 63, "--store", "STORE"],
+        ["--bom-sha256", "a" * 64],  # no store
+        ["--store", "STORE"],  # no digest
+        ["--bom-sha256", "a" * 64, "--store", "STORE", "--policy", "POLICY"],  # both ways
+    ],
+)
+def test_the_pin_is_given_whole(cli, world, local, args):
+    model, reference = local
+    args = [
+        str(world.store) if a == "STORE" else str(world.policy) if a == "POLICY" else a
+        for a in args
+    ]
+    cli("verify-load", reference, "--path", model, *args, code=2)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import mmap
 import os
 import sqlite3
 import time
@@ -35,7 +34,6 @@ ALGORITHMS: dict[str, tuple[str, Callable[[], hashlib._Hash]]] = {
 }
 DEFAULT_ALGORITHMS = ("sha256", "sha512")  # SHA-512 is what BSI TR-03183-2 asks for
 CHUNK_SIZE = 1 << 20
-MMAP_THRESHOLD = 16 << 20  # smaller files are read into a buffer
 # A file modified less than this long ago may change again within the same mtime tick,
 # so its digest is not cached (the "racy git" problem).
 _RACY_SECONDS = 2.0
@@ -74,27 +72,14 @@ def hash_file(
         if advance:
             advance(len(chunk))
 
+    # One reused buffer, filled by readinto: as fast as mapping the file here (measured),
+    # and a file truncated by another process while it is hashed ends short instead of
+    # faulting (SIGBUS) as a mapping would; hash_files then sees the change.
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        if size and size >= MMAP_THRESHOLD:
-            # Hashing straight from the page cache saves the copy into a buffer, which
-            # costs 10-15% of throughput with SHA-NI. The price: a file truncated by another
-            # process while it is hashed faults (SIGBUS); other changes are caught by
-            # hash_files, which compares size and mtime before and after.
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                if hasattr(mapped, "madvise"):
-                    mapped.madvise(mmap.MADV_SEQUENTIAL)
-                view = memoryview(mapped)
-                try:
-                    for offset in range(0, len(view), CHUNK_SIZE):
-                        feed(view[offset : offset + CHUNK_SIZE])
-                finally:
-                    view.release()
-        else:
-            buffer = bytearray(CHUNK_SIZE)
-            view = memoryview(buffer)
-            while n := f.readinto(buffer):
-                feed(view[:n])
+        while n := f.readinto(buffer):
+            feed(view[:n])
     return {a: h.hexdigest() for a, h in zip(algorithms, hashers, strict=True)}
 
 

@@ -26,9 +26,7 @@ def files(tmp_path):
     return paths
 
 
-@pytest.mark.parametrize("threshold", [0, hashing.MMAP_THRESHOLD], ids=["mapped", "read"])
-def test_digests_match_hashlib(files, monkeypatch, threshold):
-    monkeypatch.setattr(hashing, "MMAP_THRESHOLD", threshold)
+def test_digests_match_hashlib(files):
     algorithms = tuple(hashing.ALGORITHMS)
     result = hash_files(files, algorithms, workers=2)
     for p in files:

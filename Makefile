@@ -8,8 +8,29 @@ NODE_PEERS := tests/sigstore/node_modules/.installed
 REGISTRY_PEER := $(VENV)/.docker-registry
 # The browser the HTML audit report is opened in: Debian's chromium (headless)
 BROWSER_PEER := $(VENV)/.chromium
+# The image build of tests/test_image.py: Debian's buildah (no daemon), podman and runc (to run
+# it), debootstrap (its base image, made from Debian packages: no registry is needed)
+IMAGE_PEER := $(VENV)/.image-builder
+IMAGE_PEER_PACKAGES := buildah podman runc debootstrap
 
-.PHONY: demo test lint bench clean
+# make image: the Containerfile built with the first of podman, buildah, docker found (docker
+# only when its daemon answers), or IMAGE_BUILDER=...; tagged IMAGE
+IMAGE ?= mlbom:dev
+IMAGE_BUILDER ?= $(firstword $(foreach b,podman buildah,$(if $(shell command -v $(b) 2>/dev/null),$(b))) \
+	$(if $(shell docker info >/dev/null 2>&1 && echo up),docker))
+# podman and buildah run the build's RUN steps in a chroot: no OCI runtime, cgroups or user
+# namespaces needed, so it also builds inside containers and CI sandboxes; IMAGE_ISOLATION=oci
+# uses the runtime's full isolation instead
+IMAGE_ISOLATION ?= chroot
+# The CA bundle the build's pip trusts (a build secret, never stored in the image): the one
+# this machine's pip is told to use, if any (a TLS-inspecting proxy's CA is in it)
+IMAGE_CA_BUNDLE ?= $(firstword $(wildcard $(PIP_CERT) $(SSL_CERT_FILE)))
+# Another base than the Containerfile's digest-pinned default, e.g. a mirror's copy of it
+BASE_IMAGE ?=
+IMAGE_VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' mlbom/__init__.py)
+IMAGE_REVISION = $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+
+.PHONY: demo test lint bench clean image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +75,48 @@ $(BROWSER_PEER): | $(BIN)/python
 		echo "chromium not found and not root: the HTML report browser tests will be skipped (they fail when CI=true); install it with: sudo apt-get install chromium"; \
 	fi
 
+$(IMAGE_PEER): | $(BIN)/python
+	@if command -v buildah >/dev/null 2>&1 && command -v podman >/dev/null 2>&1 \
+		&& command -v runc >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1; then \
+		touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y $(IMAGE_PEER_PACKAGES) \
+			|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(IMAGE_PEER_PACKAGES))) \
+			&& touch $@ \
+			|| echo "could not install $(IMAGE_PEER_PACKAGES): the image tests will be skipped (they fail when CI=true)"; \
+	else \
+		echo "$(IMAGE_PEER_PACKAGES) not all found, or not root: the image tests will be skipped (they fail when CI=true); install them with: sudo apt-get install $(IMAGE_PEER_PACKAGES), and run make test as root"; \
+	fi
+
+## image: the container image the Helm chart runs (webhook, recorder, verifier), tagged $(IMAGE); prints its digest
+image:
+	@builder="$(strip $(IMAGE_BUILDER))"; \
+	if [ -z "$$builder" ]; then \
+		echo "no image builder: install podman, buildah or docker (with its daemon running)"; exit 1; \
+	fi; \
+	mkdir -p out; rm -f out/image.iid; \
+	set -- --build-arg VERSION=$(IMAGE_VERSION) --build-arg REVISION=$(IMAGE_REVISION) \
+		--iidfile out/image.iid -f Containerfile -t $(IMAGE); \
+	if [ -n "$(IMAGE_CA_BUNDLE)" ]; then set -- "$$@" --secret id=ca-certificates,src=$(IMAGE_CA_BUNDLE); fi; \
+	if [ -n "$(BASE_IMAGE)" ]; then set -- "$$@" --build-arg BASE_IMAGE=$(BASE_IMAGE); fi; \
+	echo "building $(IMAGE) with $$builder"; \
+	case "$$builder" in \
+	docker) \
+		tar -c --exclude=__pycache__ --exclude='*.pyc' Containerfile pyproject.toml README.md \
+			mlbom attest admission schemas | DOCKER_BUILDKIT=1 docker build "$$@" - || exit 1 ;; \
+	*) \
+		$$builder build --isolation $(IMAGE_ISOLATION) "$$@" . || exit 1 ;; \
+	esac; \
+	echo "image ID:  $$(cat out/image.iid)"; \
+	case "$$builder" in \
+	podman) digest="$$(podman image inspect --format '{{.Digest}}' $(IMAGE))" ;; \
+	buildah) digest="$$(buildah inspect --type image --format '{{.FromImageDigest}}' $(IMAGE))" ;; \
+	*) digest="" ;; \
+	esac; \
+	if [ -n "$$digest" ]; then echo "digest:    $$digest (of the local manifest)"; fi; \
+	echo "A registry reports the digest the chart deploys (values image.repository, image.digest) on push:"; \
+	echo "  $$builder push $(IMAGE) REGISTRY/REPOSITORY:TAG$$( [ $$builder = docker ] || echo ' --digestfile out/image.digest')"
+
 ## demo: the ML-BOM of the built-in example model, written to out/ and summarised
 demo: $(VENV)/.installed
 	@mkdir -p out
@@ -66,7 +129,7 @@ demo: $(VENV)/.installed
 		len(d['components']), 'components, validated against CycloneDX', d['specVersion'])"
 
 ## test: lint and the whole test suite
-test: $(VENV)/.installed $(NODE_PEERS) $(REGISTRY_PEER) $(BROWSER_PEER)
+test: $(VENV)/.installed $(NODE_PEERS) $(REGISTRY_PEER) $(BROWSER_PEER) $(IMAGE_PEER)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -1,0 +1,223 @@
+"""The container image the Helm chart runs (webhook, recorder, load-time verifier): the
+Containerfile's promises checked on the file, then on the image itself, built from this tree
+on a debootstrapped Debian base (tests/image_build.py) and run with podman: non-root, a
+read-only root filesystem, its labels, its own CycloneDX SBOM, no package installer.
+
+Building needs root and Debian's buildah, podman, runc and debootstrap (`make test` installs
+them as root); without them the image tests skip locally and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from mlbom import __version__
+from tests import image_build
+from tests.conftest import assert_valid
+from tests.image_build import CONTAINERFILE, CONTAINERIGNORE, CONTEXT, ROOT, Image
+
+UID = 65532
+SBOM = "/usr/share/doc/mlbom/sbom.cdx.json"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """The Containerfile's instructions (continuation lines joined, comments dropped)."""
+    text = re.sub(r"\\\n", " ", CONTAINERFILE.read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            found.append((keyword.upper(), rest.strip()))
+    return found
+
+
+# --- the file: checked everywhere, no builder needed ---
+
+
+def test_base_image_is_pinned_by_digest() -> None:
+    args = [rest for keyword, rest in instructions() if keyword == "ARG"]
+    default = next(a.split("=", 1)[1] for a in args if a.startswith("BASE_IMAGE="))
+    assert re.fullmatch(
+        r"docker\.io/library/python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", default
+    )
+    froms = [rest for keyword, rest in instructions() if keyword == "FROM"]
+    assert froms == ["${BASE_IMAGE} AS builder", "${BASE_IMAGE}"]
+
+
+def test_runs_as_the_charts_user() -> None:
+    users = [rest for keyword, rest in instructions() if keyword == "USER"]
+    assert users == [f"{UID}:{UID}"]
+    values = yaml.safe_load((ROOT / "deploy/mlbom-admission/values.yaml").read_text())
+    assert values["podSecurityContext"]["runAsUser"] == UID
+    assert values["podSecurityContext"]["runAsGroup"] == UID
+    assert ("ENTRYPOINT", '["mlbom"]') in instructions()
+
+
+def test_build_context_is_the_allowlist() -> None:
+    """.containerignore lets in exactly CONTEXT, and CONTEXT holds every package of the wheel."""
+    lines = [line.strip() for line in CONTAINERIGNORE.read_text().splitlines()]
+    allowed = [line[1:].rstrip("/") for line in lines if line.startswith("!")]
+    assert "*" in lines
+    assert sorted(allowed) == sorted(CONTEXT)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert sorted(p.rstrip("*") for p in packages) == sorted(
+        name for name in CONTEXT if (ROOT / name).is_dir()
+    )
+
+
+# --- the image: built from this tree ---
+
+
+@pytest.fixture(scope="module")
+def image() -> Image:
+    try:
+        return image_build.built_image()
+    except image_build.Unavailable as e:
+        image_build.unavailable(str(e))
+        raise  # not reached
+
+
+def test_version_on_a_read_only_root(image: Image) -> None:
+    """The smoke test: nothing writable at all, not even /tmp (run when the image was
+    built or found, to learn how podman runs containers here)."""
+    done = image.smoke
+    assert done is not None
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"mlbom, version {__version__}"
+    assert "Traceback" not in done.stderr
+
+
+def test_generate_on_a_read_only_root(image: Image) -> None:
+    """A real command: the model mounted read-only, its caches going to /tmp (HOME, XDG)."""
+    model = ROOT / "examples" / "tiny-sentiment"
+    script = (
+        "mlbom generate /model --version 1.0.0 --manufacturer test"
+        " --manufacturer-contact security@example.org -o /tmp/bom.cdx.json >&2"
+        " && ls /tmp/.cache/mlbom >&2 && cat /tmp/bom.cdx.json"
+    )
+    done = image.run("-c", script, entrypoint="/bin/sh", volumes=[(model, "/model")])
+    assert done.returncode == 0, done.stderr
+    assert "hashes.sqlite3" in done.stderr  # mlbom's hash cache under $XDG_CACHE_HOME
+    bom = assert_valid(done.stdout)
+    assert bom["metadata"]["component"]["type"] == "machine-learning-model"
+    names = {c["name"] for c in bom["components"] if c["type"] == "file"}
+    assert names == {str(p.relative_to(model)) for p in model.rglob("*") if p.is_file()}
+
+
+def test_labels(image: Image) -> None:
+    labels = image.inspect()["Config"]["Labels"]
+    prefix = "org.opencontainers.image."
+    assert labels[prefix + "title"] == "mlbom"
+    assert labels[prefix + "version"] == __version__
+    assert labels[prefix + "revision"].startswith("tree-")
+    assert labels[prefix + "licenses"] == "Apache-2.0"
+    assert labels[prefix + "source"].startswith("https://")
+    assert labels[prefix + "description"]
+    assert labels[prefix + "base.name"].startswith(image_build.BASE_REPOSITORY + ":")
+    assert image.inspect()["Config"]["Entrypoint"] == ["mlbom"]
+
+
+# What the image holds, read in one run (each run of a large image costs seconds on vfs)
+FACTS = """
+import errno, importlib.metadata, importlib.util, json, os, pathlib, shutil, subprocess, sys
+
+def write(path):
+    try:
+        open(path, "w").close()
+        return "written"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+
+def pip_of(python):
+    if not os.path.exists(python):
+        return None
+    return subprocess.run([python, "-m", "pip", "--version"], capture_output=True).returncode
+
+print(json.dumps({
+    "ids": [os.getuid(), os.getgid()],
+    "home": os.path.expanduser("~"),
+    "writes": {p: write(p) for p in ("/x", "/opt/mlbom/x", "/usr/share/doc/mlbom/x", "/tmp/x")},
+    "prefix": sys.prefix,
+    "modules": [n for n in ("pip", "setuptools", "wheel", "ensurepip", "tests") if importlib.util.find_spec(n)],
+    "programs": [n for n in ("pip", "pip3", "gcc", "cc", "make") if shutil.which(n)],
+    "base_pip": {p: pip_of(p) for p in ("/usr/bin/python3", "/usr/local/bin/python3")},
+    "pip_folders": [str(p) for p in pathlib.Path("/usr").glob("**/site-packages/pip")],
+    "distributions": sorted({(d.metadata["Name"].lower(), d.version) for d in importlib.metadata.distributions()}),
+    "sbom": pathlib.Path("/usr/share/doc/mlbom/sbom.cdx.json").read_text(),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def facts(image: Image) -> dict:
+    done = image.run("-c", FACTS, entrypoint="python3")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_runs_as_non_root_on_a_read_only_root(image: Image, facts: dict) -> None:
+    assert image.inspect()["Config"]["User"] == f"{UID}:{UID}"
+    assert facts["ids"] == [UID, UID]
+    assert facts["home"] == "/tmp"
+    assert facts["writes"] == {
+        "/x": "EROFS",
+        "/opt/mlbom/x": "EROFS",
+        "/usr/share/doc/mlbom/x": "EROFS",
+        "/tmp/x": "written",
+    }
+
+
+def test_sbom_describes_the_installed_environment(facts: dict) -> None:
+    """The image's own CycloneDX SBOM is valid and names exactly the distributions installed
+    in /opt/mlbom: mlbom at its version as the root component, the rest as its components."""
+    sbom = assert_valid(facts["sbom"])
+    root = sbom["metadata"]["component"]
+    assert (root["name"], root.get("version"), root["type"]) == (
+        "mlbom",
+        __version__,
+        "application",
+    )
+    listed = {(c["name"].lower(), c["version"]) for c in [root, *sbom["components"]]}
+    assert listed == {tuple(d) for d in facts["distributions"]}
+    assert {"pip", "setuptools", "wheel", "cyclonedx-bom"}.isdisjoint(n for n, _ in listed)
+
+
+def test_no_package_installer_or_tests(facts: dict) -> None:
+    assert facts["prefix"] == "/opt/mlbom"
+    assert facts["modules"] == []
+    assert facts["programs"] == []
+    assert facts["pip_folders"] == []
+    # nor the base interpreter's own pip
+    assert all(code != 0 for code in facts["base_pip"].values() if code is not None)
+
+
+def test_verify_load_runs_in_the_image(image: Image) -> None:
+    """The load-time verifier ships in the same image (its behaviour is tested elsewhere)."""
+    done = image.run("verify-load", "--help")
+    if done.returncode == 2 and "No such command" in done.stderr:
+        pytest.skip("`mlbom verify-load` is not in this tree yet (issue 15, the verifier step)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: mlbom verify-load")
+
+
+def test_build_is_cached(image: Image) -> None:
+    """A second request for the image of an unchanged tree reuses it."""
+    if image.ref != f"{image_build.IMAGE_REPOSITORY}:{image_build.image_key()}":
+        pytest.skip("the tree changed during this run (another edit): a rebuild is right")
+    again = image_build.built_image()
+    assert again.ref == image.ref
+    assert again.seconds < 30, again.seconds
+
+
+def test_context_hash_sees_every_file() -> None:
+    """The cache key covers every file the build context holds (a change rebuilds)."""
+    files = {str(p.relative_to(ROOT)) for p in image_build.context_files()}
+    assert "pyproject.toml" in files and "mlbom/cli.py" in files
+    assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)

@@ -1,11 +1,12 @@
 """Load-time verification: the bytes a pod's server reads are the bytes admission checked.
 
 Admission decides on names (the model a pod says it serves); `verify_load` runs where the
-model is loaded (an init container the webhook injects) and binds those names to bytes:
+model is loaded (an init container before the server; the webhook will inject it) and binds
+those names to bytes:
 
 1. the attestation of the admitted, pinned reference is fetched from the policy's stores and
    verified against the policy's signers and BOM requirements, exactly as the webhook does
-   (`ModelVerifier.check_now`); or, in the init container the webhook injects, the BOM the
+   (`ModelVerifier.check_now`); or, as the webhook will inject it, the BOM the
    webhook verified is fetched and must have the SHA-256 the webhook wrote into the pod
    (`PinnedBom`): the admission decision is the trust, so the pod holds no trust material;
 2. with `fetch`, a Hub or OCI model is downloaded into the volume first: exactly the signed

@@ -668,9 +668,9 @@ def verify_load(
 ) -> None:
     """Verify the model REFERENCE (hf://ORG/REPO@COMMIT, oci://REGISTRY/REPO@sha256:…, or a
     local folder's sha256:…) where a pod's server reads it: its attestation from the
-    policy's stores, verified as the admission webhook does (or, as the webhook injects it,
+    policy's stores, verified as the admission webhook does (or, as the webhook will inject it,
     the very BOM admission verified, by --bom-sha256 from --store), then every file at
-    --path re-hashed against the signed BOM. Runs as the init container the webhook injects. Exit 0
+    --path re-hashed against the signed BOM. Runs as an init container before the server. Exit 0
     verified, 1 not verified (the reason also goes to the termination log), 2 bad input.
     """
     import os

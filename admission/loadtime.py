@@ -143,7 +143,7 @@ def verify_load(
         )
     warnings: list[str] = []
     if isinstance(policy, PinnedBom):
-        bom, signer, store = pinned_bom(ref, policy, stores)
+        bom, signer, store = pinned_bom(ref, policy, stores, insecure_registries)
     else:
         bom, signer, store = _verified_bom(ref, policy, namespace, stores, warnings)
     expected = file_subjects(bom)
@@ -204,7 +204,10 @@ def _verified_bom(
 
 
 def pinned_bom(
-    ref: ModelRef, pin: PinnedBom, stores: list[Store] | None = None
+    ref: ModelRef,
+    pin: PinnedBom,
+    stores: list[Store] | None = None,
+    insecure_registries: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], str, str]:
     """The BOM admission verified for `ref`: the first store's whose bytes have the pinned
     SHA-256. Another BOM under the same name (replaced since admission) is refused."""
@@ -219,7 +222,11 @@ def pinned_bom(
 
     if len(pin.sha256) != 64 or pin.sha256.strip("0123456789abcdef"):
         raise BadInputError(f"--bom-sha256 {shown(pin.sha256)}: expected 64 lower-case hex")
-    opened = stores if stores is not None else [open_store(s) for s in pin.stores]
+    opened = (
+        stores
+        if stores is not None
+        else [open_store(s, insecure_registries=insecure_registries) for s in pin.stores]
+    )
     if not opened:
         raise BadInputError("give the store that holds the admitted BOM (--store)")
     unreachable, other = [], []

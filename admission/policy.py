@@ -44,6 +44,7 @@ MAX_BOM_PROBLEMS = 20  # per BOM: they end up in one AdmissionResponse message
 
 Mode = Literal["enforce", "warn", "audit"]
 MODES: tuple[Mode, ...] = ("enforce", "warn", "audit")
+LoadTimeMode = Literal["off", "inject", "required"]
 
 # Defaults, also written in the schema as `default` annotations (a test keeps them equal).
 DEFAULT_EXCLUDE = ("kube-system",)
@@ -64,6 +65,10 @@ DEFAULT_NODE_SELECTORS = {
 }
 DEFAULT_GPU_NODE_SELECTOR = {"nvidia.com/cc.ready.state": "true"}
 DEFAULT_GPU_RESOURCE_RENAMES = {"nvidia.com/gpu": "nvidia.com/pgpu"}
+DEFAULT_VERIFIER_RESOURCES = {
+    "requests": {"cpu": "1", "memory": "256Mi"},
+    "limits": {"memory": "1Gi"},
+}
 # The GPU Operator's class (plain containers with GPUs) and the default runtime: placement
 # replaces them. A pod naming no class is always placed.
 DEFAULT_REPLACEABLE_RUNTIME_CLASSES = ("nvidia", "runc")
@@ -297,7 +302,7 @@ class Confidential:
         default_factory=lambda: MappingProxyType(dict(DEFAULT_RUNTIME_CLASSES))
     )
     node_selectors: Mapping[str, Mapping[str, str]] = field(
-        default_factory=lambda: _frozen_selectors(DEFAULT_NODE_SELECTORS)
+        default_factory=lambda: _frozen_maps(DEFAULT_NODE_SELECTORS)
     )
     gpu_node_selector: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(dict(DEFAULT_GPU_NODE_SELECTOR))
@@ -329,6 +334,31 @@ class Confidential:
 
 
 @dataclass(frozen=True)
+class LoadTimeVerification:
+    """Where the webhook injects the load-time verifier (`mlbom verify-load`), and how."""
+
+    #: the verifier's image; None: nothing can be injected
+    image: str | None = None
+    default: LoadTimeMode = "off"
+    namespaces: Mapping[str, LoadTimeMode] = field(default_factory=lambda: MappingProxyType({}))
+    #: namespaces that require confidential computing: required unless named in `namespaces`
+    confidential_namespaces: tuple[str, ...] = ()
+    #: where the verifier fetches the admitted BOM (stores a pod can reach)
+    stores: tuple[str, ...] = ()
+    insecure_registries: tuple[str, ...] = ()
+    resources: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: _frozen_maps(DEFAULT_VERIFIER_RESOURCES)
+    )
+
+    def mode_for(self, namespace: str) -> LoadTimeMode:
+        if namespace in self.namespaces:
+            return self.namespaces[namespace]
+        if namespace in self.confidential_namespaces:
+            return "required"
+        return self.default
+
+
+@dataclass(frozen=True)
 class VerificationSettings:
     """The webhook's time budget and its cache of verification results."""
 
@@ -352,6 +382,7 @@ class Policy:
     confidential: Confidential = field(default_factory=Confidential)
     sources: Sources = field(default_factory=Sources)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
+    load_time: LoadTimeVerification = field(default_factory=LoadTimeVerification)
     decision_log: Path | None = None
 
     def mode_for(self, namespace: str) -> Mode | None:
@@ -604,6 +635,24 @@ class _Checker:
         self._globs(("inference", "images"), inference.get("images"))
         self._globs(("inference", "gpuResources"), inference.get("gpuResources"))
         self._confidential(_dict(data.get("confidential")))
+        self._load_time(data)
+
+    def _load_time(self, data: dict[str, Any]) -> None:
+        """The verifier can be injected wherever the policy asks for it."""
+        settings = _dict(data.get("loadTimeVerification"))
+        if isinstance(settings.get("image"), str):
+            return
+        required = _dict(_dict(data.get("confidential")).get("required")).get("namespaces")
+        named = _dict(settings.get("namespaces"))
+        for namespace, mode in named.items():
+            if mode in ("inject", "required"):
+                self.add(("loadTimeVerification", "namespaces", namespace), f"{mode} needs the verifier's image: set loadTimeVerification.image (the chart sets it)")  # fmt: skip
+        if settings.get("default") in ("inject", "required"):
+            self.add(("loadTimeVerification", "default"), f"{settings['default']} needs the verifier's image: set loadTimeVerification.image (the chart sets it)")  # fmt: skip
+        excluded = _list(_dict(data.get("modes")).get("exclude", list(DEFAULT_EXCLUDE)))
+        for namespace in _list(required):
+            if isinstance(namespace, str) and namespace not in named and namespace not in excluded:
+                self.add(("confidential", "required", "namespaces"), f"the namespace {namespace} requires confidential computing, and so load-time verification, which needs the verifier's image: set loadTimeVerification.image (the chart sets it), or loadTimeVerification.namespaces.{namespace}: off")  # fmt: skip
 
     def _trust(self, trust: dict[str, Any]) -> None:
         root, config = trust.get("trustedRoot"), trust.get("trustConfig")
@@ -828,6 +877,7 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
     required = _dict(confidential.get("required"))
     verification = _dict(data.get("verification"))
     sources = _dict(data.get("sources"))
+    load_time = _dict(data.get("loadTimeVerification"))
     stores = [s if "://" in s else str(_resolve(s, base_dir)) for s in data["stores"]]
     return Policy(
         stores=tuple(dict.fromkeys(stores)),
@@ -869,7 +919,7 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
             runtime_classes=MappingProxyType(
                 {**DEFAULT_RUNTIME_CLASSES, **confidential.get("runtimeClasses", {})}
             ),
-            node_selectors=_frozen_selectors(
+            node_selectors=_frozen_maps(
                 {**DEFAULT_NODE_SELECTORS, **confidential.get("nodeSelectors", {})}
             ),
             gpu_node_selector=MappingProxyType(
@@ -904,6 +954,15 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
             cache_failure_seconds=verification.get("cacheFailureSeconds", 30),
             cache_entries=verification.get("cacheEntries", 10_000),
         ),
+        load_time=LoadTimeVerification(
+            image=load_time.get("image"),
+            default=load_time.get("default", "inject" if load_time.get("image") else "off"),
+            namespaces=MappingProxyType(dict(load_time.get("namespaces", {}))),
+            confidential_namespaces=tuple(required.get("namespaces", ())),
+            stores=tuple(dict.fromkeys(load_time.get("stores", [s for s in stores if "://" in s]))),
+            insecure_registries=tuple(load_time.get("insecureRegistries", ())),
+            resources=_frozen_maps(load_time.get("resources", DEFAULT_VERIFIER_RESOURCES)),
+        ),
         decision_log=_optional_path(data.get("decisionLog"), base_dir),
     )
 
@@ -937,7 +996,7 @@ def _optional_path(value: Any, base_dir: Path | None) -> Path | None:
     return _resolve(value, base_dir) if isinstance(value, str) else None
 
 
-def _frozen_selectors(
+def _frozen_maps(
     selectors: Mapping[str, Mapping[str, str]],
 ) -> Mapping[str, Mapping[str, str]]:
     return MappingProxyType({tee: MappingProxyType(dict(s)) for tee, s in selectors.items()})

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from admission.discovery import (
+    ANNOTATION,
     ModelUse,
     PodAccount,
     PodUnderReview,
@@ -43,6 +44,7 @@ from admission.placement import (
     pod_spec_paths,
 )
 from admission.verification import ModelVerifier, Verdict, verdict_record
+from admission.verifier_injection import plan_verifiers
 from mlbom.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -347,6 +349,8 @@ class Reviewer:
                     self.cluster.confidential_problems if self.cluster else confidential_problems
                 )
                 problems += [Problem("confidential", p) for p in check(pod.spec, need, self.policy.confidential)]  # fmt: skip
+            if not pod.controlled:
+                problems[:] = self._load_time(namespace, pod, found, pod_verdicts, problems)
         if not accounts:
             return Decision(True, "not an inference pod", "not-inference", mode)
         problems += _running_image_changes(request, obj)
@@ -365,6 +369,35 @@ class Reviewer:
             else []
         )
         return Decision(True, f"{mode} mode: {reason}", category, mode, warnings, verdicts, [], problems, accounts)  # fmt: skip
+
+    def _load_time(
+        self,
+        namespace: str,
+        pod: PodUnderReview,
+        found: PodAccount,
+        verdicts: list[Verdict],
+        problems: list[Problem],
+    ) -> list[Problem]:
+        """`problems` with load-time verification's: where it is required (or a model is
+        taken on the annotation's word), the pod must carry the verifiers exactly as the
+        mutating webhook writes them. A server pointed offline at the verified Hub cache
+        is no longer a server reading a cache something else filled."""
+        settings = self.policy.load_time
+        mode = settings.mode_for(namespace)
+        on_word = [u.reference for u in found.models if u.on_word]
+        if mode == "off":
+            if on_word:
+                problems.append(Problem("load-time", f"{', '.join(on_word)} is taken on the word of the annotation {ANNOTATION}, which mlbom accepts only where load-time verification checks the bytes; it is off in namespace {namespace}: set loadTimeVerification (inject or required) for it"))  # fmt: skip
+            return problems
+        plan = plan_verifiers(pod.spec, "", found, verdicts, settings)
+        if mode == "required" or on_word:
+            why = f"load-time verification is required in namespace {namespace}" if mode == "required" else f"{', '.join(on_word)} is taken on the word of the annotation {ANNOTATION}, so only load-time verification checks its bytes"  # fmt: skip
+            fix = "enable mlbom's mutating webhook, and do not change the init containers it adds"
+            problems += [Problem("load-time", f"{why}, but {r}") for r in plan.refusals]
+            problems += [Problem("load-time", f"{why}, but {m}: {fix}") for m in plan.missing]
+        if not plan.missing:
+            problems = [p for p in problems if not (p.code == "offline-cache" and p.container in plan.rewired)]  # fmt: skip
+        return problems
 
     def account(self, pod: PodUnderReview) -> PodAccount:
         """Every container of `pod` with its role and models, as the policy classifies them."""
@@ -445,29 +478,41 @@ class Reviewer:
         patch: list[dict[str, Any]] = []
         refusals: list[str] = []
         tees: list[str] = []
+        verified: list[str] = []
         for path in pod_spec_paths(obj):
             pod = _pod_at(obj, path)
             if pod is None:
                 continue
-            uses = self.account(pod).all_models()
+            found = self.account(pod)
+            uses = found.all_models()
             ignored: list[Problem] = []  # unpinned models: the validating webhook says so
             verdicts = await self._verify_all(uses, deadline, ignored)
             need = self.cc_need(namespace, uses, verdicts)
-            if need is None:
-                continue
-            placing = self.cluster.place if self.cluster else place
-            placement = placing(obj, need, self.policy.confidential, path)
-            if placement.refusal:
-                refusals.append(placement.refusal)
-            patch += placement.patch
-            tees += [placement.tee] if placement.tee else []
+            if need is not None:
+                placing = self.cluster.place if self.cluster else place
+                placement = placing(obj, need, self.policy.confidential, path)
+                if placement.refusal:
+                    refusals.append(placement.refusal)
+                patch += placement.patch
+                tees += [placement.tee] if placement.tee else []
+            # after placement's operations, which change containers in place
+            if self.policy.load_time.mode_for(namespace) != "off" and found.reviewed:
+                plan = plan_verifiers(pod.spec, path, found, verdicts, self.policy.load_time)
+                patch += plan.patch
+                verified += plan.bound if plan.patch else []
         if refusals and mode == "enforce":
             return Decision(False, " | ".join(dict.fromkeys(refusals)), "confidential", mode)
         warnings = [f"mlbom ({mode} mode): {r}" for r in refusals] if mode == "warn" else []
         if not patch:
-            return Decision(True, "nothing to place", "not-confidential", mode, warnings)
-        reason = f"placed on {', '.join(dict.fromkeys(tees))} confidential computing"
-        return Decision(True, reason, "placed", mode, warnings, patch=patch)
+            return Decision(True, "nothing to place or verify at load", "unchanged", mode, warnings)  # fmt: skip
+        done = (
+            [f"placed on {', '.join(dict.fromkeys(tees))} confidential computing"] if tees else []
+        )
+        done += (
+            [f"load-time verification of {', '.join(dict.fromkeys(verified))}"] if verified else []
+        )
+        category = "placed" if tees else "verifier"
+        return Decision(True, "; ".join(done) or "patched", category, mode, warnings, patch=patch)
 
 
 def _running_image_changes(request: AdmissionRequest, obj: dict[str, Any]) -> list[Problem]:
@@ -555,6 +600,8 @@ def _category(verdicts: list[Verdict], problems: list[Problem]) -> str:
     codes = {p.code for p in problems}
     if "deadline" in codes:
         return "deadline"
+    if codes == {"load-time"}:
+        return "load-time"
     if codes - {"confidential"}:
         return "unidentified"
     return "confidential"

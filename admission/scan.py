@@ -62,7 +62,7 @@ SCANNED = (
     "/apis/ome.io/v1beta1/basemodels",
     "/apis/ome.io/v1beta1/clusterbasemodels",
 )
-_QUIET = frozenset({"allowed", "not-inference", "not-reviewed", "excluded", "not-confidential"})
+_QUIET = frozenset({"allowed", "not-inference", "not-reviewed", "excluded", "unchanged"})
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ verification. The work itself runs in threads, so the event loop keeps answering
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -46,6 +47,8 @@ class Verdict:
     signer: str | None = None
     store: str | None = None
     bom: dict[str, Any] | None = None
+    #: the SHA-256 of the BOM's bytes as the store holds them: what load-time verification pins
+    bom_sha256: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -155,9 +158,10 @@ class ModelVerifier:
                 found = bom_reference(bom)
                 return Verdict(reference, "not-verified", f"the attestation filed under {reference} describes {found}, not this model", store=store)  # fmt: skip
             problems = self.policy.bom_problems(bom)
+            pin = hashlib.sha256(bom_bytes).hexdigest()
             if problems:
-                return Verdict(reference, "policy", f"the BOM of {reference} (signed by {named.name}) does not meet the policy: {'; '.join(problems)}", named.name, store, bom)  # fmt: skip
-            return Verdict(reference, "verified", f"{reference} is signed by {named.name} ({result.signer})", named.name, store, bom)  # fmt: skip
+                return Verdict(reference, "policy", f"the BOM of {reference} (signed by {named.name}) does not meet the policy: {'; '.join(problems)}", named.name, store, bom, pin)  # fmt: skip
+            return Verdict(reference, "verified", f"{reference} is signed by {named.name} ({result.signer})", named.name, store, bom, pin)  # fmt: skip
         detail = "; ".join(failures) or "the policy trusts no signer"
         return Verdict(
             reference,

@@ -651,6 +651,7 @@ _TERMINATION_LIMIT = 4096  # bytes Kubernetes keeps of a termination message
     "--termination-log", type=click.Path(dir_okay=False, path_type=Path),
     help="Write a failure here [default: /dev/termination-log when it is writable].",
 )  # fmt: skip
+@_INSECURE_REGISTRY
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
 @_handle_errors
@@ -663,12 +664,13 @@ def verify_load(
     stores: tuple[str, ...],
     fetch: bool,
     termination_log: Path | None,
+    insecure_registry: tuple[str, ...],
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Verify the model REFERENCE (hf://ORG/REPO@COMMIT, oci://REGISTRY/REPO@sha256:…, or a
     local folder's sha256:…) where a pod's server reads it: its attestation from the
-    policy's stores, verified as the admission webhook does (or, as the webhook will inject it,
+    policy's stores, verified as the admission webhook does (or, as the webhook injects it,
     the very BOM admission verified, by --bom-sha256 from --store), then every file at
     --path re-hashed against the signed BOM. Runs as an init container before the server. Exit 0
     verified, 1 not verified (the reason also goes to the termination log), 2 bad input.
@@ -695,7 +697,10 @@ def verify_load(
         assert path is not None
         trust = PinnedBom(bom_sha256 or "", stores) if pinned else policy_path
         assert trust is not None
-        result = verify_at_load(reference, path, trust, namespace=namespace, fetch=fetch)
+        result = verify_at_load(
+            reference, path, trust, namespace=namespace, fetch=fetch,
+            insecure_registries=insecure_registry,
+        )  # fmt: skip
     except Exception as e:
         message = str(e) if isinstance(e, MlbomError) else f"unexpected {type(e).__name__}: {e}"
         text = f"mlbom verify-load {shown(reference)}: {shown(message, 3800)}"

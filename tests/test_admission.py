@@ -73,6 +73,7 @@ def world(tmp_path_factory):
         "trust": {"signers": [{"name": "ci", "key": {"path": str(root / "signer.pub")}}]},
         "modes": {"default": "enforce", "namespaces": {"team-warn": "warn", "team-audit": "audit"}},
         "confidential": {"required": {"namespaces": ["secure"]}},
+        "loadTimeVerification": {"namespaces": {"secure": "off"}},  # tests/test_verifier_injection.py
         "decisionLog": str(root / "log" / "decisions.jsonl"),
     }))  # fmt: skip
     return root, policy, document, key
@@ -110,10 +111,13 @@ def test_attested_model_is_allowed(server, world):
     assert PINNED in answer["auditAnnotations"]["models"]
 
 
-def test_annotation_names_the_model_of_a_volume(server):
+def test_annotation_names_the_model_of_a_volume_only_with_load_time_verification(server):
     pod = copy.deepcopy(objects_in(MANIFESTS / "llm-d-modelservice-pvc.yaml")[0])
     pod["spec"]["template"]["metadata"]["annotations"] = {"mlbom.dev/model": PINNED}
-    assert server.review(pod)["allowed"] is True
+    answer = server.review(pod)  # the policy injects no verifier: nothing checks the claim's bytes
+    assert answer["allowed"] is False
+    assert "taken on the word of the annotation" in answer["status"]["message"]
+    assert "loadTimeVerification" in answer["status"]["message"]
 
 
 def test_annotation_does_not_override_what_the_server_serves(server):

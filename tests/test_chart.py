@@ -581,7 +581,16 @@ def test_policy_configmap_holds_the_policy_from_values(chart):
     assert configmap["metadata"]["name"] == f"{FULLNAME}-policy"
     shipped = yaml.safe_load(configmap["data"]["policy.yaml"])
     placement = shipped.pop("confidential")  # the chart's placement values fill it in
+    load_time = shipped.pop("loadTimeVerification")  # and its image is the verifier
     assert shipped == policy
+    assert load_time == {"image": "ghcr.io/mlbom/mlbom:0.1.0"}
+    digest = "sha256:" + "ab" * 32
+    pinned = render(chart, {"policy": {"content": policy}, "image": {"digest": digest}})
+    shipped = yaml.safe_load(pinned.one("ConfigMap")["data"]["policy.yaml"])
+    assert shipped["loadTimeVerification"] == {"image": f"ghcr.io/mlbom/mlbom@{digest}"}
+    own = {**policy, "loadTimeVerification": {"image": "mirror.example/mlbom@" + digest, "default": "required"}}  # fmt: skip
+    shipped = yaml.safe_load(render(chart, {"policy": {"content": own}}).one("ConfigMap")["data"]["policy.yaml"])  # fmt: skip
+    assert shipped["loadTimeVerification"] == own["loadTimeVerification"]  # the policy's wins
     assert placement["runtimeClasses"]["sev-snp"] == "kata-qemu-nvidia-gpu-snp"
     assert placement["gpuNodeSelector"] == {"nvidia.com/cc.ready.state": "true"}
     volume = rendered.volumes()["policy"]["configMap"]

@@ -54,6 +54,7 @@ trust:
   signers:
     - name: ci
       keyless: {issuer: https://token.actions.githubusercontent.com, subject: https://github.com/acme/m/.github/workflows/r.yml@refs/heads/main}
+loadTimeVerification: {namespaces: {secure: "off"}}   # placement alone here
 confidential:
   required: {namespaces: [secure]}
 """

@@ -414,10 +414,6 @@ def test_a_runtime_that_names_no_model_serves_its_default_and_is_refused():
             "command": ["vllm", "serve", "acme/llm"],
             "env": [{"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "1"}],
         },
-        {
-            "command": ["vllm", "serve", "acme/llm"],
-            "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}],
-        },
         {"command": ["vllm", "serve", "acme/llm", "--load-format", "runai_streamer"]},
         {"command": ["ollama", "serve"]},
         {"command": ["tritonserver", "--model-repository=/m", "--model-control-mode=explicit"]},
@@ -425,6 +421,13 @@ def test_a_runtime_that_names_no_model_serves_its_default_and_is_refused():
 )
 def test_byte_sources_the_policy_does_not_list_are_refused(container):
     assert "byte-source" in found(container)[1]
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_an_offline_server_reads_a_cache_it_did_not_fill(variable):
+    # admitted only where mlbom's verifier filled that cache (tests/test_verifier_injection.py)
+    container = {"command": ["vllm", "serve", "acme/llm"], "env": [{"name": variable, "value": "1"}]}  # fmt: skip
+    assert "offline-cache" in found(container)[1]
 
 
 def test_a_cache_on_a_shared_volume_is_a_byte_source():

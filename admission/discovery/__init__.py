@@ -236,6 +236,7 @@ class _Accountant:
         elif why := self._accelerators(c, image, env):
             acc.role, acc.why = "inference", why
         acc.runtime = ", ".join(dict.fromkeys([*served, *loads])) or None
+        acc.own_caches = [c for r in readings if r.role == "inference" for c in r.own_caches]
         self._unread_runtimes(acc, unrecognised, image, c)
         for reading in readings:
             for code, message in reading.problems:
@@ -341,7 +342,7 @@ class _Accountant:
         put it in."""
         acc = s.account
         modelcar = _MODELCAR.match(acc.name) and as_str(s.spec.get("image"))
-        car = [oci(modelcar, f"container {acc.name}: image (a KServe modelcar)", acc.name)] if modelcar else []  # fmt: skip
+        car = [replace(oci(modelcar, f"container {acc.name}: image (a KServe modelcar)", acc.name), unreadable_before_start=f"its files are the image of the modelcar {acc.name}, linked in only while the pod runs")] if modelcar else []  # fmt: skip
         acc.models += car
         for reading in s.readings:
             if reading.role != "loader":
@@ -573,12 +574,13 @@ class _Accountant:
         acc = s.account
         where = f"{source} {path}"
         if self.pod.controlled and self.pod.models and _under(path, KSERVE_MODEL_DIR):
-            return list(self.pod.models)  # the controller fills /mnt/models with the object's model
+            # the controller fills /mnt/models with the object's model
+            return [replace(m, container=acc.name, path=path) for m in self.pod.models]
         for target, models in acc.local.items():
             if _under(path, target) or _under(target, path):
                 if not models:
                     acc.problems.append(Problem("byte-source", f"container {acc.name} reads {path}, which it fills itself from a source mlbom cannot tell", acc.name))  # fmt: skip
-                return [replace(m, source=f"{where} (written by {m.source})") for m in models]
+                return [replace(m, source=f"{where} (written by {m.source})", container=acc.name, path=path, unreadable_before_start=f"container {acc.name} downloads it itself as it starts") for m in models]  # fmt: skip
         mount, inner = self._mount_in(s.mounts, path)
         name = mount.volume if mount else None
         inside = [(m.at, m.volume) for m in s.mounts if m.at != path and _under(m.at, path)]
@@ -593,7 +595,7 @@ class _Accountant:
             ))  # fmt: skip
             return []
         if name is None:
-            acc.paths.append(raw(path, where, acc.name, _path_hint(path, "no volume is mounted there; it is in the image")))  # fmt: skip
+            acc.paths.append(raw(path, where, acc.name, _path_hint(path, "no volume is mounted there; it is in the image"), path))  # fmt: skip
             return []
         if writers := self._writers(name):
             acc.problems.append(Problem(
@@ -609,16 +611,16 @@ class _Accountant:
         backing = self._backing(name)
         for (store, folder), loaded in self.filled.items():
             if store == backing and (_within(inner, folder) or _within(folder, inner)):
-                return [replace(m, source=f"{where} (volume {name}, filled by {m.source})", container=acc.name) for m in loaded]  # fmt: skip
+                return [replace(m, source=f"{where} (volume {name}, filled by {m.source})", container=acc.name, path=path) for m in loaded]  # fmt: skip
         volume = as_dict(self.volumes.get(name))
         if use := image_volume(volume, f"{where} (image volume {name})", acc.name):
-            return [use]
+            return [replace(use, path=path)]
         claim = as_str(as_dict(volume.get("persistentVolumeClaim")).get("claimName"))
         if claim:
-            acc.paths.append(raw(f"pvc://{claim}" + (f"/{inner}" if inner else ""), where, acc.name, _path_hint(path, f"it is on the PVC {claim}")))  # fmt: skip
+            acc.paths.append(raw(f"pvc://{claim}" + (f"/{inner}" if inner else ""), where, acc.name, _path_hint(path, f"it is on the PVC {claim}"), path))  # fmt: skip
             return []
         kind = next((k for k in volume if k != "name"), "unknown")
-        acc.paths.append(raw(path, where, acc.name, _path_hint(path, f"volume {name} is {kind} and nothing mlbom reads fills it")))  # fmt: skip
+        acc.paths.append(raw(path, where, acc.name, _path_hint(path, f"volume {name} is {kind} and nothing mlbom reads fills it"), path))  # fmt: skip
         return []
 
     def _image_volumes(self) -> Iterator[ModelUse]:
@@ -655,7 +657,9 @@ class _Accountant:
                 continue
             if needs_word:
                 what = ", ".join([p.reference for p in unresolved] + [f"container {c.name}" for c in unknown]) or "the pod"  # fmt: skip
-                out.models.append(ModelUse(use.reference, use.pinned, f"annotation {ANNOTATION}, taken on its word for {what}", None, use.mappable, use.hint, on_word=True))  # fmt: skip
+                # the one folder it stands for, where there is one: load-time verification checks it there
+                only = unresolved[0] if len(unresolved) == 1 and not unknown else None
+                out.models.append(ModelUse(use.reference, use.pinned, f"annotation {ANNOTATION}, taken on its word for {what}", only and only.container, use.mappable, use.hint, on_word=True, path=only and only.path))  # fmt: skip
             else:
                 loaded = ", ".join(m.reference for m in found) or "no model"
                 out.problems.append(Problem(

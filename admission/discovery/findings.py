@@ -24,6 +24,8 @@ Code = Literal[
     "unmappable",  # a model mlbom cannot check (s3://, a PVC path) and nothing names it
     "confidential",  # the pod does not run where its models' confidential computing needs
     "deadline",  # verification did not finish in time (set by the reviewer)
+    "offline-cache",  # a server told to load from a Hub cache it does not fill itself
+    "load-time",  # load-time verification is required and missing, altered or impossible
 ]
 Role = Literal["inference", "loader", "other"]
 
@@ -34,7 +36,11 @@ class ModelUse:
 
     `reference` is canonical (``hf://ORG/REPO@<commit>``, ``oci://REGISTRY/REPO@sha256:…``)
     when `mappable`, else the raw value (``s3://…``, a path). `on_word` marks a model that
-    only the ``mlbom.dev/model`` annotation names for a path discovery could not resolve."""
+    only the ``mlbom.dev/model`` annotation names for a path discovery could not resolve.
+    `path` is the folder `container` reads it from, when it reads a local path (it is None for
+    a model the runtime downloads by name); `unreadable_before_start` says why no init
+    container can read its bytes, when none can (a KServe modelcar's files are linked in
+    while the pod runs; a container that downloads its own model)."""
 
     reference: str
     pinned: bool
@@ -43,6 +49,8 @@ class ModelUse:
     mappable: bool = True
     hint: str | None = None
     on_word: bool = False
+    path: str | None = None
+    unreadable_before_start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,8 @@ class ContainerAccount:
     paths: list[ModelUse] = field(default_factory=list)
     # folders its own loaders fill, and with what (a download before the server starts)
     local: dict[str, list[ModelUse]] = field(default_factory=dict)
+    # the Hub caches its runtime's own options name (--download-dir), which win over HF_HUB_CACHE
+    own_caches: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -34,8 +34,14 @@ def unmappable_hint(value: str) -> str:
     )
 
 
-def raw(value: str, source: str, container: str | None, hint: str | None = None) -> ModelUse:
-    return ModelUse(value, False, source, container, False, hint or unmappable_hint(value))
+def raw(
+    value: str,
+    source: str,
+    container: str | None,
+    hint: str | None = None,
+    path: str | None = None,
+) -> ModelUse:
+    return ModelUse(value, False, source, container, False, hint or unmappable_hint(value), path=path)  # fmt: skip
 
 
 def hub(

@@ -29,6 +29,7 @@ from admission.discovery.tables import (
     HUGGINGFACESERVER,
     LLAMA_CPP,
     LMDEPLOY,
+    MLBOM_VERIFY_LOAD,
     SGLANG,
     TEI,
     TGI,
@@ -64,6 +65,8 @@ class Reading:
     named: list[Named] = field(default_factory=list)
     problems: list[tuple[Code, str]] = field(default_factory=list)
     cache_dirs: list[str] = field(default_factory=list)  # where it keeps downloads
+    # caches its own options or variables name, which win over HF_HUB_CACHE
+    own_caches: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)  # folders a loader fills
     unknown: dict[str, str] = field(
         default_factory=dict
@@ -320,7 +323,7 @@ def _hub_sources(
     offline = [_env(reading, env, name) for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")]
     if any(_truthy(v) for v in offline) and not sources.shared_caches:
         reading.problem(
-            "byte-source",
+            "offline-cache",
             "HF_HUB_OFFLINE serves the model from a cache that something else filled, which "
             "mlbom cannot check: let the server download the pinned commit, or set "
             "sources.sharedCaches: allow in the policy where load-time verification binds the cache",
@@ -496,6 +499,7 @@ def _loading_options(reading: Reading, parsed: Parsed, runtime: str) -> None:
         reading.problem("byte-source", "--model-loader-extra-config can point the loader at other weights: remove it")  # fmt: skip
     if download := _one(parsed, "download-dir"):
         reading.cache_dirs.append(download)
+        reading.own_caches.append(f"--download-dir {download}")
     if _one(parsed, "remote-weights"):
         reading.problem("byte-source", f"{runtime} takes its weights from another instance: load them from the verified model")  # fmt: skip
 
@@ -588,6 +592,7 @@ def _tgi(inv: Invocation, sources: Sources) -> Reading | None:
     _hub_sources(reading, inv.env, sources, cache="/data")
     if flag := _one(parsed, "cache"):
         reading.cache_dirs.append(flag)
+        reading.own_caches.append(f"--huggingface-hub-cache {flag}")
     return reading
 
 
@@ -778,6 +783,7 @@ def _nim(inv: Invocation, sources: Sources) -> Reading | None:
         reading.named.append(Named("ngc://(the model of the NIM image)", "the NIM image downloads its model from NGC", uri=True))  # fmt: skip
     # NIM starts from its cache, offline, when the cache already holds the model's files
     reading.cache_dirs.append(_expand_path(reading, inv.env, _env(reading, inv.env, "NIM_CACHE_PATH") or "/opt/nim/.cache"))  # fmt: skip
+    reading.own_caches.append(f"NIM_CACHE_PATH {reading.cache_dirs[-1]}")
     _hub_sources(reading, inv.env, sources)
     return reading
 
@@ -795,6 +801,7 @@ def _inference_toolkit(inv: Invocation, sources: Sources) -> Reading | None:
         reading.named.append(Named(inv.env.get("HF_MODEL_DIR") or "/opt/huggingface/model", "HF_MODEL_DIR"))  # fmt: skip
     # it serves HF_MODEL_DIR as it finds it when that is not empty (a handler.py included)
     reading.cache_dirs.append(_expand_path(reading, inv.env, _env(reading, inv.env, "HF_MODEL_DIR") or "/opt/huggingface/model"))  # fmt: skip
+    reading.own_caches.append(f"HF_MODEL_DIR {reading.cache_dirs[-1]}")
     _hub_sources(reading, inv.env, sources)
     return reading
 
@@ -897,10 +904,28 @@ def _modelcar_link(inv: Invocation, sources: Sources) -> Reading | None:
     return Reading("KServe modelcar", "loader", writes=[argv[-1]])
 
 
+def _mlbom_verify_load(inv: Invocation, sources: Sources) -> Reading | None:
+    """mlbom's load-time verifier: with --fetch it is the loader of a pinned model (a Hub
+    model as a Hugging Face cache in --path); without, it only reads."""
+    if inv.argv[:2] != ["mlbom", "verify-load"]:
+        return None
+    parsed = _parsed(Reading("mlbom verify-load", "other"), inv.argv[2:], MLBOM_VERIFY_LOAD)
+    if "--fetch" not in inv.argv[2:]:
+        return Reading("mlbom verify-load", "other")
+    reading = Reading("mlbom verify-load --fetch", "loader")
+    if parsed.ambiguities or len(parsed.positionals) != 1 or not _one(parsed, "path"):
+        reading.problem("ambiguous", "mlbom verify-load --fetch names no single model and --path")
+        return reading
+    reading.named.append(Named(parsed.positionals[0], "mlbom verify-load --fetch", uri=True))
+    reading.writes.append(_one(parsed, "path") or "")
+    _hub_sources(reading, inv.env, sources)
+    return reading
+
+
 READERS: tuple[Callable[..., Reading | None], ...] = (
     _vllm, _sglang, _tgi, _huggingfaceserver, _kserve_server, _llama_cpp, _ollama, _triton, _lmdeploy, _localai,
     _nim, _inference_toolkit, _hub_download, _copier, _fetcher, _storage_initializer,
-    _modelcar_link,
+    _modelcar_link, _mlbom_verify_load,
 )  # fmt: skip
 # Programs and modules that are serving runtimes, and the image repositories of runtimes:
 # one that mlbom cannot read as it runs is refused, never taken for something else.

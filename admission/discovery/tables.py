@@ -1165,3 +1165,10 @@ HUB_DOWNLOAD = Options(
     underscores=True,
     prefixes=True,
 )  # fmt: skip
+# `mlbom verify-load`, the load-time verifier mlbom's webhook injects (click: exact names)
+MLBOM_VERIFY_LOAD = Options(
+    models={"--path": "path"},
+    values=frozenset({"--bom-sha256", "--store", "--policy", "--namespace", "--termination-log", "--insecure-registry"}),
+    flags=frozenset({"--fetch", "--json", "--quiet", "-q"}),
+    positional="reference",
+)  # fmt: skip

@@ -16,18 +16,33 @@ def review(
     policy: Path,
     stores: Sequence[str] = (),
     namespace: str = "default",
+    mutate: bool = True,
 ) -> list[tuple[AdmissionRequest, Decision]]:
-    """Decide Kubernetes objects exactly as the webhook would, each in the AdmissionReview
-    for creating it (objects naming no namespace go to `namespace`). Nothing is recorded."""
+    """Decide Kubernetes objects exactly as the cluster would, each in the AdmissionReview
+    for creating it (objects naming no namespace go to `namespace`): mlbom's mutating webhook
+    first (placement, the load-time verifier; `mutate=False` where the chart's
+    `mutating.enabled` is off), its patch applied, then the validating webhook. A denial of
+    the mutating webhook is the decision. Nothing is recorded."""
     import asyncio
 
+    from admission import patches
     from admission.manifests import admission_request
     from admission.reviewer import Reviewer
 
     reviewer = Reviewer.load(policy, stores)
     requests = [admission_request(o, namespace=namespace) for o in objects]
 
-    async def decide_all() -> list[Decision]:
-        return [await reviewer.review(r) for r in requests]
+    async def decide(request: AdmissionRequest) -> tuple[AdmissionRequest, Decision]:
+        if mutate:
+            mutation = await reviewer.mutate(request)
+            if not mutation.allowed:
+                return request, mutation
+            if mutation.patch:
+                patched = patches.apply(request.parsed_object(), mutation.patch)
+                request = admission_request(patched, namespace=namespace)
+        return request, await reviewer.review(request)
 
-    return list(zip(requests, asyncio.run(decide_all()), strict=True))
+    async def decide_all() -> list[tuple[AdmissionRequest, Decision]]:
+        return [await decide(r) for r in requests]
+
+    return asyncio.run(decide_all())

@@ -28,6 +28,7 @@ equals the plan byte for byte, and planning the patched pod again yields no patc
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ from typing import Any
 from admission.discovery import ContainerAccount, ModelUse, PodAccount
 from admission.policy import LoadTimeVerification
 from admission.verification import Verdict
+from attest.reference import parse
+from attest.stores import can_hold
 
 #: the verifiers' names: `mlbom-verify-load-0`, `-1`, …; any init container so named is
 #: the webhook's to write
@@ -65,6 +68,7 @@ class _Step:
     bom_sha256: str
     path: str
     mount: dict[str, Any]  # a volumeMount of the verifier
+    server: str  # the container that reads it
     fetch: bool = False
     env: tuple[dict[str, Any], ...] = ()  # the Hub client's variables, from the server
 
@@ -97,17 +101,20 @@ def plan_verifiers(
     if not settings.image:
         plan.refusals.append("the policy names no verifier image (loadTimeVerification.image)")
         return plan
+    for where in ("containers", "ephemeralContainers"):
+        for taken in [_name(c) for c in _list(spec.get(where)) if _is_verifier(c)]:
+            plan.refusals.append(f"the container {taken} takes a name mlbom keeps for its verifiers (init containers {PREFIX}N): rename it")  # fmt: skip
     pins = {v.reference: v.bom_sha256 for v in verdicts if v.ok and v.bom_sha256}
     steps, hub_servers = _steps(spec, account, pins, settings, plan.refusals)
     plan.bound = list(dict.fromkeys(s.reference for s in steps))
     verifiers = [_container(i, s, settings) for i, s in enumerate(steps)]
-    plan.rewired = hub_servers
     ops: list[dict[str, Any]] = []
     for where, index, server in _located(spec, hub_servers):
+        plan.rewired.append(_name(server))
         ops += _rewire(server, f"{pod_path}/{where}/{index}", plan.missing)
     if hub_servers:
         ops += _cache_volume(spec, pod_path, plan.missing)
-    ops += _init_containers(spec, pod_path, verifiers, account, plan)
+    ops += _init_containers(spec, pod_path, verifiers, steps, account, plan)
     plan.patch = ops
     return plan
 
@@ -133,6 +140,12 @@ def _steps(
         return [], []
     for use, server in _served(account, refusals):
         container = _container_spec(spec, server)
+        if server.where == "ephemeralContainers":
+            refusals.append(
+                f"the ephemeral container {server.name} loads {use.reference} in a running pod, "
+                f"after the verifiers ran: serve models from the pod spec"
+            )
+            continue
         if use.unreadable_before_start:
             refusals.append(
                 f"{use.reference} cannot be verified before container {server.name} starts: "
@@ -143,6 +156,14 @@ def _steps(
         pin = pins.get(use.reference)
         if pin is None:
             refusals.append(f"{use.reference} has no verified BOM to pin the verifier to")
+            continue
+        if not any(can_hold(store, parse(use.reference)) for store in settings.stores):
+            refusals.append(
+                f"none of the verifier's stores ({', '.join(settings.stores)}) can hold the "
+                f"attestation of {use.reference} (an OCI store holds its own repository's "
+                f"artifacts, a Hub store its own repository's commits): push it to one the pod "
+                f"can reach and list that under loadTimeVerification.stores"
+            )
             continue
         if use.path is None:
             step = _hub_step(use, server, container, pin, refusals)
@@ -165,7 +186,7 @@ def _steps(
             )
             continue
         key = (use.reference, use.path, repr(sorted(mount.items())))
-        steps.setdefault(key, _Step(use.reference, pin, use.path, mount))
+        steps.setdefault(key, _Step(use.reference, pin, use.path, mount, server.name))
     return list(steps.values()), hub_servers
 
 
@@ -222,7 +243,7 @@ def _hub_step(
         e for e in _list(container.get("env")) if isinstance(e, dict) and e.get("name") in HUB_CLIENT_ENV
     )  # fmt: skip
     mount = {"name": HUB_CACHE_VOLUME, "mountPath": HUB_CACHE_PATH}
-    return _Step(use.reference, pin, HUB_CACHE_PATH, mount, fetch=True, env=env)
+    return _Step(use.reference, pin, HUB_CACHE_PATH, mount, server.name, fetch=True, env=env)
 
 
 # -- the patch ------------------------------------------------------------------------------
@@ -301,6 +322,7 @@ def _init_containers(
     spec: dict[str, Any],
     pod_path: str,
     verifiers: list[dict[str, Any]],
+    steps: list[_Step],
     account: PodAccount,
     plan: VerifierPlan,
 ) -> list[dict[str, Any]]:
@@ -324,6 +346,7 @@ def _init_containers(
             f"the sidecar {', '.join(early)} serves a model and starts before the pod's loaders "
             f"finish, so before any verifier: list it after them"
         )
+    plan.refusals += _late_writers(spec, steps, base[:at])
     desired = base[:at] + verifiers + base[at:]
     if desired == current:
         return []
@@ -333,6 +356,27 @@ def _init_containers(
     ops: list[dict[str, Any]] = [{"op": "remove", "path": f"{path}/{i}"} for i in reversed(stale)]
     ops += [{"op": "add", "path": f"{path}/{at + i}", "value": v} for i, v in enumerate(verifiers)]
     return ops
+
+
+def _late_writers(spec: dict[str, Any], steps: list[_Step], before: list[Any]) -> list[str]:
+    """Containers that can write a verified volume after its verifier ran: anything but the
+    init containers that finish before it (and the server that reads it)."""
+    done_before = {_name(c) for c in before if not _dict(c).get("restartPolicy")}
+    found = []
+    for step in steps:
+        volume = step.mount["name"]
+        for where in ("initContainers", "containers", "ephemeralContainers"):
+            for container in _list(spec.get(where)):
+                name = _name(container)
+                if _is_verifier(container) or name in done_before or name == step.server:
+                    continue
+                if any(_dict(m).get("name") == volume and not _dict(m).get("readOnly") for m in _list(_dict(container).get("volumeMounts"))):  # fmt: skip
+                    found.append(
+                        f"container {name} can write the volume {volume} after the verifier "
+                        f"of {step.reference} checked it: mount it read-only there, or fill "
+                        f"the volume in an init container before the verifiers"
+                    )
+    return list(dict.fromkeys(found))
 
 
 def _differences(current: list[Any], verifiers: list[dict[str, Any]]) -> list[str]:
@@ -373,7 +417,7 @@ def _container_spec(spec: dict[str, Any], account: ContainerAccount) -> dict[str
 def _located(spec: dict[str, Any], names: list[str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
     for where in ("initContainers", "containers"):
         for index, container in enumerate(_list(spec.get(where))):
-            if _name(container) in names and not _is_verifier(container):
+            if _name(container) in names and not (where == "initContainers" and _is_verifier(container)):  # fmt: skip
                 yield where, index, container
 
 
@@ -383,7 +427,7 @@ def _mount_of(container: dict[str, Any], path: str) -> dict[str, Any] | None:
     for mount in _list(container.get("volumeMounts")):
         if not isinstance(mount, dict) or not isinstance(mount.get("mountPath"), str):
             continue
-        at = "/" + mount["mountPath"].strip("/")
+        at = posixpath.normpath("/" + mount["mountPath"].lstrip("/"))
         if (path == at or path.startswith(at.rstrip("/") + "/")) and (
             best is None or len(at) > len(best["mountPath"])
         ):
@@ -394,6 +438,10 @@ def _mount_of(container: dict[str, Any], path: str) -> dict[str, Any] | None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 __all__ = ["HUB_CACHE_PATH", "HUB_CACHE_VOLUME", "PREFIX", "VerifierPlan", "plan_verifiers"]

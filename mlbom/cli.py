@@ -875,6 +875,11 @@ def check_policy(policy_path: Path) -> None:
     "-n", "--namespace", default="default", show_default=True,
     help="Namespace for objects that name none.",
 )  # fmt: skip
+@click.option(
+    "--no-mutate", is_flag=True,
+    help="Skip mlbom's mutating webhook (where the chart's mutating.enabled is false): decide "
+    "the objects as written.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
 @_handle_errors
 def review_manifests(
@@ -882,17 +887,19 @@ def review_manifests(
     policy_path: Path,
     stores: tuple[str, ...],
     namespace: str,
+    no_mutate: bool,
     as_json: bool,
 ) -> None:
     """Decide MANIFEST files (multi-document YAML, Lists, Helm output; `-` for stdin) exactly
-    as the webhook would. Exit 1 if any object is denied."""
+    as the cluster would: mlbom's mutating webhook (placement in a TEE, the load-time
+    verifier), then its validating webhook. Exit 1 if any object is denied."""
     import admission
     from admission.manifests import objects_in
 
     objects = [o for m in manifests for o in objects_in(m)]
     results = []
     for request, decision in admission.review(
-        objects, policy=policy_path, stores=stores, namespace=namespace
+        objects, policy=policy_path, stores=stores, namespace=namespace, mutate=not no_mutate
     ):
         kind = request.kind.kind if request.kind else None
         what = f"{kind}/{request.name} ({request.namespace})"

@@ -253,17 +253,24 @@ class Image:
         read_only: bool = True,
         tmp: bool = True,
         volumes: Sequence[tuple[Path, str]] = (),
+        writable: Sequence[tuple[Path, str]] = (),
+        network: str = "none",
+        options: Sequence[str] = (),
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
         """`podman run --rm --network=none` the image with `args`; the root filesystem is
-        read-only and /tmp a tmpfs unless asked otherwise."""
-        command = ["podman", *storage(), "run", "--rm", "--network=none", *self.runtime]
+        read-only and /tmp a tmpfs unless asked otherwise; `volumes` are mounted read-only,
+        `writable` read-write."""
+        command = ["podman", *storage(), "run", "--rm", f"--network={network}", *self.runtime]
         if read_only:
             command.append("--read-only")
         if tmp:
             command += ["--tmpfs", "/tmp:rw,size=256m,mode=1777"]
         for source, target in volumes:
             command += ["--volume", f"{source}:{target}:ro"]
+        for source, target in writable:
+            command += ["--volume", f"{source}:{target}:rw"]
+        command += options
         if entrypoint is not None:
             command += ["--entrypoint", entrypoint]
         command += [self.ref, *args]

@@ -1,7 +1,8 @@
 """The container image the Helm chart runs (webhook, recorder, load-time verifier): the
 Containerfile's promises checked on the file, then on the image itself, built from this tree
 on a debootstrapped Debian base (tests/image_build.py) and run with podman: non-root, a
-read-only root filesystem, its labels, its own CycloneDX SBOM, no package installer.
+read-only root filesystem, its labels, its own CycloneDX SBOM, no package installer; and
+the verifier the chart's webhook injects, run as the kubelet would run it on prepared volumes.
 
 Building needs root and Debian's buildah, podman, runc and debootstrap (`make test` installs
 them as root); without them the image tests skip locally and fail under CI=true.
@@ -11,7 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import tomllib
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -199,12 +204,139 @@ def test_no_package_installer_or_tests(facts: dict) -> None:
 
 
 def test_verify_load_runs_in_the_image(image: Image) -> None:
-    """The load-time verifier ships in the same image (its behaviour is tested elsewhere)."""
+    """The load-time verifier ships in the same image."""
     done = image.run("verify-load", "--help")
-    if done.returncode == 2 and "No such command" in done.stderr:
-        pytest.skip("`mlbom verify-load` is not in this tree yet (issue 15, the verifier step)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage: mlbom verify-load")
+
+
+# --- the load-time verifier as the chart's webhook injects it, run for real ---
+
+
+def run_like_the_kubelet(
+    image: Image, container: dict, volumes: dict[str, Path], log: Path
+) -> subprocess.CompletedProcess[str]:
+    """A pod spec's container run in the image as the kubelet runs it: its command and env,
+    each volume mount (from `volumes` by name, subPath joined, read-only where it says), its
+    user, read-only root, dropped capabilities and no privilege escalation, the termination
+    log where it says. The network is the host's, where the test registry listens."""
+    assert image.ref == container["image"], container["image"]
+    security = container["securityContext"]
+    assert security["capabilities"] == {"drop": ["ALL"]} and security["allowPrivilegeEscalation"] is False  # fmt: skip
+    options = ["--user", f"{security['runAsUser']}:{security['runAsGroup']}", "--cap-drop=ALL",
+               "--security-opt=no-new-privileges"]  # fmt: skip
+    for variable in container.get("env", []):
+        options += ["--env", f"{variable['name']}={variable['value']}"]
+    read_only, writable = [], [(log, container["terminationMessagePath"])]
+    for mount in container["volumeMounts"]:
+        source = volumes[mount["name"]] / mount.get("subPath", "")
+        (read_only if mount["readOnly"] else writable).append((source, mount["mountPath"]))
+    program, *args = container["command"]
+    return image.run(
+        *args, entrypoint=program, read_only=security["readOnlyRootFilesystem"], tmp=False,
+        volumes=read_only, writable=writable, network="host", options=options,
+    )  # fmt: skip
+
+
+def charts_verifier(image: Image, tmp_path: Path) -> Iterator[tuple[dict, Path]]:
+    """The verifier the chart's webhook injects for a pod serving a model from an image
+    volume: the model pushed to the test registry, its BOM signed and filed there, the chart
+    rendered with this image and a policy requiring load-time verification, and the pod
+    mutated with that policy."""
+    import asyncio
+
+    import helm_python as helm
+
+    import attest
+    import mlbom
+    from admission.manifests import admission_request
+    from admission.reviewer import Reviewer
+    from attest import keys
+    from attest.reference import parse
+    from attest.stores import Attestation, open_store
+    from tests.builders import hf_folder
+    from tests.registry import push_model, running_registry
+
+    with running_registry(tmp_path / "registry") as registry:
+        model = hf_folder(tmp_path / "model")
+        digest = push_model(registry, "models/llm:v1", model)
+        reference = f"oci://{registry.host}/models/llm@{digest}"
+        bom = mlbom.generate(reference).to_dict()
+        key = keys.generate("ecdsa-p256")
+        keys.write_key_pair(key, tmp_path / "signer.key", tmp_path / "signer.pub", None)
+        store = f"oci://{registry.host}/models/llm"
+        bundle = attest.sign(bom, key=key).encode()
+        open_store(store).push(parse(reference), Attestation(json.dumps(bom).encode(), bundle))
+        policy = {
+            "apiVersion": "mlbom.dev/v1", "kind": "AdmissionPolicy", "stores": [store],
+            "trust": {"signers": [{"name": "ci", "key": {"pem": (tmp_path / "signer.pub").read_text()}}]},
+            "loadTimeVerification": {"default": "required"},
+        }  # fmt: skip
+        repository, _, tag = image.ref.rpartition(":")
+        values = {"image": {"repository": repository, "tag": tag}, "policy": {"content": policy}}
+        with helm.Chart.load(ROOT / "deploy" / "mlbom-admission") as chart:
+            manifests = chart.render(values, name="mlbom", namespace="mlbom-system")
+        configmap = next(
+            doc for name, text in manifests.items() if name.endswith(".yaml")
+            for doc in yaml.safe_load_all(text)
+            if doc and doc["kind"] == "ConfigMap" and "policy.yaml" in doc["data"]
+        )  # fmt: skip
+        shipped = tmp_path / "policy.yaml"
+        shipped.write_text(configmap["data"]["policy.yaml"])
+        pod = {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "llm"},
+            "spec": {
+                "containers": [{
+                    "name": "server", "image": "vllm/vllm-openai:v0.10.0",
+                    "command": ["vllm", "serve", "/models"],
+                    "resources": {"limits": {"nvidia.com/gpu": 1}},
+                    "volumeMounts": [{"name": "weights", "mountPath": "/models", "readOnly": True}],
+                }],
+                "volumes": [{"name": "weights", "image": {"reference": reference[6:]}}],
+            },
+        }  # fmt: skip
+        reviewer = Reviewer.load(shipped)
+        decision = asyncio.run(reviewer.mutate(admission_request(pod, namespace="team")))
+        (verifier,) = [op["value"] for op in decision.patch if op["path"] == "/spec/initContainers"]  # fmt: skip
+        yield verifier[0], model
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (None, None),
+        (lambda m: m.joinpath("vocab.txt").write_bytes(b"[PAD]\n[UNK]\nhellp\n"), "vocab.txt has changed"),
+        (lambda m: m.joinpath("extra.py").write_text("import os\n"), "extra.py is not in the BOM"),
+        (lambda m: m.joinpath("vocab.txt").unlink(), "vocab.txt is missing"),
+        (lambda m: (m / "vocab.txt").unlink() or (m / "vocab.txt").symlink_to("/etc/passwd"),
+         "outside the model folder"),
+    ],
+    ids=["untouched", "byte-changed", "file-added", "file-missing", "symlink-out"],
+)  # fmt: skip
+def test_the_charts_verifier_command_checks_the_volume(image: Image, tmp_path: Path, tamper, reason) -> None:  # fmt: skip
+    for verifier, model in charts_verifier(image, tmp_path):
+        assert verifier["name"] == "mlbom-verify-load-0"
+        assert verifier["command"][:2] == ["mlbom", "verify-load"] and "--bom-sha256" in verifier["command"]  # fmt: skip
+        volume = tmp_path / "volume"
+        shutil.copytree(model, volume / "content")
+        for path in [volume, *volume.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        if tamper:
+            tamper(volume / "content")
+        log = tmp_path / "termination-log"
+        log.touch(mode=0o666)
+        log.chmod(0o666)
+        mount = verifier["volumeMounts"][0]
+        assert mount == {"name": "weights", "mountPath": "/models", "readOnly": True}
+        done = run_like_the_kubelet(image, verifier, {"weights": volume / "content"}, log)
+        message = log.read_text()
+        if reason is None:
+            assert done.returncode == 0, done.stderr + message
+            assert message == ""
+        else:
+            assert done.returncode == 1, done.stderr
+            assert reason in message and message.startswith("mlbom verify-load oci://"), message
+            assert "Traceback" not in done.stderr
 
 
 def test_build_is_cached(image: Image) -> None:

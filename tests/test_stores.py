@@ -306,3 +306,23 @@ def test_push_to_hub(cli, hub, tmp_path):
         "verify", f"hf://{REPO}@{new}", "--store", f"hf://{REPO}", "--key", tmp_path / "k.pub"
     )
     assert out.startswith("verified:")
+
+
+@pytest.mark.parametrize(
+    ("location", "reference", "holds"),
+    [
+        ("oci://r.example/models/m", "oci://r.example/models/m@sha256:" + "a" * 64, True),
+        ("oci://r.example/models/m", "oci://r.example/models/other@sha256:" + "a" * 64, False),
+        ("oci://r.example/models/m", "hf://acme/m@" + "a" * 40, False),
+        ("hf://acme/m", "hf://ACME/M@" + "a" * 40, True),  # the Hub's names ignore case
+        ("hf://acme/m", "hf://acme/m2@" + "a" * 40, False),
+        ("hf://acme/m", "sha256:" + "a" * 64, False),
+        ("/srv/attestations", "sha256:" + "a" * 64, True),
+        ("/srv/attestations", "hf://acme/m@" + "a" * 40, True),
+    ],
+)
+def test_which_store_can_hold_which_model(location, reference, holds):
+    from attest.reference import parse
+    from attest.stores import can_hold
+
+    assert can_hold(location, parse(reference)) is holds

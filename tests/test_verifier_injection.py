@@ -18,6 +18,7 @@ import yaml
 
 import attest
 import mlbom
+from admission import patches
 from admission.manifests import admission_request
 from admission.reviewer import Decision, Reviewer
 from admission.verifier_injection import HUB_CACHE_PATH, HUB_CACHE_VOLUME, PREFIX
@@ -30,7 +31,7 @@ REPO = "acme/tiny-llm"
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 HUB_MODEL = f"hf://{REPO}@{COMMIT}"
 IMAGE = "registry.example/mlbom/mlbom@sha256:" + "ab" * 32
-VERIFIER_STORE = "oci://registry.example/attestations"
+VERIFIER_STORE = f"hf://{REPO}"  # the attestations beside the model on the Hub
 GPU = {"limits": {"nvidia.com/gpu": 1}}
 
 
@@ -72,7 +73,7 @@ def world(tmp_path_factory):
         "loadTimeVerification": {
             "image": IMAGE,
             "namespaces": {"strict": "required", "loose": "off", "team-warn": "required"},
-            "stores": [VERIFIER_STORE],
+            "stores": ["oci://registry.example/attestations", VERIFIER_STORE],
         },
     }))  # fmt: skip
     return {"reviewer": Reviewer.load(policy), "shas": shas, "local": local, "root": root}
@@ -81,7 +82,9 @@ def world(tmp_path_factory):
 def mutate(world, obj: dict, namespace: str = "default") -> tuple[dict, Decision]:
     decision = asyncio.run(world["reviewer"].mutate(admission_request(obj, namespace=namespace)))
     assert decision.allowed, decision.reason
-    return jsonpatch.apply_patch(obj, decision.patch), decision
+    patched = jsonpatch.apply_patch(obj, decision.patch)
+    assert patches.apply(obj, decision.patch) == patched  # the offline review's own applier
+    return patched, decision
 
 
 def validate(world, obj: dict, namespace: str = "strict") -> Decision:
@@ -157,7 +160,8 @@ def test_a_hub_model_is_downloaded_and_verified_by_the_verifier(world):
         "image": IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "command": ["mlbom", "verify-load", HUB_MODEL, "--path", HUB_CACHE_PATH,
-                    "--bom-sha256", world["shas"][HUB_MODEL], "--store", VERIFIER_STORE,
+                    "--bom-sha256", world["shas"][HUB_MODEL],
+                    "--store", "oci://registry.example/attestations", "--store", VERIFIER_STORE,
                     "--fetch", "--quiet"],
         "resources": {"requests": {"cpu": "1", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "volumeMounts": [{"name": HUB_CACHE_VOLUME, "mountPath": HUB_CACHE_PATH, "readOnly": False}],
@@ -223,7 +227,7 @@ TAMPERING = {
     "removed": (lambda s: s["initContainers"].pop(), "is missing"),
     "image": (lambda s: verifiers(s)[0].update(image="registry.example/mlbom/mlbom:latest"), "(image differ)"),
     "bom-pin": (lambda s: verifiers(s)[0]["command"].__setitem__(6, "0" * 64), "(command differ)"),
-    "store": (lambda s: verifiers(s)[0]["command"].__setitem__(8, "oci://evil.example/a"), "(command differ)"),
+    "store": (lambda s: verifiers(s)[0]["command"].__setitem__(10, "hf://evil/llm"), "(command differ)"),
     "no-fetch": (lambda s: verifiers(s)[0]["command"].remove("--fetch"), "(command differ)"),
     "args-added": (lambda s: verifiers(s)[0].update(args=["--help"]), "(args differ)"),
     "root": (lambda s: verifiers(s)[0]["securityContext"].update(runAsUser=0), "(securityContext differ)"),
@@ -276,6 +280,7 @@ def test_a_loaded_folder_is_rehashed_right_after_the_last_loader(world):
     (verifier,) = verifiers(spec_of(pod))
     assert verifier["command"] == ["mlbom", "verify-load", HUB_MODEL, "--path", "/models/llm",
                                    "--bom-sha256", world["shas"][HUB_MODEL],
+                                   "--store", "oci://registry.example/attestations",
                                    "--store", VERIFIER_STORE, "--quiet"]  # fmt: skip
     assert verifier["volumeMounts"] == [{"name": "models", "mountPath": "/models", "readOnly": True}]  # fmt: skip
     assert "env" not in spec_of(pod)["containers"][0]  # the server is not rewired
@@ -286,25 +291,33 @@ def test_a_loaded_folder_is_rehashed_right_after_the_last_loader(world):
 
 
 def test_a_model_on_a_claim_named_by_the_annotation_needs_the_verifier(world):
-    local = world["local"]
-    pod, _ = mutate(world, claim_pod(local))
+    pod, _ = mutate(world, claim_pod(HUB_MODEL))
     (verifier,) = verifiers(spec_of(pod))
-    assert verifier["command"][2:5] == [local, "--path", "/mnt/model"]
+    assert verifier["command"][2:5] == [HUB_MODEL, "--path", "/mnt/model"]
     assert verifier["volumeMounts"] == [{"name": "weights", "subPath": "team/llm", "mountPath": "/mnt", "readOnly": True}]  # fmt: skip
     # inject (not required): the annotation's word still needs the verifier, unmodified
     assert validate(world, pod, "default").allowed
     stripped = tampered(pod, lambda s: s.pop("initContainers"))
     denied = validate(world, stripped, "default")
     assert not denied.allowed and "taken on the word of the annotation" in denied.reason
-    off = validate(world, claim_pod(local), "loose")
+    off = validate(world, claim_pod(HUB_MODEL), "loose")
     assert not off.allowed and "it is off in namespace loose" in off.reason
+
+
+def test_a_folder_key_no_store_of_the_pod_can_hold_is_refused(world):
+    # a local folder's BOM is filed in folder stores only, which are the webhook's, not the pod's
+    local = world["local"]
+    patched, decision = mutate(world, claim_pod(local))
+    assert decision.patch == []
+    denied = validate(world, patched, "default")
+    assert not denied.allowed and f"can hold the attestation of {local}" in denied.reason
 
 
 # -- what no init container can check ------------------------------------------------------
 
 
 def test_a_model_inside_the_server_image_is_refused_where_required(world):
-    pod = claim_pod(world["local"])
+    pod = claim_pod(HUB_MODEL)
     pod["spec"]["containers"][0]["volumeMounts"] = []
     pod["spec"]["volumes"] = []
     patched, decision = mutate(world, pod)
@@ -478,3 +491,121 @@ def test_an_init_container_named_like_a_verifier_is_the_webhooks(world):
     assert not verifiers(spec_of(patched))
     denied = validate(world, pod)
     assert f"{PREFIX}0 is named as a verifier but verifies nothing" in denied.reason
+
+
+# -- found by attacking the change (each was admitted before its fix) -------------------------
+
+
+def test_a_second_mount_at_the_model_folder_spelled_otherwise_is_refused(world):
+    # the API server compares mountPaths as strings; the runtime mounts both, the later on top
+    for spelling in ("/models/", "/models/x/.."):
+        pod = loader_pod()
+        pod["spec"]["containers"][0]["volumeMounts"].append({"name": "evil", "mountPath": spelling, "readOnly": True})  # fmt: skip
+        pod["spec"]["volumes"].append({"name": "evil", "persistentVolumeClaim": {"claimName": "evil"}})  # fmt: skip
+        denied = validate(world, mutate(world, pod)[0])
+        assert not denied.allowed and "mounts two volumes at /models" in denied.reason
+
+
+@pytest.mark.parametrize("env", [[], [{"name": "HF_HUB_OFFLINE", "value": "1"}]], ids=["online", "offline"])  # fmt: skip
+def test_a_server_named_like_a_verifier_is_refused(world, env):
+    patched, _ = mutate(world, hub_pod(name=f"{PREFIX}5", env=env))
+    denied = validate(world, patched)
+    assert (
+        not denied.allowed and f"the container {PREFIX}5 takes a name mlbom keeps" in denied.reason
+    )
+
+
+def ephemeral_update(world, running: dict, debug: dict) -> Decision:
+    """The UPDATE of pods/ephemeralcontainers that adds `debug` to the running pod."""
+    from admission.manifests import admission_review
+    from admission.reviewer import parse_review
+
+    new = copy.deepcopy(running)
+    new["spec"]["ephemeralContainers"] = [debug]
+    review = admission_review(new, namespace="strict")
+    review["request"] |= {"operation": "UPDATE", "subResource": "ephemeralcontainers", "oldObject": running}  # fmt: skip
+    return asyncio.run(world["reviewer"].decide(parse_review(review), float("inf")))
+
+
+@pytest.mark.parametrize("env", [[], [{"name": "HF_HUB_OFFLINE", "value": "1"}, {"name": "HF_HUB_CACHE", "value": "/root/baked"}]], ids=["online", "offline"])  # fmt: skip
+def test_an_ephemeral_server_is_refused_where_required(world, env):
+    running, _ = mutate(world, hub_pod())
+    debug = {"name": "debug", "image": "vllm/vllm-openai:v0.10.0", "env": env,
+             "command": ["vllm", "serve", REPO, "--revision", COMMIT]}  # fmt: skip
+    denied = ephemeral_update(world, running, debug)
+    assert not denied.allowed and "the ephemeral container debug loads" in denied.reason
+
+
+@pytest.mark.parametrize("where", ["initContainers", "containers"])
+def test_a_gpu_container_writing_the_verified_folder_is_refused(world, where):
+    pod = loader_pod()
+    pod["metadata"]["annotations"] = {"mlbom.dev/model": HUB_MODEL}  # names the found model
+    pod["spec"][where].append({
+        "name": "tune", "image": "busybox", "resources": GPU,
+        "command": ["cp", "/evil/model.safetensors", "/models/llm/model.safetensors"],
+        "volumeMounts": [{"name": "models", "mountPath": "/models"}, {"name": "evil", "mountPath": "/evil"}],
+    })  # fmt: skip
+    pod["spec"]["volumes"].append({"name": "evil", "persistentVolumeClaim": {"claimName": "evil"}})
+    denied = validate(world, mutate(world, pod)[0])
+    assert not denied.allowed and "container tune" in denied.reason
+
+
+def test_a_container_given_gpus_by_variable_writing_the_verified_folder_is_refused(world):
+    pod = loader_pod()
+    pod["spec"]["containers"].append({
+        "name": "tune", "image": "busybox", "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}],
+        "command": ["sleep", "infinity"], "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+    })  # fmt: skip
+    denied = validate(world, mutate(world, pod)[0])
+    assert not denied.allowed and "container tune" in denied.reason
+
+
+def test_an_annotation_naming_the_found_model_covers_no_other_path(world):
+    # a loader fetches the verified model into a folder nobody serves; the server reads a claim
+    pod = loader_pod()
+    pod["metadata"]["annotations"] = {"mlbom.dev/model": HUB_MODEL}
+    server = pod["spec"]["containers"][0]
+    server["command"] = ["vllm", "serve", "/data/llm"]
+    server["volumeMounts"] = [{"name": "evil", "mountPath": "/data", "readOnly": True}]
+    pod["spec"]["volumes"].append({"name": "evil", "persistentVolumeClaim": {"claimName": "evil"}})
+    denied = validate(world, mutate(world, pod)[0])
+    assert not denied.allowed and "pvc://evil/llm" in denied.reason
+    # nor an adapter on a claim beside the served Hub model
+    adapters = hub_pod(
+        command=["vllm", "serve", REPO, "--revision", COMMIT, "--enable-lora", "--lora-modules", "a=/adapters/a"],
+        volumeMounts=[{"name": "evil", "mountPath": "/adapters", "readOnly": True}],
+    )  # fmt: skip
+    adapters["metadata"]["annotations"] = {"mlbom.dev/model": HUB_MODEL}
+    adapters["spec"]["volumes"] = [{"name": "evil", "persistentVolumeClaim": {"claimName": "evil"}}]
+    denied = validate(world, mutate(world, adapters)[0])
+    assert not denied.allowed and "pvc://evil/a" in denied.reason
+
+
+# -- the offline review: mutation first, as in the cluster ---------------------------------
+
+
+def test_the_offline_review_decides_after_mlboms_own_mutation(world, tmp_path, cli):
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(yaml.safe_dump(hub_pod()))
+    policy = world["root"] / "policy.yaml"
+    out, _ = cli("admission", "review", manifest, "--policy", policy, "-n", "strict")
+    assert out.startswith(f"allow Pod/llm (strict): verified: {HUB_MODEL} is signed by ci")
+    out, _ = cli("admission", "review", manifest, "--policy", policy, "-n", "strict", "--no-mutate", code=1)  # fmt: skip
+    assert out.startswith("DENY  Pod/llm (strict): load-time verification is required")
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ([{"op": "remove", "path": "/spec/missing"}], "which is not there"),
+        ([{"op": "add", "path": "/spec/containers/2", "value": {}}], "out of range"),
+        ([{"op": "replace", "path": "/spec/containers/01", "value": {}}], "not an array index"),
+        ([{"op": "add", "path": "/metadata/name/x", "value": 1}], "reaches into a value"),
+        ([{"op": "add", "path": "spec", "value": 1}], "not a JSON Pointer"),
+    ],
+)
+def test_a_patch_that_does_not_fit_is_an_error(patch, message):
+    from mlbom.errors import BadInputError
+
+    with pytest.raises(BadInputError, match=message):
+        patches.apply(hub_pod(), patch)

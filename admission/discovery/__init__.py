@@ -186,8 +186,8 @@ class _Accountant:
         out.containers = [s.account for s in seen]
         for s in seen:
             self._loaded(s)
-        for s in seen:
-            if s.account.role == "other":
+        for s in seen:  # a server writes too: into its own folders, or another server's
+            if s.account.role != "loader":
                 for m in s.mounts:
                     if not m.read_only:
                         self.writers.setdefault(self._backing(m.volume), []).append(s.account.name)
@@ -252,6 +252,14 @@ class _Accountant:
                     name,
                 ))  # fmt: skip
         found = _Seen(acc, c, readings, self._mounts(c), unrecognised)
+        paths = [m.at for m in found.mounts]
+        for twice in sorted({p for p in paths if paths.count(p) > 1}):
+            acc.problems.append(Problem(
+                "ambiguous",
+                f"container {name} mounts two volumes at {twice} (spelled differently): which one "
+                f"it sees is the container runtime's choice, not the pod's. Mount one",
+                name,
+            ))  # fmt: skip
         for inv in [*line.invocations, *hooks.invocations]:
             self._program_source(found, inv)
         return found
@@ -403,7 +411,7 @@ class _Accountant:
         holding, _ = self._mount_in(s.mounts, folder)
         inside = [m for m in s.mounts if m.at != folder and _under(m.at, folder)]
         for mount in [*([holding] if holding else []), *inside]:
-            writers = self._writers(mount.volume)
+            writers = self._writers(mount.volume, s.account.name)
             if self._fresh(mount.volume) and not writers:
                 continue
             if self.sources.shared_caches and not writers:
@@ -557,15 +565,15 @@ class _Accountant:
             return f"host:{_normal(host, '/')}"
         return f"volume:{volume}"
 
-    def _writers(self, volume: str) -> list[str]:
-        """The containers that may write unknown bytes into a volume's store (host folders
-        inside one another are one store)."""
+    def _writers(self, volume: str, reader: str) -> list[str]:
+        """The containers besides `reader` that may write unknown bytes into a volume's store
+        (host folders inside one another are one store)."""
         backing = self._backing(volume)
         if not backing.startswith("host:"):
-            return self.writers.get(backing, [])
+            return [w for w in self.writers.get(backing, []) if w != reader]
         path = backing.removeprefix("host:")
         return [w for key, names in self.writers.items() if key.startswith("host:")
-                and (_under(path, key[5:]) or _under(key[5:], path)) for w in names]  # fmt: skip
+                and (_under(path, key[5:]) or _under(key[5:], path)) for w in names if w != reader]  # fmt: skip
 
     def _trace(self, path: str, s: _Seen, source: str) -> list[ModelUse]:
         """The models behind a local path: what a loader of the same container or of the
@@ -597,7 +605,7 @@ class _Accountant:
         if name is None:
             acc.paths.append(raw(path, where, acc.name, _path_hint(path, "no volume is mounted there; it is in the image"), path))  # fmt: skip
             return []
-        if writers := self._writers(name):
+        if writers := self._writers(name, acc.name):
             acc.problems.append(Problem(
                 "byte-source",
                 f"container {acc.name} reads its model from {path} on the volume {name}, which "
@@ -632,34 +640,22 @@ class _Accountant:
 
     def _annotation(self, out: PodAccount) -> None:
         """``mlbom.dev/model`` names what discovery cannot resolve; it never overrides what
-        discovery finds."""
+        discovery finds, and it covers the unresolved paths only with a model of its own."""
         declared = list({u.reference: u for u in self._declared()}.values())
         unresolved = [p for c in out.containers for p in c.paths]
         unknown = [c for c in out.containers if c.role == "inference" and not c.models and not c.paths and not c.runtime]  # fmt: skip
         found = out.all_models()
-        if not declared:
-            for container in out.containers:
-                for path in container.paths:
-                    container.problems.append(Problem("unmappable", f"container {container.name}: model {path.reference} ({path.source}) cannot be checked by mlbom: {path.hint}", container.name))  # fmt: skip
-            for container in unknown:
-                container.problems.append(Problem(
-                    "no-model",
-                    f"container {container.name} is an inference container ({container.why}) but mlbom "
-                    f"cannot tell which model it loads: run a recognised server that names the "
-                    f"model, or add the annotation {ANNOTATION}: hf://ORG/REPO@<commit> "
-                    f"(or oci://REGISTRY/REPO@sha256:<digest>)",
-                    container.name,
-                ))  # fmt: skip
-            return
         needs_word = bool(unresolved or unknown or not found)
+        covered = False
         for use in declared:
             if any(same_model(use.reference, m.reference) for m in found):
-                continue
+                continue  # it names what the pod already loads: it stands for nothing else
             if needs_word:
                 what = ", ".join([p.reference for p in unresolved] + [f"container {c.name}" for c in unknown]) or "the pod"  # fmt: skip
                 # the one folder it stands for, where there is one: load-time verification checks it there
                 only = unresolved[0] if len(unresolved) == 1 and not unknown else None
                 out.models.append(ModelUse(use.reference, use.pinned, f"annotation {ANNOTATION}, taken on its word for {what}", only and only.container, use.mappable, use.hint, on_word=True, path=only and only.path))  # fmt: skip
+                covered = True
             else:
                 loaded = ", ".join(m.reference for m in found) or "no model"
                 out.problems.append(Problem(
@@ -668,6 +664,20 @@ class _Accountant:
                     f"the annotation names only models on volumes mlbom cannot trace; remove it or "
                     f"make it agree",
                 ))  # fmt: skip
+        if covered:
+            return
+        for container in out.containers:
+            for path in container.paths:
+                container.problems.append(Problem("unmappable", f"container {container.name}: model {path.reference} ({path.source}) cannot be checked by mlbom: {path.hint}", container.name))  # fmt: skip
+        for container in unknown:
+            container.problems.append(Problem(
+                "no-model",
+                f"container {container.name} is an inference container ({container.why}) but mlbom "
+                f"cannot tell which model it loads: run a recognised server that names the "
+                f"model, or add the annotation {ANNOTATION}: hf://ORG/REPO@<commit> "
+                f"(or oci://REGISTRY/REPO@sha256:<digest>)",
+                container.name,
+            ))  # fmt: skip
 
     def _declared(self) -> Iterator[ModelUse]:
         for meta in (self.pod.metadata, self.pod.object_metadata):

@@ -66,6 +66,17 @@ class Store(ABC):
         raise BadInputError(f"{self.location} cannot list its models")
 
 
+def can_hold(location: str, ref: ModelRef) -> bool:
+    """Whether the store `location` can hold the attestation of `ref` at all: an OCI store
+    holds its own repository's artifacts (as their referrers), a Hub store its own
+    repository's commits, a folder any model."""
+    if location.startswith("oci://"):
+        return ref.kind == "oci" and ref.name == location.removeprefix("oci://")
+    if location.startswith("hf://"):
+        return ref.kind == "hf" and ref.name.lower() == location.removeprefix("hf://").lower()
+    return "://" not in location
+
+
 def open_store(location: str, *, insecure_registries: tuple[str, ...] = ()) -> Store:
     """The store `location` names: `oci://REGISTRY/REPO`, `hf://ORG/REPO`, or a folder."""
     if location.startswith("oci://"):

@@ -211,7 +211,7 @@ def pinned_bom(
 ) -> tuple[dict[str, Any], str, str]:
     """The BOM admission verified for `ref`: the first store's whose bytes have the pinned
     SHA-256. Another BOM under the same name (replaced since admission) is refused."""
-    from attest.statement import parse_bom
+    from attest.statement import bom_sha256, parse_bom
     from attest.stores import (
         CorruptEntryError,
         NoAttestationError,
@@ -241,10 +241,14 @@ def pinned_bom(
         except CorruptEntryError as e:
             other.append(f"{store.location}: {e.message}")
             continue
-        if hashlib.sha256(attestation.bom).hexdigest() != pin.sha256:
+        try:
+            bom = parse_bom(attestation.bom, f"the BOM of {ref}")
+        except MlbomError as e:
+            other.append(f"{store.location}: {e.message}")
+            continue
+        if bom_sha256(bom) != pin.sha256:
             other.append(f"{store.location} holds another BOM for it than the one admitted")
             continue
-        bom = parse_bom(attestation.bom, f"the BOM of {ref}")
         return bom, f"admission (BOM sha256:{pin.sha256[:12]}…)", store.location
     if unreachable and not other:
         raise StoreUnreachableError(

@@ -10,7 +10,6 @@ verification. The work itself runs in threads, so the event loop keeps answering
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from attest.reference import ModelRef, parse
-from attest.statement import file_subjects, parse_bom
+from attest.statement import bom_sha256, file_subjects, parse_bom
 from attest.stores import (
     CorruptEntryError,
     NoAttestationError,
@@ -47,7 +46,7 @@ class Verdict:
     signer: str | None = None
     store: str | None = None
     bom: dict[str, Any] | None = None
-    #: the SHA-256 of the BOM's bytes as the store holds them: what load-time verification pins
+    #: `bom_sha256(bom)`: what load-time verification pins
     bom_sha256: str | None = None
 
     @property
@@ -158,7 +157,7 @@ class ModelVerifier:
                 found = bom_reference(bom)
                 return Verdict(reference, "not-verified", f"the attestation filed under {reference} describes {found}, not this model", store=store)  # fmt: skip
             problems = self.policy.bom_problems(bom)
-            pin = hashlib.sha256(bom_bytes).hexdigest()
+            pin = bom_sha256(bom)
             if problems:
                 return Verdict(reference, "policy", f"the BOM of {reference} (signed by {named.name}) does not meet the policy: {'; '.join(problems)}", named.name, store, bom, pin)  # fmt: skip
             return Verdict(reference, "verified", f"{reference} is signed by {named.name} ({result.signer})", named.name, store, bom, pin)  # fmt: skip

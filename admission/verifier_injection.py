@@ -160,9 +160,9 @@ def _steps(
         if not any(can_hold(store, parse(use.reference)) for store in settings.stores):
             refusals.append(
                 f"none of the verifier's stores ({', '.join(settings.stores)}) can hold the "
-                f"attestation of {use.reference} (an OCI store holds its own repository's "
-                f"artifacts, a Hub store its own repository's commits): push it to one the pod "
-                f"can reach and list that under loadTimeVerification.stores"
+                f"attestation of {use.reference} (a Hub store holds only its own repository's "
+                f"commits): push it to an OCI store the pod can reach and list that under "
+                f"loadTimeVerification.stores"
             )
             continue
         if use.path is None:

@@ -7,6 +7,7 @@ the same payload, and a predicate is compared with a BOM after the same canonica
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -125,6 +126,13 @@ def statement(bom: dict[str, Any]) -> bytes:
 
 def canonical(value: Any) -> bytes:
     return rfc8785.dumps(value)
+
+
+def bom_sha256(bom: dict[str, Any]) -> str:
+    """The SHA-256 of a BOM's canonical JSON (RFC 8785): the same whichever store holds it
+    and however it spaces or orders its JSON (stores that keep it in a bundle's statement
+    write it anew)."""
+    return hashlib.sha256(canonical(bom)).hexdigest()
 
 
 def _looks_xml(data: bytes | str) -> bool:

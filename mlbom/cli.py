@@ -635,8 +635,9 @@ _TERMINATION_LIMIT = 4096  # bytes Kubernetes keeps of a termination message
 @click.option("--namespace", help="The pod's namespace (recorded; its mode applies).")
 @click.option(
     "--bom-sha256", metavar="HEX",
-    help="Instead of --policy: the SHA-256 of the BOM admission verified (the webhook writes "
-    "it into the pod); the BOM fetched from --store must have it.",
+    help="Instead of --policy: the SHA-256 of the canonical JSON (RFC 8785) of the BOM "
+    "admission verified (the webhook writes it into the pod); the BOM fetched from --store "
+    "must have it.",
 )  # fmt: skip
 @click.option(
     "--store", "stores", multiple=True, metavar="STORE",

@@ -31,7 +31,7 @@ from attest.stores import (
 from attest.stores.oci import OciStore
 from mlbom.errors import BadInputError
 from mlbom.sources.oci import OCI_INDEX, OCI_MANIFEST, Registry, manifest_files, resolve_digest
-from tests.builders import CARD, gguf_file, onnx_file, safetensors_head
+from tests.builders import CARD, gguf_file, hf_folder, onnx_file, safetensors_head
 from tests.conftest import file_component, prop
 from tests.registry import blob_reads, free_port, push_model, running_registry
 
@@ -290,8 +290,6 @@ def test_store_refusals(registry, model, key, no_docker_login):
     attestation = Attestation(*signed(bom, key))
     with pytest.raises(BadInputError, match="not pinned"):
         store.push(ModelRef("oci", name, None, "v1"), attestation)
-    with pytest.raises(BadInputError, match="attestations of OCI models"):
-        store.push(ModelRef("hf", "acme/x", "0" * 40), attestation)
     with pytest.raises(BadInputError, match="does not sign this BOM"):
         store.push(
             ModelRef("oci", name, digest),
@@ -302,6 +300,45 @@ def test_store_refusals(registry, model, key, no_docker_login):
     for location in (f"oci://{name}:v1", f"oci://{name}@{digest}"):
         with pytest.raises(BadInputError, match="not an OCI store"):
             OciStore(location)
+
+
+def test_models_that_are_no_artifact_are_filed_under_a_tag(registry, key, tmp_path, no_docker_login):  # fmt: skip
+    """A local folder's and a Hub commit's attestation in one registry repository, each
+    under the tag mlbom-<sha256 of the reference>, as the load-time verifier reads them."""
+    from admission.policy import parse_policy
+    from admission.verification import ModelVerifier
+    from attest.stores import bom_reference
+    from attest.stores.oci import model_tag
+
+    store = OciStore(f"oci://{registry.host}/attestations")
+    bom = mlbom.generate(hf_folder(tmp_path / "model")).to_dict()
+    local = bom_reference(bom)
+    attestation = Attestation(*signed(bom, key))
+    assert (
+        store.push(local, attestation) == f"oci://{registry.host}/attestations:{model_tag(local)}"
+    )
+    assert canonical(json.loads(store.pull(local).bom)) == canonical(bom)
+    assert store.pull(local).bundle == attestation.bundle
+    hub = ModelRef("hf", "Acme/LLM", "a" * 40)
+    with pytest.raises(NoAttestationError, match="no tag mlbom-"):
+        store.pull(hub)
+    store.push(hub, attestation)  # the caller checks that the BOM describes the model
+    assert store.pull(ModelRef("hf", "acme/llm", "a" * 40)).bundle == attestation.bundle  # any case
+    # the webhook verifies the local folder's BOM from there
+    keys.write_key_pair(key, tmp_path / "k.key", tmp_path / "k.pub", None)
+    policy = parse_policy(
+        f"apiVersion: mlbom.dev/v1\nkind: AdmissionPolicy\nstores: [oci://{registry.host}/attestations]\n"
+        f"trust: {{signers: [{{name: ci, key: {{path: {tmp_path / 'k.pub'}}}}}]}}\n"
+    )
+    assert ModelVerifier(policy).check_now(str(local)).ok
+    # a tag moved to another model's attestation is refused by its annotation
+    client = Registry(registry.host)
+    other = ModelRef("hf", "acme/other", "b" * 40)
+    store.push(other, attestation)
+    moved = client.manifest("attestations", model_tag(other))
+    client.push_manifest("attestations", model_tag(local), moved.data, OCI_MANIFEST)
+    with pytest.raises(CorruptEntryError, match="not sha256:"):
+        store.pull(local)
 
 
 def test_no_attestation(registry, tmp_path, no_docker_login):

@@ -312,8 +312,9 @@ def test_push_to_hub(cli, hub, tmp_path):
     ("location", "reference", "holds"),
     [
         ("oci://r.example/models/m", "oci://r.example/models/m@sha256:" + "a" * 64, True),
-        ("oci://r.example/models/m", "oci://r.example/models/other@sha256:" + "a" * 64, False),
-        ("oci://r.example/models/m", "hf://acme/m@" + "a" * 40, False),
+        ("oci://r.example/models/m", "oci://r.example/models/other@sha256:" + "a" * 64, True),
+        ("oci://r.example/models/m", "hf://acme/m@" + "a" * 40, True),  # under a tag
+        ("oci://r.example/models/m", "sha256:" + "a" * 64, True),
         ("hf://acme/m", "hf://ACME/M@" + "a" * 40, True),  # the Hub's names ignore case
         ("hf://acme/m", "hf://acme/m2@" + "a" * 40, False),
         ("hf://acme/m", "sha256:" + "a" * 64, False),

@@ -23,6 +23,7 @@ from admission.manifests import admission_request
 from admission.reviewer import Decision, Reviewer
 from admission.verifier_injection import HUB_CACHE_PATH, HUB_CACHE_VOLUME, PREFIX
 from attest import keys
+from attest.statement import bom_sha256
 from attest.stores import Attestation, bom_reference, open_store
 from tests.builders import CARD, hf_folder, safetensors_head
 from tests.hub_standin import File, HubStandIn, Repo
@@ -58,7 +59,7 @@ def world(tmp_path_factory):
             data = json.dumps(bom).encode()
             ref = bom_reference(bom)
             open_store(str(store)).push(ref, Attestation(data, attest.sign(bom, key=key).encode()))
-            shas[str(ref)] = __import__("hashlib").sha256(data).hexdigest()
+            shas[str(ref)] = bom_sha256(bom)
     finally:
         standin.close()
         mp.undo()
@@ -304,13 +305,27 @@ def test_a_model_on_a_claim_named_by_the_annotation_needs_the_verifier(world):
     assert not off.allowed and "it is off in namespace loose" in off.reason
 
 
-def test_a_folder_key_no_store_of_the_pod_can_hold_is_refused(world):
-    # a local folder's BOM is filed in folder stores only, which are the webhook's, not the pod's
+def with_load_time(world, tmp_path, **settings) -> dict:
+    """The world with other loadTimeVerification settings."""
+    data = yaml.safe_load((world["root"] / "policy.yaml").read_text())
+    data["loadTimeVerification"] |= settings
+    for key in [k for k, v in data["loadTimeVerification"].items() if v is None]:
+        del data["loadTimeVerification"][key]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(data))
+    return {**world, "reviewer": Reviewer.load(policy)}
+
+
+def test_a_folder_key_no_store_of_the_pod_can_hold_is_refused(world, tmp_path):
+    # a local folder's BOM in a Hub store: that holds only its own repository's commits
     local = world["local"]
-    patched, decision = mutate(world, claim_pod(local))
+    other = with_load_time(world, tmp_path, stores=[VERIFIER_STORE])
+    patched, decision = mutate(other, claim_pod(local))
     assert decision.patch == []
-    denied = validate(world, patched, "default")
+    denied = validate(other, patched, "default")
     assert not denied.allowed and f"can hold the attestation of {local}" in denied.reason
+    # an OCI store holds it (under a tag): the verifier is injected
+    assert verifiers(spec_of(mutate(world, claim_pod(local))[0]))
 
 
 # -- what no init container can check ------------------------------------------------------
@@ -446,12 +461,7 @@ def test_a_confidential_pod_is_placed_and_verified_in_one_patch(world):
 
 
 def test_a_policy_without_remote_stores_says_where_the_pod_would_fetch_from(world, tmp_path):
-    text = (world["root"] / "policy.yaml").read_text()
-    data = yaml.safe_load(text)
-    del data["loadTimeVerification"]["stores"]
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump(data))
-    other = {**world, "reviewer": Reviewer.load(policy)}
+    other = with_load_time(world, tmp_path, stores=None)  # the policy's own: a folder
     patched, decision = mutate(other, hub_pod())
     assert decision.patch == []
     denied = validate(other, patched)

@@ -23,6 +23,7 @@ import mlbom
 from admission.loadtime import LoadResult, verify_load
 from attest import keys
 from attest.reference import ModelRef, parse
+from attest.statement import bom_sha256
 from attest.stores import Attestation, bom_reference, open_store
 from mlbom.errors import BadInputError, NotVerifiedError
 from tests.builders import CARD, hf_folder, safetensors_head
@@ -498,10 +499,8 @@ def test_the_library_raises_bad_input_for_a_tag(world):
 
 
 def _pinned(world, reference):
-    import hashlib
-
     attestation = open_store(str(world.store)).pull(parse(reference))
-    return hashlib.sha256(attestation.bom).hexdigest()
+    return bom_sha256(json.loads(attestation.bom))
 
 
 def test_the_pinned_bom_needs_no_trust_in_the_pod(cli, world, local):

@@ -67,14 +67,12 @@ class Store(ABC):
 
 
 def can_hold(location: str, ref: ModelRef) -> bool:
-    """Whether the store `location` can hold the attestation of `ref` at all: an OCI store
-    holds its own repository's artifacts (as their referrers), a Hub store its own
-    repository's commits, a folder any model."""
-    if location.startswith("oci://"):
-        return ref.kind == "oci" and ref.name == location.removeprefix("oci://")
+    """Whether the store `location` can hold the attestation of `ref` at all: a Hub store
+    only its own repository's commits; an OCI store or a folder any model (an OCI artifact
+    as a referrer, another model under a tag)."""
     if location.startswith("hf://"):
         return ref.kind == "hf" and ref.name.lower() == location.removeprefix("hf://").lower()
-    return "://" not in location
+    return location.startswith("oci://") or "://" not in location
 
 
 def open_store(location: str, *, insecure_registries: tuple[str, ...] = ()) -> Store:

@@ -12,6 +12,13 @@ index tagged `sha256-<hex of the model's manifest digest>` lists every referrer.
 that index is read-modify-write with no lock in the protocol: two pushes for the same
 model at the same moment can lose one entry (the referrer manifest itself stays).
 
+A model that is no OCI artifact (a Hub commit, a local folder's `sha256:` key) has no
+manifest to refer to: its bundle's manifest is tagged `mlbom-<sha256 of the reference>` in
+the store's repository instead (`model_tag`), annotated with the reference. So one registry
+can hold every model's attestation, for the load-time verifier in pods that reach only the
+registry. A tag can be moved: the caller's verification (the signature, the BOM naming the
+model, or the pinned SHA-256 of the BOM admission verified) is what binds it.
+
 The BOM travels inside the bundle's statement; `pull` takes it from there. The store does
 not verify bundles: its caller does.
 """
@@ -53,6 +60,21 @@ from mlbom.sources.oci import (
 )
 
 log = logging.getLogger(__name__)
+
+#: the annotation naming the model of a tagged attestation (a model that is no OCI artifact)
+MODEL = "dev.mlbom.model"
+
+
+def _model_key(model: ModelRef) -> str:
+    """The reference as the tag keys it: a Hub repository's name in lower case, as the Hub
+    resolves it."""
+    return str(model).lower() if model.kind == "hf" else str(model)
+
+
+def model_tag(model: ModelRef) -> str:
+    """The tag of the attestation of a model that is no OCI artifact."""
+    return "mlbom-" + hashlib.sha256(_model_key(model).encode()).hexdigest()
+
 
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_CONFIG = b"{}"
@@ -118,7 +140,7 @@ class OciStore(Store):
         self.client = Registry(self.registry, insecure_registries=self.insecure_registries)
 
     def push(self, ref: ModelRef, attestation: Attestation) -> str:
-        model = self._model(ref)
+        model = ref.require_pinned() if ref.kind != "oci" else self._model(ref)
         try:
             bom, _ = bom_of(attestation.bundle)
         except ValueError as e:
@@ -134,7 +156,7 @@ class OciStore(Store):
             )
         assert model.digest is not None
         with self._errors():
-            subject = self._subject(model)
+            subject = self._subject(model) if model.kind == "oci" else None
             layer = self.client.push_blob(self.repository, attestation.bundle, BUNDLE_MEDIA_TYPE)
             layer["annotations"] = {TITLE: f"{tag_for(layer['digest'])}.sigstore.json"}
             config = self.client.push_blob(self.repository, EMPTY_CONFIG, EMPTY_MEDIA_TYPE)
@@ -146,11 +168,14 @@ class OciStore(Store):
                 "artifactType": BUNDLE_MEDIA_TYPE,
                 "config": {**config, "artifactType": BUNDLE_MEDIA_TYPE},  # as cosign writes it
                 "layers": [layer],
-                "subject": subject,
-                "annotations": annotations,
+                **({"subject": subject} if subject else {}),
+                "annotations": {**annotations, **({} if subject else {MODEL: _model_key(model)})},
             }
             data = json.dumps(manifest, separators=(",", ":")).encode()
             digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            if subject is None:
+                self.client.push_manifest(self.repository, model_tag(model), data, OCI_MANIFEST)
+                return f"oci://{self.registry}/{self.repository}:{model_tag(model)}"
             answer = self.client.push_manifest(self.repository, digest, data, OCI_MANIFEST)
             # A registry with the referrers API says so (OCI-Subject) or answers the API.
             if "OCI-Subject" not in answer and (
@@ -167,6 +192,8 @@ class OciStore(Store):
         return f"oci://{self.registry}/{self.repository}@{digest}"
 
     def pull(self, ref: ModelRef) -> Attestation:
+        if ref.kind != "oci":
+            return self._pull_tagged(ref.require_pinned())
         model = self._model(ref)
         assert model.digest is not None
         with self._errors():
@@ -190,6 +217,32 @@ class OciStore(Store):
                 f"{self.location} holds no CycloneDX attestation for {model}, only others",
                 hint="sign the model's BOM with mlbom sign and push it with mlbom push",
             )
+
+    def _pull_tagged(self, model: ModelRef) -> Attestation:
+        """The attestation of a model that is no OCI artifact, under its tag."""
+        tag = model_tag(model)
+        with self._errors():
+            try:
+                manifest = self.client.manifest(self.repository, tag, accept=(OCI_MANIFEST,))
+            except RegistryError as e:
+                if e.kind != "missing":
+                    raise
+                raise NoAttestationError(
+                    f"{self.location} holds no attestation for {model} (no tag {tag})",
+                    hint="sign the model's BOM with mlbom sign and push it with "
+                    f"mlbom push --to {self.location}",
+                ) from None
+            annotations = manifest.document.get("annotations")
+            named = annotations.get(MODEL) if isinstance(annotations, dict) else None
+            if named != _model_key(model):
+                raise CorruptEntryError(
+                    f"{self.location}: the tag {tag} holds the attestation of "
+                    f"{str(named)[:200]!r}, not {model}"
+                )
+            found = self._attestation_in(manifest.document, tag)
+        if found is None:
+            raise NoAttestationError(f"{self.location} holds no CycloneDX attestation for {model}")
+        return found
 
     def _model(self, ref: ModelRef) -> ModelRef:
         if ref.kind != "oci":
@@ -269,13 +322,22 @@ class OciStore(Store):
         digest = entry["digest"]
         try:
             manifest = self.client.manifest(self.repository, digest, accept=(OCI_MANIFEST,))
-            annotations = manifest.document.get("annotations")
+        except RegistryError as e:
+            if e.kind in ("unreachable", "auth", "failed"):
+                raise
+            raise CorruptEntryError(f"{self.location}: referrer {digest}: {e.message}") from None
+        return self._attestation_in(manifest.document, digest)
+
+    def _attestation_in(self, manifest: dict[str, Any], digest: str) -> Attestation | None:
+        """The attestation of a bundle manifest (`digest` names it in messages)."""
+        try:
+            annotations = manifest.get("annotations")
             if isinstance(annotations, dict) and annotations.get(PREDICATE) not in (
                 None,
                 PREDICATE_TYPE,
             ):
                 return None
-            layers = manifest.document.get("layers")
+            layers = manifest.get("layers")
             layer = next(
                 (
                     descriptor(value, f"the bundle layer of {digest}")

@@ -2,7 +2,9 @@
 Containerfile's promises checked on the file, then on the image itself, built from this tree
 on a debootstrapped Debian base (tests/image_build.py) and run with podman: non-root, a
 read-only root filesystem, its labels, its own CycloneDX SBOM, no package installer; and
-the verifier the chart's webhook injects, run as the kubelet would run it on prepared volumes.
+the verifier the chart's webhook injects, run as the kubelet would run it: on prepared volumes
+of an image-volume model, and fetching a Hub model (from the Hub stand-in, its BOM from the
+test registry) into the cache a server then reads offline.
 
 Building needs root and Debian's buildah, podman, runc and debootstrap (`make test` installs
 them as root); without them the image tests skip locally and fail under CI=true.
@@ -17,6 +19,7 @@ import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -238,22 +241,65 @@ def run_like_the_kubelet(
     )  # fmt: skip
 
 
-def charts_verifier(image: Image, tmp_path: Path) -> Iterator[tuple[dict, Path]]:
-    """The verifier the chart's webhook injects for a pod serving a model from an image
-    volume: the model pushed to the test registry, its BOM signed and filed there, the chart
-    rendered with this image and a policy requiring load-time verification, and the pod
-    mutated with that policy."""
+def signed_in(store: str, reference: str, tmp_path: Path) -> str:
+    """The model's BOM, signed with a new key and pushed to `store`; the public key's PEM."""
+    import attest
+    import mlbom
+    from attest import keys
+    from attest.reference import parse
+    from attest.stores import Attestation, open_store
+
+    bom = mlbom.generate(reference).to_dict()
+    key = keys.generate("ecdsa-p256")
+    keys.write_key_pair(key, tmp_path / "signer.key", tmp_path / "signer.pub", None)
+    bundle = attest.sign(bom, key=key).encode()
+    open_store(store).push(parse(reference), Attestation(json.dumps(bom).encode(), bundle))
+    return (tmp_path / "signer.pub").read_text()
+
+
+def injected(image: Image, tmp_path: Path, store: str, pem: str, pod: dict) -> tuple[dict, dict]:
+    """The chart rendered with this image and a policy that requires load-time verification
+    and trusts `pem`; its policy mutating `pod` as the webhook does. The verifier and the
+    patched pod."""
     import asyncio
 
     import helm_python as helm
 
-    import attest
-    import mlbom
+    from admission import patches
     from admission.manifests import admission_request
     from admission.reviewer import Reviewer
-    from attest import keys
-    from attest.reference import parse
-    from attest.stores import Attestation, open_store
+
+    policy = {
+        "apiVersion": "mlbom.dev/v1", "kind": "AdmissionPolicy", "stores": [store],
+        "trust": {"signers": [{"name": "ci", "key": {"pem": pem}}]},
+        "loadTimeVerification": {"default": "required"},
+    }  # fmt: skip
+    repository, _, tag = image.ref.rpartition(":")
+    values = {"image": {"repository": repository, "tag": tag}, "policy": {"content": policy}}
+    with helm.Chart.load(ROOT / "deploy" / "mlbom-admission") as chart:
+        manifests = chart.render(values, name="mlbom", namespace="mlbom-system")
+    configmap = next(
+        doc for name, text in manifests.items() if name.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc and doc["kind"] == "ConfigMap" and "policy.yaml" in doc["data"]
+    )  # fmt: skip
+    shipped = tmp_path / "policy.yaml"
+    shipped.write_text(configmap["data"]["policy.yaml"])
+    decision = asyncio.run(Reviewer.load(shipped).mutate(admission_request(pod, namespace="team")))
+    patched = patches.apply(pod, decision.patch)
+    (verifier,) = [c for c in patched["spec"]["initContainers"] if c["name"].startswith("mlbom-verify-load-")]  # fmt: skip
+    return verifier, patched
+
+
+def server_pod(command: list[str], **spec: Any) -> dict:
+    server = {"name": "server", "image": "vllm/vllm-openai:v0.10.0", "command": command,
+              "resources": {"limits": {"nvidia.com/gpu": 1}}, **spec.pop("server", {})}  # fmt: skip
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "llm"}, "spec": {"containers": [server], **spec}}  # fmt: skip
+
+
+def charts_verifier(image: Image, tmp_path: Path) -> Iterator[tuple[dict, Path]]:
+    """The verifier the chart's webhook injects for a pod serving a model from an image
+    volume of the test registry, where its BOM is filed too."""
     from tests.builders import hf_folder
     from tests.registry import push_model, running_registry
 
@@ -261,44 +307,16 @@ def charts_verifier(image: Image, tmp_path: Path) -> Iterator[tuple[dict, Path]]
         model = hf_folder(tmp_path / "model")
         digest = push_model(registry, "models/llm:v1", model)
         reference = f"oci://{registry.host}/models/llm@{digest}"
-        bom = mlbom.generate(reference).to_dict()
-        key = keys.generate("ecdsa-p256")
-        keys.write_key_pair(key, tmp_path / "signer.key", tmp_path / "signer.pub", None)
         store = f"oci://{registry.host}/models/llm"
-        bundle = attest.sign(bom, key=key).encode()
-        open_store(store).push(parse(reference), Attestation(json.dumps(bom).encode(), bundle))
-        policy = {
-            "apiVersion": "mlbom.dev/v1", "kind": "AdmissionPolicy", "stores": [store],
-            "trust": {"signers": [{"name": "ci", "key": {"pem": (tmp_path / "signer.pub").read_text()}}]},
-            "loadTimeVerification": {"default": "required"},
-        }  # fmt: skip
-        repository, _, tag = image.ref.rpartition(":")
-        values = {"image": {"repository": repository, "tag": tag}, "policy": {"content": policy}}
-        with helm.Chart.load(ROOT / "deploy" / "mlbom-admission") as chart:
-            manifests = chart.render(values, name="mlbom", namespace="mlbom-system")
-        configmap = next(
-            doc for name, text in manifests.items() if name.endswith(".yaml")
-            for doc in yaml.safe_load_all(text)
-            if doc and doc["kind"] == "ConfigMap" and "policy.yaml" in doc["data"]
-        )  # fmt: skip
-        shipped = tmp_path / "policy.yaml"
-        shipped.write_text(configmap["data"]["policy.yaml"])
-        pod = {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "llm"},
-            "spec": {
-                "containers": [{
-                    "name": "server", "image": "vllm/vllm-openai:v0.10.0",
-                    "command": ["vllm", "serve", "/models"],
-                    "resources": {"limits": {"nvidia.com/gpu": 1}},
-                    "volumeMounts": [{"name": "weights", "mountPath": "/models", "readOnly": True}],
-                }],
-                "volumes": [{"name": "weights", "image": {"reference": reference[6:]}}],
+        pem = signed_in(store, reference, tmp_path)
+        pod = server_pod(
+            ["vllm", "serve", "/models"],
+            server={
+                "volumeMounts": [{"name": "weights", "mountPath": "/models", "readOnly": True}]
             },
-        }  # fmt: skip
-        reviewer = Reviewer.load(shipped)
-        decision = asyncio.run(reviewer.mutate(admission_request(pod, namespace="team")))
-        (verifier,) = [op["value"] for op in decision.patch if op["path"] == "/spec/initContainers"]  # fmt: skip
-        yield verifier[0], model
+            volumes=[{"name": "weights", "image": {"reference": reference[6:]}}],
+        )
+        yield injected(image, tmp_path, store, pem, pod)[0], model
 
 
 @pytest.mark.parametrize(
@@ -353,3 +371,59 @@ def test_context_hash_sees_every_file() -> None:
     files = {str(p.relative_to(ROOT)) for p in image_build.context_files()}
     assert "pyproject.toml" in files and "mlbom/cli.py" in files
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
+
+
+def test_the_charts_verifier_fetches_a_hub_model_the_server_then_reads_offline(
+    image: Image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that would download a Hub model: the verifier downloads the pinned commit
+    (from the Hub stand-in, the server's HF_ENDPOINT) into the cache volume and verifies it,
+    the BOM coming from the registry; the server's rewired environment then finds it there
+    offline. A hub serving other bytes leaves the cache empty and the pod not started."""
+    from huggingface_hub import snapshot_download
+
+    from tests.builders import CARD, safetensors_head
+    from tests.hub_standin import File, HubStandIn, Repo
+    from tests.registry import running_registry
+
+    repo, commit = "acme/tiny-llm", "89abcdef0123456789abcdef0123456789abcdef"
+    head, size = safetensors_head({"w": (128, 128)})
+    standin = HubStandIn()
+    standin.repos[repo] = Repo({"README.md": File(CARD.encode(), 0, lfs=False),
+                                "model.safetensors": File(head, size)}, commit=commit)  # fmt: skip
+    monkeypatch.setenv("HF_ENDPOINT", standin.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    try:
+        with running_registry(tmp_path / "registry") as registry:
+            store = f"oci://{registry.host}/attestations"
+            pem = signed_in(store, f"hf://{repo}@{commit}", tmp_path)
+            pod = server_pod(["vllm", "serve", repo, "--revision", commit],
+                             server={"env": [{"name": "HF_ENDPOINT", "value": standin.url}]})  # fmt: skip
+            verifier, patched = injected(image, tmp_path, store, pem, pod)
+            assert "--fetch" in verifier["command"] and verifier["env"] == pod["spec"]["containers"][0]["env"]  # fmt: skip
+            log = tmp_path / "termination-log"
+            log.touch(mode=0o666)
+            log.chmod(0o666)
+            cache = tmp_path / "emptydir"
+            cache.mkdir(mode=0o777)
+            cache.chmod(0o777)  # as the kubelet makes an emptyDir
+            done = run_like_the_kubelet(image, verifier, {"mlbom-hub-cache": cache}, log)
+            assert done.returncode == 0, done.stderr + log.read_text()
+            env = {e["name"]: e["value"] for e in patched["spec"]["containers"][0]["env"]}
+            assert env["HF_HUB_OFFLINE"] == "1"
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+            found = snapshot_download(repo, revision=commit, cache_dir=cache, local_files_only=True)  # fmt: skip
+            assert Path(found).name == commit
+            assert (Path(found) / "model.safetensors").read_bytes()[:8] == head[:8]
+
+            # the Hub serves other bytes for the same commit: nothing is placed
+            standin.repos[repo].files["README.md"] = File(CARD.encode() + b"\nplanted\n", 0, lfs=False)  # fmt: skip
+            again = tmp_path / "emptydir-2"
+            again.mkdir(mode=0o777)
+            again.chmod(0o777)
+            done = run_like_the_kubelet(image, verifier, {"mlbom-hub-cache": again}, log)
+            assert done.returncode == 1, done.stderr
+            assert "README.md" in log.read_text()
+            assert not [p for p in again.rglob("*") if p.is_file()]
+    finally:
+        standin.close()

@@ -34,18 +34,29 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import os
 import re
 import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import (
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from attest import keys
 from attest.sign import pae
@@ -67,6 +78,8 @@ CHECKS = ("bundle", "identity", "payload", "subjects", "model")
 # (nested `.git` folders are signed). Older signatures do not list them in ignore_paths.
 DEFAULT_IGNORED = (".git", ".gitattributes", ".github", ".gitignore")
 MAX_FILES = 100_000
+MAX_CHAIN = 8  # certificates in a chain, given or in the bundle
+MAX_SIGNATURES = 16  # in one DSSE envelope
 CHUNK = 1 << 20
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
@@ -150,9 +163,32 @@ class ModelVerification:
         }
 
 
+@dataclass(frozen=True)
+class CertificateChain:
+    """The certificates a model_signing certificate signature must chain to (roots, and
+    intermediates trusted as anchors), as `model_signing verify certificate` takes them."""
+
+    certificates: tuple[x509.Certificate, ...]
+
+    @classmethod
+    def load(cls, paths: list[Path]) -> CertificateChain:
+        """The PEM certificates in `paths` (each file may hold several)."""
+        from mlbom.files import read_bounded
+
+        found: list[x509.Certificate] = []
+        for path in paths:
+            try:
+                found += x509.load_pem_x509_certificates(read_bounded(path, 1 << 20, "a certificate file"))  # fmt: skip
+            except ValueError:
+                raise BadInputError(f"{path} holds no PEM certificate") from None
+        if not found or len(found) > MAX_CHAIN:
+            raise BadInputError(f"give 1 to {MAX_CHAIN} certificates to chain to")
+        return cls(tuple(found))
+
+
 def verify_model(
     signature: bytes | str,
-    signer: Signer,
+    signer: Signer | CertificateChain,
     *,
     model: Path | None = None,
     trusted_root: Path | None = None,
@@ -160,13 +196,18 @@ def verify_model(
     staging: bool = False,
     offline: bool = False,
     exclude: tuple[Path, ...] = (),
+    ignore_paths: tuple[str, ...] = (),
 ) -> ModelVerification:
     """Run the checks on an OMS signature (the bundle's bytes) and, given `model`, the model's
-    files; `exclude` names files never part of the model (the signature itself). Raises
-    `NotVerifiedError` naming the first check that fails, `BadInputError` for what cannot be
-    checked at all."""
+    files; `exclude` names files never part of the model (the signature itself),
+    `ignore_paths` paths inside the model to leave out as model_signing's `--ignore-paths`
+    (relative POSIX paths). Raises `NotVerifiedError` naming the first check that fails,
+    `BadInputError` for what cannot be checked at all."""
     document = parse_bundle(signature)
-    if signer.key is not None:
+    if isinstance(signer, CertificateChain):
+        payload_type, payload, leaf = _verify_with_chain(document, signer)
+        result = ModelVerification(f"certificate {leaf}", None, passed=["bundle", "identity"])
+    elif signer.key is not None:
         payload_type, payload = _verify_with_key(document, signer.key)
         result = ModelVerification(f"key {keys.hint(signer.key)}", None, passed=["bundle"])
     else:
@@ -181,7 +222,11 @@ def verify_model(
     result.model_digest = _check_subjects(digest, resources)
     result.passed.append("subjects")
     if model is not None:
-        _check_model(model, manner, resources, {p.resolve() for p in exclude})
+        for path in ignore_paths:
+            if not _confined_name(path):
+                raise BadInputError(f"--ignore-paths {path!r} is not a path inside the model")
+        ignoring = replace(manner, ignore_paths=(*manner.ignore_paths, *ignore_paths))
+        _check_model(model, ignoring, resources, {p.resolve() for p in exclude})
         result.passed.append("model")
     return result
 
@@ -254,19 +299,93 @@ def _verify_with_key(document: dict[str, Any], key: keys.PublicKey) -> tuple[str
         _check_certificate_key(material["x509CertificateChain"], key)
     else:
         raise NotVerifiedError("bundle", "the bundle names neither a key nor a certificate")
+    return _signed_payload(envelope, key)
+
+
+def _signed_payload(envelope: dict[str, Any], key: PublicKeyTypes) -> tuple[str, bytes]:
+    """The envelope's payload type and payload, when a signature in it verifies with `key`.
+    The DSSE keyid may be absent, empty or null (model_signing keeps it empty): every
+    signature is tried against the one key. model_signing 0.2 signed a malformed PAE
+    (`DSSEV1 … b'…'`, SHA-256 whatever the curve); that form is accepted only for a payload
+    in 0.2's own format, as model_signing does."""
     try:
         payload_type = envelope["payloadType"]
         payload = _b64(envelope["payload"])
-        signatures = [_b64(s["sig"]) for s in envelope["signatures"]]
+        signatures = [_b64(s["sig"]) for s in envelope["signatures"]][:MAX_SIGNATURES]
     except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
         raise NotVerifiedError("bundle", "the DSSE envelope is malformed") from None
     if not isinstance(payload_type, str):
         raise NotVerifiedError("bundle", "the DSSE envelope is malformed")
-    # model_signing keeps keyid empty, so every signature is tried against the one key.
+    if not isinstance(key, keys.PublicKey):
+        raise NotVerifiedError("bundle", f"the signing key is a {type(key).__name__}, which model signing does not use")  # fmt: skip
     signed = pae(payload_type, payload)
-    if not any(keys.verify(key, sig, signed) for sig in signatures):
-        raise NotVerifiedError("bundle", "no signature in the bundle verifies with this key")
-    return payload_type, payload
+    if any(keys.verify(key, sig, signed) for sig in signatures):
+        return payload_type, payload
+    if isinstance(key, ec.EllipticCurvePublicKey) and _is_compat(payload):
+        legacy = f"DSSEV1 {len(payload_type)} {payload_type} {len(payload)} {payload!r}".encode()
+        for sig in signatures:
+            with suppress(InvalidSignature):
+                key.verify(sig, legacy, ec.ECDSA(hashes.SHA256()))
+                return payload_type, payload
+    raise NotVerifiedError("bundle", "no signature in the bundle verifies with this key")
+
+
+def _is_compat(payload: bytes) -> bool:
+    try:
+        statement = json.loads(payload)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(statement, dict) and statement.get("predicateType") == COMPAT_PREDICATE_TYPE
+
+
+def _verify_with_chain(document: dict[str, Any], chain: CertificateChain) -> tuple[str, bytes, str]:
+    """model_signing's certificate mode: the bundle's signing certificate (first of its
+    x509CertificateChain, the rest untrusted intermediates) chains to `chain` at the time
+    it was issued (no transparency log vouches for a later time), may sign (key usage
+    digitalSignature or extended key usage codeSigning), and its key signed the envelope."""
+    material = document.get("verificationMaterial")
+    envelope = document.get("dsseEnvelope")
+    if not isinstance(material, dict) or not isinstance(envelope, dict):
+        raise NotVerifiedError("bundle", "the bundle holds no DSSE envelope or no verification material")  # fmt: skip
+    listed = material.get("x509CertificateChain")
+    if not isinstance(listed, dict):
+        how = "keylessly through Sigstore" if "certificate" in material else "with a key"
+        raise NotVerifiedError("bundle", f"the signature was made {how}, not with a certificate chain")  # fmt: skip
+    try:
+        certificates = [
+            x509.load_der_x509_certificate(_b64(c["rawBytes"]))
+            for c in listed["certificates"][: MAX_CHAIN + 1]
+        ]
+        leaf, intermediates = certificates[0], certificates[1:]
+    except (KeyError, IndexError, TypeError, ValueError, binascii.Error):
+        raise NotVerifiedError("bundle", "the bundle's certificate chain is malformed") from None
+    name = leaf.subject.rfc4514_string() or "(no subject)"
+    ee, ca = ExtensionPolicy.permit_all(), ExtensionPolicy.webpki_defaults_ca()
+    policy = (
+        PolicyBuilder()
+        .store(Store(list(chain.certificates)))
+        .time(leaf.not_valid_before_utc)
+        .max_chain_depth(MAX_CHAIN)
+        .extension_policies(ca_policy=ca, ee_policy=ee)
+    )
+    try:
+        policy.build_client_verifier().verify(leaf, intermediates)
+    except VerificationError as e:
+        raise NotVerifiedError("bundle", f"the signing certificate {name} does not chain to the given certificates at its issuance ({leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC): {e}") from None  # fmt: skip
+    if not _may_sign(leaf):
+        raise NotVerifiedError("bundle", f"the signing certificate {name} may not sign (no key usage digitalSignature, no extended key usage codeSigning)")  # fmt: skip
+    payload_type, payload = _signed_payload(envelope, leaf.public_key())
+    return payload_type, payload, name
+
+
+def _may_sign(certificate: x509.Certificate) -> bool:
+    with suppress(x509.ExtensionNotFound):
+        if certificate.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            return True
+    with suppress(x509.ExtensionNotFound):
+        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        return ExtendedKeyUsageOID.CODE_SIGNING in usages
+    return False
 
 
 def _check_named_key(named: Any, key: keys.PublicKey) -> None:
@@ -319,12 +438,7 @@ def _statement(payload_type: str, payload: bytes) -> dict[str, Any]:
     except NotVerifiedError as e:
         if COMPAT_PREDICATE_TYPE not in e.reason:
             raise
-        raise NotVerifiedError(
-            "payload",
-            f"the signature uses model_signing's pre-1.0 format ({COMPAT_PREDICATE_TYPE}), "
-            "which records no serialization and no model digest",
-            hint="have the model re-signed with model_signing 1.0 or later",
-        ) from None
+    return in_toto_statement(payload_type, payload, COMPAT_PREDICATE_TYPE)
 
 
 def _malformed(what: str) -> NotVerifiedError:
@@ -333,6 +447,8 @@ def _malformed(what: str) -> NotVerifiedError:
 
 def _manifest(statement: dict[str, Any]) -> tuple[str, str, Serialization, list[Resource]]:
     """The model's name and digest, the serialization and the resources, checked for form."""
+    if statement.get("predicateType") == COMPAT_PREDICATE_TYPE:
+        return _compat_manifest(statement)
     subject = statement.get("subject")
     if not isinstance(subject, list) or len(subject) != 1 or not isinstance(subject[0], dict):
         raise NotVerifiedError("payload", "a model signature has exactly one subject")
@@ -350,6 +466,31 @@ def _manifest(statement: dict[str, Any]) -> tuple[str, str, Serialization, list[
         raise _malformed("no resources list")
     resources = [_resource(r, manner.method) for r in listed]
     return name if isinstance(name, str) else "", sha256, manner, resources
+
+
+def _compat_manifest(statement: dict[str, Any]) -> tuple[str, str, Serialization, list[Resource]]:
+    """model_signing 0.2's format: one subject per file with its SHA-256, no predicate, no
+    serialization (files, SHA-256, no symlinks, as model_signing reads it) and no model
+    digest: the digest over the resources is computed here, for the record."""
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list) or not subjects:
+        raise NotVerifiedError("payload", "a model signature of the 0.2 format lists its files as subjects")  # fmt: skip
+    resources = []
+    for subject in subjects[:MAX_FILES]:
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        sha256 = digest.get("sha256") if isinstance(digest, dict) else None
+        if not isinstance(sha256, str) or not _SHA256_HEX.match(sha256):
+            raise NotVerifiedError("payload", "a subject has no SHA-256 digest")
+        annotations = subject.get("annotations")
+        stated = annotations.get("actual_hash_algorithm") if isinstance(annotations, dict) else None  # fmt: skip
+        if stated not in (None, "file-sha256"):
+            raise NotVerifiedError("payload", f"a subject is hashed as {str(stated)[:50]!r}, which the 0.2 format names but model_signing never verifies: have it re-signed")  # fmt: skip
+        resources.append(_resource({"name": subject.get("name"), "algorithm": "sha256", "digest": sha256}, "files"))  # fmt: skip
+    hasher = hashlib.sha256()
+    for r in resources:
+        hasher.update(r.digest)
+    manner = Serialization("files", "sha256", False, None, ())
+    return "", hasher.hexdigest(), manner, resources
 
 
 def _serialization(args: Any) -> Serialization:
@@ -470,6 +611,11 @@ def _ignored(paths: tuple[str, ...], signed: set[str]) -> list[tuple[str, ...]]:
         if not pure.is_absolute() and ".." not in pure.parts:
             ignored.append(pure.parts)
     return ignored
+
+
+def _confined_name(name: str) -> bool:
+    pure = PurePosixPath(name)
+    return bool(name) and not pure.is_absolute() and ".." not in pure.parts and "\0" not in name
 
 
 def _is_ignored(parts: tuple[str, ...], ignored: list[tuple[str, ...]]) -> bool:

@@ -569,6 +569,19 @@ def keygen(prefix: str, kind: str, key_password: str | None) -> None:
     help="The OpenSSF model-signing signature (a Sigstore bundle, often model.sig).",
 )
 @_verification_options
+@click.option(
+    "--certificate-chain", "certificate_chain", multiple=True, metavar="PEM",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Instead of --key or an identity: certificates (roots, trusted intermediates) the "
+    "signing certificate in the signature must chain to, as model_signing's certificate mode "
+    "signs (a publisher's CA). Repeat for several files.",
+)  # fmt: skip
+@click.option(
+    "--ignore-paths", "ignore_paths", multiple=True, metavar="PATH",
+    type=click.Path(path_type=Path),
+    help="A file or folder inside MODEL left out of the check, as model_signing's "
+    "--ignore-paths (relative to the working directory, or absolute). Repeatable.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @_handle_errors
 def verify_model(
@@ -582,17 +595,28 @@ def verify_model(
     trust_config: Path | None,
     staging: bool,
     offline: bool,
+    certificate_chain: tuple[Path, ...],
+    ignore_paths: tuple[Path, ...],
     as_json: bool,
 ) -> None:
-    """Verify MODEL (a folder or file) against an OpenSSF model-signing signature (predicate
-    https://model_signing/signature/v1.0, as NVIDIA NGC signs its models) and a signer: a
-    public key, or an identity and its issuer. Every file is re-hashed. Exit 0 verified,
-    1 not verified (the failed check is named), 2 bad input.
+    """Verify MODEL (a folder, or the one file a signature covers) against an OpenSSF
+    model-signing signature (every layout model_signing has written since 0.2: key,
+    certificate and keyless; as NVIDIA NGC signs its models) and a signer: a public key, a
+    certificate chain, or an identity and its issuer. Every file is re-hashed. Exit 0
+    verified, 1 not verified (the failed check is named), 2 bad input.
     """
 
+    from attest.oms import CertificateChain
     from attest.oms import verify_model as verify_oms
 
-    signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
+    signer: Any
+    if certificate_chain:
+        if key or cert_identity or cert_identity_regexp or cert_oidc_issuer:
+            raise BadInputError("give --certificate-chain, --key or an identity: one of them")
+        signer = CertificateChain.load(list(certificate_chain))
+    else:
+        signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
+    ignored = _inside(model, ignore_paths)
     raw = _read_bundle(signature, "the signature")
     with _reported(as_json):
         result = verify_oms(
@@ -604,6 +628,7 @@ def verify_model(
             staging=staging,
             offline=offline,
             exclude=(signature,),
+            ignore_paths=ignored,
         )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -616,6 +641,24 @@ def verify_model(
             f"sha256:{result.model_digest}; {len(result.files)} files ({how}); "
             f"checks: {', '.join(result.passed)}"
         )
+
+
+def _inside(model: Path, paths: tuple[Path, ...]) -> tuple[str, ...]:
+    """Paths as model_signing's --ignore-paths takes them (from the working directory, or
+    absolute), each as a path inside the model folder; one outside it is refused (model_signing
+    drops it silently)."""
+    if paths and not model.is_dir():
+        raise BadInputError("--ignore-paths needs MODEL to be a folder")
+    root = model.resolve()
+    inside = []
+    for path in paths:
+        try:
+            inside.append(path.absolute().resolve().relative_to(root).as_posix())
+        except ValueError:
+            raise BadInputError(f"--ignore-paths {path} is not inside {model}") from None
+        if inside[-1] == ".":
+            raise BadInputError(f"--ignore-paths {path} is the whole model")
+    return tuple(inside)
 
 
 _TERMINATION_LOG = Path("/dev/termination-log")

@@ -368,9 +368,10 @@ def test_predicate_type_swapped(signed, cli):
     resign(sig, private, lambda s: s.update(predicateType="https://cyclonedx.org/bom"))
     check, err = failed(cli, model, sig, "--key", public)
     assert check == "payload" and "https://cyclonedx.org/bom" in err
+    # read as model_signing 0.2's format, its one subject is a file the model does not have
     resign(sig, private, lambda s: s.update(predicateType="https://model_signing/Digests/v0.1"))
-    _, err = failed(cli, model, sig, "--key", public)
-    assert "pre-1.0 format" in err
+    check, err = failed(cli, model, sig, "--key", public)
+    assert check == "model" and "is missing" in err
 
 
 def test_payload_type(signed, cli):
@@ -555,3 +556,236 @@ def test_keyless_signed_by_the_package(cli, local_sigstore, tmp_path, monkeypatc
     (model / "vocab.txt").write_text("changed")
     check, err = failed(cli, model, sig, "--cert-identity", "alice@example.com", *issuer, *trust)
     assert check == "model" and "vocab.txt has changed" in err
+
+
+# -- model_signing's own published signatures, every version and mode -----------------------
+# sigstore/model-transparency keeps, in scripts/tests/, a signature each release wrote (0.2.0
+# certificate; 0.3.1, 1.0.0, 1.0.1, 1.1.0 by certificate, elliptic key and keyless) with the
+# files and keys that verify them. They are read from a copy of that folder: shared/
+# model-transparency/scripts/tests beside the work tree, or MLBOM_MODEL_TRANSPARENCY (files
+# fetched from a public repository are not committed here).
+
+
+def published_folder() -> Path | None:
+    for candidate in (
+        os.environ.get("MLBOM_MODEL_TRANSPARENCY"),
+        Path(__file__).resolve().parents[2] / "shared" / "model-transparency" / "scripts" / "tests",
+    ):
+        if candidate and (Path(candidate) / "keys" / "certificate" / "ca-cert.pem").exists():
+            return Path(candidate)
+    return None
+
+
+PUBLISHED = published_folder()
+# (case, the model path as its test-verify-CASE.sh passes it)
+PUBLISHED_CASES = [
+    ("v0.2.0-certificate", "."), ("v0.3.1-certificate", "."), ("v0.3.1-elliptic-key", "signme-1"),
+    ("v0.3.1-sigstore", "."), ("v1.0.0-certificate", "."), ("v1.0.0-elliptic-key", "signme-1"),
+    ("v1.0.0-sigstore", "."), ("v1.0.1-certificate", "."), ("v1.0.1-elliptic-key", "."),
+    ("v1.0.1-sigstore", "."), ("v1.1.0-certificate", "."), ("v1.1.0-elliptic-key", "."),
+    ("v1.1.0-sigstore", "."),
+]  # fmt: skip
+
+
+@pytest.mark.skipif(PUBLISHED is None, reason="no copy of model-transparency's scripts/tests (shared/model-transparency or MLBOM_MODEL_TRANSPARENCY)")  # fmt: skip
+@pytest.mark.parametrize(("case", "target"), PUBLISHED_CASES, ids=[c for c, _ in PUBLISHED_CASES])
+def test_every_published_model_signing_signature_verifies(cli, case, target):
+    assert PUBLISHED is not None
+    folder, pki = PUBLISHED / case, PUBLISHED / "keys" / "certificate"
+    model = folder if target == "." else folder / target
+    if case.endswith("elliptic-key"):
+        signer = ["--key", pki / "signing-key-pub.pem"]
+    elif case.endswith("certificate"):
+        signer = ["--certificate-chain", pki / "ca-cert.pem"]
+    else:
+        signer = ["--cert-identity", "stefanb@us.ibm.com", "--offline",
+                  "--cert-oidc-issuer", "https://sigstore.verify.ibm.com/oauth2"]  # fmt: skip
+    ignore = ["--ignore-paths", folder / "ignore-me"] if (folder / "ignore-me").exists() and target == "." else []  # fmt: skip
+    out, _ = cli("verify-model", model, "--signature", folder / "model.sig", *signer, *ignore, "--json")  # fmt: skip
+    assert json.loads(out)["checks"][-1] == {"name": "model", "ok": True}
+    if case.endswith("sigstore"):
+        check, _ = failed(cli, model, folder / "model.sig", *signer[:1], "someone@example.com", *signer[2:], *ignore)  # fmt: skip
+        assert check == "identity"
+
+
+# -- model_signing 0.2's format ---------------------------------------------------------------
+
+
+def compat_signature(model: Path, private: Path, *, legacy_pae: bool = True) -> dict:
+    """A signature as model_signing 0.2 wrote it: one subject per file, the predicate type
+    Digests/v0.1, a DSSE signature over its malformed PAE with SHA-256 (made here: no 0.2
+    package runs on this Python)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": p.relative_to(model).as_posix(),
+                     "digest": {"sha256": hashlib.sha256(p.read_bytes()).hexdigest()},
+                     "annotations": {"actual_hash_algorithm": "file-sha256"}}
+                    for p in sorted(model.rglob("*")) if p.is_file()],
+        "predicateType": "https://model_signing/Digests/v0.1",
+        "predicate": {"unused": "Unused, just passed due to API requirements"},
+    }  # fmt: skip
+    payload = json.dumps(statement, indent=2).encode()
+    kind = "application/vnd.in-toto+json"
+    signing = keys.load_private_key(private)
+    data = f"DSSEV1 {len(kind)} {kind} {len(payload)} {payload!r}".encode() if legacy_pae else pae(kind, payload)  # fmt: skip
+    sig = signing.sign(data, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg]
+    return {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": oms_hint(signing.public_key())}},
+        "dsseEnvelope": {"payload": base64.b64encode(payload).decode(), "payloadType": kind,
+                         "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": None}]},
+    }  # fmt: skip
+
+
+def test_model_signing_0_2_format(cli, tmp_path):
+    model = hf_folder(tmp_path / "model")
+    private, public = key_pair(tmp_path, "ecdsa-p384")  # 0.2 hashed with SHA-256 whatever the curve
+    sig = tmp_path / "model.sig"
+    sig.write_text(json.dumps(compat_signature(model, private)))
+    out, _ = cli("verify-model", model, "--signature", sig, "--key", public, "--json")
+    result = json.loads(out)
+    assert result["serialization"]["method"] == "files" and len(result["resources"]) == len(FILES)
+    (model / "vocab.txt").write_text("changed\n")
+    check, err = failed(cli, model, sig, "--key", public)
+    assert check == "model" and "vocab.txt" in err
+
+
+def test_the_0_2_pae_is_accepted_only_for_the_0_2_format(cli, tmp_path):
+    """model_signing 0.2's malformed PAE verifies only a payload in 0.2's own format: a 1.0
+    statement signed that way is refused."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    model = hf_folder(tmp_path / "model")
+    private, public = key_pair(tmp_path, "ecdsa-p256")
+    oms_sign(model, tmp_path / "model.sig", private)
+    doc = json.loads((tmp_path / "model.sig").read_text())
+    payload = base64.b64decode(doc["dsseEnvelope"]["payload"])
+    kind = doc["dsseEnvelope"]["payloadType"]
+    legacy = f"DSSEV1 {len(kind)} {kind} {len(payload)} {payload!r}".encode()
+    signed = keys.load_private_key(private).sign(legacy, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg]
+    doc["dsseEnvelope"]["signatures"] = [{"sig": base64.b64encode(signed).decode(), "keyid": ""}]
+    (tmp_path / "model.sig").write_text(json.dumps(doc))
+    check, err = failed(cli, model, tmp_path / "model.sig", "--key", public)
+    assert check == "bundle" and "no signature" in err
+
+
+def test_ignored_paths_as_model_signing_reads_them(cli, tmp_path, monkeypatch):
+    """--ignore-paths from the working directory or absolute, inside the model; one outside
+    is refused, not dropped; a file not ignored still fails."""
+    model = hf_folder(tmp_path / "model")
+    private, public = key_pair(tmp_path)
+    oms_sign(model, tmp_path / "model.sig", private)
+    (model / "notes").mkdir()
+    (model / "notes" / "a.txt").write_text("a\n")
+    args = ["--signature", tmp_path / "model.sig", "--key", public]
+    check, err = failed(cli, model, tmp_path / "model.sig", "--key", public)
+    assert check == "model" and "notes/a.txt is not in the signature" in err
+    monkeypatch.chdir(model)
+    cli("verify-model", ".", *args, "--ignore-paths", "notes")
+    cli("verify-model", model, *args, "--ignore-paths", model / "notes" / "a.txt")
+    (model / "planted.py").write_text("import os\n")
+    check, err = failed(cli, model, tmp_path / "model.sig", "--key", public, "--ignore-paths", "notes")  # fmt: skip
+    assert check == "model" and "planted.py is not in the signature" in err
+    _, err = cli("verify-model", model, *args, "--ignore-paths", tmp_path, code=2)
+    assert "is not inside" in err
+    _, err = cli("verify-model", model, *args, "--ignore-paths", model, code=2)
+    assert "the whole model" in err
+    _, err = cli("verify-model", model / "vocab.txt", *args, "--ignore-paths", "notes", code=2)
+    assert "needs MODEL to be a folder" in err
+
+
+# -- certificate chains, as a publisher's CA signs (model_signing's certificate mode) ---------
+
+
+def ca_chain(folder: Path, *, leaf_usage: str = "code-signing", intermediate_expired: bool = False) -> dict:  # fmt: skip
+    """A root CA, an intermediate and a signing certificate as PEM files, and the leaf's key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+
+    def cert(name, key, issuer, issuer_key, ca, start, end, usage=None):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+        )  # fmt: skip
+        if ca:  # keyCertSign, cRLSign
+            builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)  # fmt: skip
+        elif usage == "code-signing":  # digitalSignature
+            builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)  # fmt: skip
+            builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)  # fmt: skip
+        else:  # keyEncipherment for a TLS server
+            builder = builder.add_extension(x509.KeyUsage(False, False, True, False, False, False, False, False, False), critical=True)  # fmt: skip
+            builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)  # fmt: skip
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = cert("root-ca", root_key, "root-ca", root_key, True, now - 10 * day, now + 100 * day)
+    mid_end = now - 2 * day if intermediate_expired else now + 50 * day
+    mid = cert("publisher-ca", mid_key, "root-ca", root_key, True, now - 10 * day, mid_end)
+    leaf = cert("model-publisher", leaf_key, "publisher-ca", mid_key, False, now - day, now + 10 * day, leaf_usage)  # fmt: skip
+    paths = {}
+    for name, c in (("root", root), ("mid", mid), ("leaf", leaf)):
+        paths[name] = folder / f"{name}.pem"
+        paths[name].write_bytes(c.public_bytes(serialization.Encoding.PEM))
+    paths["key"] = folder / "leaf.key"
+    paths["key"].write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    return paths
+
+
+def certificate_signed(folder: Path, **chain_options) -> tuple[Path, Path, dict]:
+    """A model signed by model_signing's certificate signer, with a CA chain."""
+    (folder / "pki").mkdir(parents=True)
+    pki = ca_chain(folder / "pki", **chain_options)
+    model = hf_folder(folder / "model")
+    sig = folder / "model.sig"
+    model_signing.signing.Config().use_certificate_signer(
+        private_key=pki["key"], signing_certificate=pki["leaf"], certificate_chain=[pki["mid"]]
+    ).sign(model, sig)
+    return model, sig, pki
+
+
+def test_certificate_chain_mode(cli, tmp_path):
+    model, sig, pki = certificate_signed(tmp_path)
+    out, _ = cli("verify-model", model, "--signature", sig, "--certificate-chain", pki["root"], "--json")  # fmt: skip
+    assert json.loads(out)["signer"] == "certificate CN=model-publisher"
+    cli(
+        "verify-model", model, "--signature", sig, "--certificate-chain", pki["mid"]
+    )  # an anchor too
+    model_signing.verifying.Config().use_certificate_verifier(certificate_chain=[pki["root"]]).verify(model, sig)  # fmt: skip
+    (model / "vocab.txt").write_text("changed\n")
+    check, err = failed(cli, model, sig, "--certificate-chain", pki["root"])
+    assert check == "model" and "vocab.txt" in err
+
+
+def test_certificate_chain_refusals(cli, tmp_path):
+    model, sig, pki = certificate_signed(tmp_path / "a")
+    (tmp_path / "other").mkdir()
+    other = ca_chain(tmp_path / "other")
+    check, err = failed(cli, model, sig, "--certificate-chain", other["root"])
+    assert check == "bundle" and "does not chain to the given certificates" in err
+    expired_model, expired_sig, expired = certificate_signed(tmp_path / "b", intermediate_expired=True)  # fmt: skip
+    check, err = failed(cli, expired_model, expired_sig, "--certificate-chain", expired["root"])
+    assert check == "bundle" and "does not chain" in err
+    server_model, server_sig, server = certificate_signed(tmp_path / "c", leaf_usage="server")
+    check, err = failed(cli, server_model, server_sig, "--certificate-chain", server["root"])
+    assert check == "bundle" and "may not sign" in err
+    key_model = hf_folder(tmp_path / "k")
+    key_sig = oms_sign(key_model, tmp_path / "k.sig", key_pair(tmp_path)[0])
+    check, err = failed(cli, key_model, key_sig, "--certificate-chain", pki["root"])
+    assert check == "bundle" and "made with a key" in err
+    _, err = cli("verify-model", model, "--signature", sig, "--certificate-chain", pki["root"], "--key", pki["leaf"], code=2)  # fmt: skip
+    assert "one of them" in err
+    (tmp_path / "empty.pem").write_text("nothing\n")
+    _, err = cli("verify-model", model, "--signature", sig, "--certificate-chain", tmp_path / "empty.pem", code=2)  # fmt: skip
+    assert "holds no PEM certificate" in err

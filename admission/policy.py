@@ -31,6 +31,7 @@ import yaml
 
 from admission.discovery.runtimes import Sources
 from attest import keys
+from attest.oms import CertificateChain
 from attest.verify import Signer
 from mlbom.errors import BadInputError
 
@@ -126,6 +127,28 @@ class NamedSigner:
 
     name: str
     signer: Signer
+
+
+@dataclass(frozen=True)
+class OmsSigner:
+    """A trusted signer of OpenSSF model signatures: a key or identity, or a certificate
+    chain (model_signing's certificate mode)."""
+
+    name: str
+    signer: Signer | CertificateChain
+
+
+@dataclass(frozen=True)
+class Oms:
+    """Where a verified OpenSSF model signature is enough without an ML-BOM."""
+
+    signers: tuple[OmsSigner, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    signature_files: tuple[str, ...] = ("model.sig",)
+
+    def accepted(self, namespace: str, reference: str) -> bool:
+        return namespace in self.namespaces or any(_matches_model(p, reference) for p in self.models)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -383,6 +406,7 @@ class Policy:
     sources: Sources = field(default_factory=Sources)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     load_time: LoadTimeVerification = field(default_factory=LoadTimeVerification)
+    oms: Oms = field(default_factory=Oms)
     decision_log: Path | None = None
 
     def mode_for(self, namespace: str) -> Mode | None:
@@ -636,6 +660,26 @@ class _Checker:
         self._globs(("inference", "gpuResources"), inference.get("gpuResources"))
         self._confidential(_dict(data.get("confidential")))
         self._load_time(data)
+        self._oms(data)
+
+    def _oms(self, data: dict[str, Any]) -> None:
+        trust = _dict(data.get("trust"))
+        names = {s.get("name") for s in _list(trust.get("signers")) if isinstance(s, dict)}
+        for i, signer in enumerate(_list(trust.get("omsSigners"))):
+            signer = _dict(signer)
+            path: PathParts = ("trust", "omsSigners", i)
+            if signer.get("name") in names:
+                self.add((*path, "name"), f"a signer is already named {signer.get('name')}")
+            names.add(signer.get("name"))
+            chain = _dict(signer.get("certificateChain")).get("path")
+            if isinstance(chain, str):
+                self._load((*path, "certificateChain", "path"), chain, lambda p: CertificateChain.load([p]))  # fmt: skip
+            key = _dict(signer.get("key"))
+            if isinstance(key.get("path"), str):
+                self._load((*path, "key", "path"), key["path"], keys.load_public_key)
+            elif isinstance(key.get("pem"), str):
+                self._load((*path, "key", "pem"), key["pem"], _inline_key)
+        self._globs(("oms", "accept", "models"), _dict(_dict(data.get("oms")).get("accept")).get("models"))  # fmt: skip
 
     def _load_time(self, data: dict[str, Any]) -> None:
         """The verifier can be injected wherever the policy asks for it."""
@@ -878,6 +922,7 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
     verification = _dict(data.get("verification"))
     sources = _dict(data.get("sources"))
     load_time = _dict(data.get("loadTimeVerification"))
+    oms = _dict(data.get("oms"))
     stores = [s if "://" in s else str(_resolve(s, base_dir)) for s in data["stores"]]
     return Policy(
         stores=tuple(dict.fromkeys(stores)),
@@ -963,6 +1008,12 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
             insecure_registries=tuple(load_time.get("insecureRegistries", ())),
             resources=_frozen_maps(load_time.get("resources", DEFAULT_VERIFIER_RESOURCES)),
         ),
+        oms=Oms(
+            signers=tuple(_oms_signer(s, base_dir) for s in trust.get("omsSigners", ())),
+            namespaces=tuple(_dict(oms.get("accept")).get("namespaces", ())),
+            models=tuple(_dict(oms.get("accept")).get("models", ())),
+            signature_files=tuple(oms.get("signatureFiles", ("model.sig",))),
+        ),
         decision_log=_optional_path(data.get("decisionLog"), base_dir),
     )
 
@@ -985,6 +1036,13 @@ def _signer(data: dict[str, Any], base_dir: Path | None) -> NamedSigner:
             issuer=keyless["issuer"],
         ),
     )
+
+
+def _oms_signer(data: dict[str, Any], base_dir: Path | None) -> OmsSigner:
+    if "certificateChain" in data:
+        chain = _resolve(data["certificateChain"]["path"], base_dir)
+        return OmsSigner(data["name"], CertificateChain.load([chain]))
+    return OmsSigner(data["name"], _signer(data, base_dir).signer)
 
 
 def _resolve(value: str, base_dir: Path | None) -> Path:

@@ -340,7 +340,7 @@ class Reviewer:
             accounts.append(found)
             problems += found.all_problems()
             uses = found.all_models()
-            pod_verdicts = await self._verify_all(uses, deadline, problems)
+            pod_verdicts = await self._verify_all(uses, deadline, problems, namespace)
             verdicts += pod_verdicts
             # KServe's resources get their Pods made by KServe: those Pods are placed and
             # checked when they are created, not the resource's synthesized pod.
@@ -404,7 +404,7 @@ class Reviewer:
         return account(pod, self.policy.inference.why, self.policy.sources)
 
     async def _verify_all(
-        self, uses: list[ModelUse], deadline: float, problems: list[Problem]
+        self, uses: list[ModelUse], deadline: float, problems: list[Problem], namespace: str
     ) -> list[Verdict]:
         pinned = []
         for use in uses:
@@ -430,7 +430,11 @@ class Reviewer:
                 "denied rather than admitted unverified",
             ))  # fmt: skip
             return []
-        problems += [Problem("unverified", v.reason) for v in verdicts if not v.ok]
+        for verdict in verdicts:
+            if verdict.outcome == "oms" and not self.policy.oms.accepted(namespace, verdict.reference):  # fmt: skip
+                problems.append(Problem("unverified", f"{verdict.reason}, but an OpenSSF model signature without an ML-BOM is accepted only where the policy's oms.accept names the namespace or model (not {namespace}): generate, sign and push its ML-BOM"))  # fmt: skip
+            elif not verdict.ok and verdict.outcome != "oms":
+                problems.append(Problem("unverified", verdict.reason))
         return list(verdicts)
 
     def cc_need(
@@ -486,7 +490,7 @@ class Reviewer:
             found = self.account(pod)
             uses = found.all_models()
             ignored: list[Problem] = []  # unpinned models: the validating webhook says so
-            verdicts = await self._verify_all(uses, deadline, ignored)
+            verdicts = await self._verify_all(uses, deadline, ignored, namespace)
             need = self.cc_need(namespace, uses, verdicts)
             if need is not None:
                 placing = self.cluster.place if self.cluster else place

@@ -27,13 +27,15 @@ from attest.stores import (
     bom_reference,
     open_store,
 )
-from attest.verify import verify
+from attest.verify import MAX_BUNDLE, verify
 from mlbom.errors import BadInputError, MlbomError, NotVerifiedError
 
 if TYPE_CHECKING:
     from admission.policy import Policy
 
-Outcome = Literal["verified", "no-attestation", "unreachable", "not-verified", "policy"]
+Outcome = Literal["verified", "no-attestation", "unreachable", "not-verified", "policy", "oms"]
+#: at most this much of a Hub model's git-stored files is downloaded to check an OMS signature
+OMS_DOWNLOAD_BUDGET = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
+        """Verified with an ML-BOM. An `oms` verdict (an OpenSSF model signature and no
+        BOM) is enough only where the policy's `oms.accept` says so: the reviewer decides."""
         return self.outcome == "verified"
 
 
@@ -89,7 +93,8 @@ class ModelVerifier:
 
     def _remember(self, verdict: Verdict) -> None:
         settings = self.policy.verification
-        ttl = settings.cache_success_seconds if verdict.ok else settings.cache_failure_seconds
+        trusted = verdict.ok or verdict.outcome == "oms"  # a signature is judged per namespace
+        ttl = settings.cache_success_seconds if trusted else settings.cache_failure_seconds
         if ttl <= 0:
             return
         self._cache[verdict.reference] = (self.clock() + ttl, verdict)
@@ -114,6 +119,8 @@ class ModelVerifier:
             except CorruptEntryError as e:
                 return Verdict(reference, "not-verified", f"the attestation of {reference} in {store.location} is corrupt: {e.message}", store=store.location)  # fmt: skip
             return self._verify(ref, reference, attestation.bom, attestation.bundle, store.location)
+        if not unreachable and (found := self._oms_verdict(ref, reference)):
+            return found
         if unreachable:
             return Verdict(
                 reference,
@@ -128,6 +135,51 @@ class ModelVerifier:
             f"model {reference} has no attestation in {where}; "
             "generate its BOM, sign it with mlbom sign and publish it with mlbom push",
         )
+
+    def _oms_verdict(self, ref: ModelRef, reference: str) -> Verdict | None:
+        """A Hub model without an ML-BOM: its OpenSSF model signature (`model.sig`), checked
+        against the commit's listing (no weights downloaded) and the policy's OMS signers.
+        None when the policy trusts no OMS signer or the commit holds no signature."""
+        from attest.oms import verify_listing
+        from mlbom.sources.hub import Hub, HubRef, HubUnreachableError
+
+        oms = self.policy.oms
+        if not oms.signers or ref.kind != "hf" or ref.digest is None:
+            return None
+        hub = Hub(HubRef(ref.name, ref.digest))
+        where = f"hf://{ref.name}@{ref.digest}"
+        try:
+            files = {f.path: f for f in hub.resolve()}
+            name = next((n for n in oms.signature_files if n in files), None)
+            if name is None:
+                return None
+            if files[name].size > MAX_BUNDLE:
+                return Verdict(reference, "not-verified", f"{where}/{name} is larger than a signature may be", store=where)  # fmt: skip
+            signature = hub.download(files[name])
+            listing = hub.sha256s([f for n, f in files.items() if n != name], OMS_DOWNLOAD_BUDGET)
+        except HubUnreachableError as e:
+            return Verdict(reference, "unreachable", f"the Hub could not be asked for the model signature of {reference} ({e.message}); denied while it is unreachable")  # fmt: skip
+        except MlbomError as e:
+            return Verdict(reference, "not-verified", f"the model signature of {reference} could not be read: {e.message}", store=where)  # fmt: skip
+        failures = []
+        for named in oms.signers:
+            try:
+                result = verify_listing(
+                    signature, named.signer, listing, signature_name=name,
+                    trusted_root=self.policy.trusted_root, trust_config=self.policy.trust_config,
+                )  # fmt: skip
+            except NotVerifiedError as e:
+                failures.append(f"{named.name}: {e.check}: {e.reason}")
+                continue
+            except MlbomError as e:
+                failures.append(f"{named.name}: {e.message}")
+                continue
+            return Verdict(
+                reference, "oms",
+                f"{reference} has no ML-BOM; its OpenSSF model signature {name} is signed by {named.name} ({result.signer}) and covers its {len(listing)} files",
+                named.name, f"{where}/{name}",
+            )  # fmt: skip
+        return Verdict(reference, "not-verified", f"the OpenSSF model signature {where}/{name} is not signed by a trusted OMS signer ({'; '.join(failures)[:1500]})", store=f"{where}/{name}")  # fmt: skip
 
     def _verify(
         self, ref: ModelRef, reference: str, bom_bytes: bytes, bundle: bytes, store: str
@@ -188,10 +240,13 @@ def _describes(bom: dict[str, Any], ref: ModelRef) -> bool:
 
 
 def verdict_record(verdict: Verdict) -> dict[str, Any]:
-    """What the decision log keeps of a verdict (not the BOM)."""
+    """What the decision log keeps of a verdict (not the BOM); an `oms` verdict's store is
+    the signature it rests on."""
+    evidence = {"oms": "oms-signature"}.get(verdict.outcome, "ml-bom" if verdict.bom else None)
     return {
         "model": verdict.reference,
         "outcome": verdict.outcome,
         "signer": verdict.signer,
         "store": verdict.store,
+        "evidence": evidence,
     }

@@ -231,6 +231,46 @@ def verify_model(
     return result
 
 
+def verify_listing(
+    signature: bytes | str,
+    signer: Signer | CertificateChain,
+    files: dict[str, str],
+    *,
+    signature_name: str = "model.sig",
+    trusted_root: Path | None = None,
+    trust_config: Path | None = None,
+    offline: bool = True,
+) -> ModelVerification:
+    """The checks of `verify_model` against a model known by its listing instead of its
+    bytes (a Hub commit's files with their SHA-256, as the admission webhook sees a model):
+    every file the signature covers is listed with the signed digest, and every listed file
+    is covered, the signature's ignored paths and the signature file itself (named
+    `signature_name`) apart. Only signatures of whole files with SHA-256 can be checked so."""
+    if isinstance(signer, CertificateChain):
+        verified = verify_model(signature, signer)
+    else:
+        verified = verify_model(signature, signer, trusted_root=trusted_root, trust_config=trust_config, offline=offline)  # fmt: skip
+    manner = verified.serialization
+    assert manner is not None
+    if manner.method != "files" or manner.hash_type != "sha256":
+        raise NotVerifiedError("model", f"the signature hashes {manner.method} with {manner.hash_type}; against the Hub's listing only whole files hashed with SHA-256 can be checked")  # fmt: skip
+    signed = {r.path: r.digest.hex() for r in verified.resources}
+    ignored = _ignored(manner.ignore_paths, set(signed))
+    listed = {
+        path: digest
+        for path, digest in files.items()
+        if path != signature_name and not _is_ignored(PurePosixPath(path).parts, ignored)
+    }
+    missing = set(signed) - set(listed)
+    extra = set(listed) - set(signed)
+    changed = {p for p in set(signed) & set(listed) if signed[p] != listed[p].lower()}
+    if problems := _differences(missing, extra, changed):
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise NotVerifiedError("model", f"{'; '.join(problems[:10])}{more}")
+    verified.passed.append("model")
+    return verified
+
+
 # -- the signature ----------------------------------------------------------------------------
 
 

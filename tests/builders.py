@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import pickle
 import sys
@@ -10,6 +11,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 CARD = """---
 license: apache-2.0
@@ -205,3 +210,45 @@ def safetensors_head(shapes: dict[str, tuple[int, ...]]) -> tuple[bytes, int]:
     header = json.dumps({"__metadata__": {"format": "pt"}, **tensors}).encode()
     header += b" " * (-len(header) % 8)
     return len(header).to_bytes(8, "little") + header, 8 + len(header) + offset
+
+
+def ca_chain(folder: Path, *, leaf_usage: str = "code-signing", intermediate_expired: bool = False) -> dict:  # fmt: skip
+    """A root CA, an intermediate and a signing certificate as PEM files, and the leaf's key."""
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+
+    def cert(name, key, issuer, issuer_key, ca, start, end, usage=None):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+        )  # fmt: skip
+        if ca:  # keyCertSign, cRLSign
+            builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)  # fmt: skip
+        elif usage == "code-signing":  # digitalSignature
+            builder = builder.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)  # fmt: skip
+            builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)  # fmt: skip
+        else:  # keyEncipherment for a TLS server
+            builder = builder.add_extension(x509.KeyUsage(False, False, True, False, False, False, False, False, False), critical=True)  # fmt: skip
+            builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)  # fmt: skip
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = cert("root-ca", root_key, "root-ca", root_key, True, now - 10 * day, now + 100 * day)
+    mid_end = now - 2 * day if intermediate_expired else now + 50 * day
+    mid = cert("publisher-ca", mid_key, "root-ca", root_key, True, now - 10 * day, mid_end)
+    leaf = cert("model-publisher", leaf_key, "publisher-ca", mid_key, False, now - day, now + 10 * day, leaf_usage)  # fmt: skip
+    paths = {}
+    for name, c in (("root", root), ("mid", mid), ("leaf", leaf)):
+        paths[name] = folder / f"{name}.pem"
+        paths[name].write_bytes(c.public_bytes(serialization.Encoding.PEM))
+    paths["key"] = folder / "leaf.key"
+    paths["key"].write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    return paths

@@ -161,6 +161,22 @@ class Hub:
             raise _mismatch(self.ref, file.path, "its git blob id")
         return data
 
+    def sha256s(self, files: list[HubFile], budget: int) -> dict[str, str]:
+        """Every file's SHA-256 without the weights: the LFS digest the Hub lists, else the
+        file (stored in git, so small) downloaded, checked against its git blob id and
+        hashed; more than `budget` bytes to download is refused."""
+        wanted = [f for f in files if not f.sha256]
+        if sum(f.size for f in wanted) > budget:
+            raise BadInputError(
+                f"{self.ref}: more than {budget >> 20} MiB of files are stored in git, not LFS: "
+                "too much to hash at admission"
+            )
+        found = {f.path: f.sha256 for f in files if f.sha256}
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for file, data in zip(wanted, pool.map(self.download, wanted), strict=True):
+                found[file.path] = hashlib.sha256(data).hexdigest()
+        return found
+
     @contextmanager
     def chunks(self, path: str) -> Iterator[Iterator[bytes]]:
         with hub_errors(self.ref, self.endpoint), self._get(path, self.headers) as response:

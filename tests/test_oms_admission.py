@@ -178,3 +178,31 @@ def test_a_publishers_certificate_chain_as_oms_signer(tmp_path, monkeypatch):
         )
     finally:
         standin.close()
+
+
+def test_the_audit_export_lists_models_admitted_on_a_signature_and_what_they_lack(hub, tmp_path, cli):  # fmt: skip
+    import json
+
+    from admission.decisions import DecisionLog
+
+    _, public = hub
+    review = reviewer(tmp_path, public)
+    request = admission_request(pod(), namespace="research")
+    decision = decide(review, "research")
+    log = DecisionLog(tmp_path / "decisions.jsonl")
+    log.append(decision.record(request))
+    log.close()
+    out = tmp_path / "report.json"
+    cli("audit", "export", "--store", tmp_path / "store", "--decisions", tmp_path / "decisions.jsonl",
+        "--format", "json", "-o", out)  # fmt: skip
+    report = json.loads(out.read_text())
+    (model,) = [m for m in report["models"] if m["reference"] == MODEL]
+    assert model["bom"]["present"] is False
+    assert model["oms"]["signer"] == "nvidia" and model["oms"]["signature"] == f"{MODEL}/model.sig"
+    assert "SBOM creator (e-mail or URL)" in model["oms"]["lacking"]
+    assert any("without an ML-BOM" in f["message"] for f in model["findings"])
+    assert model["decisions"]["allowed"] == 1
+    html = tmp_path / "report.html"
+    cli("audit", "export", "--store", tmp_path / "store", "--decisions", tmp_path / "decisions.jsonl",
+        "--format", "html", "-o", html)  # fmt: skip
+    assert "Admitted on an OpenSSF model signature" in html.read_text()

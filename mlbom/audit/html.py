@@ -372,6 +372,7 @@ def _model_section(m: Mapping[str, Any], anchor: str) -> str:
         ),
         _bom(m),
         _signature_table(sig),
+        _oms_table(m.get("oms")),
         _kv(
             "File hashes",
             [
@@ -439,6 +440,21 @@ def _signature_table(sig: Mapping[str, Any]) -> str:
     elif sig.get("reason"):
         rows.append(("Note", _text(sig["reason"])))
     return _kv("Signature", rows)
+
+
+def _oms_table(oms: Any) -> str:
+    """The OpenSSF model signature a model was admitted on without an ML-BOM."""
+    if not isinstance(oms, Mapping):
+        return ""
+    rows = [
+        ("Signature", _code(oms.get("signature"))),
+        ("Signer (policy name)", _code(oms.get("signer"))),
+        ("Last admitted", _text(oms.get("lastAdmitted") or "—")),
+    ]
+    lacking = [str(x) for x in oms.get("lacking") or []]
+    if lacking:
+        rows.append(("SBOM fields it lacks", _text(", ".join(lacking))))
+    return _kv("Admitted on an OpenSSF model signature", rows)
 
 
 def _datasets(datasets: Sequence[Mapping[str, Any]]) -> str:

@@ -74,8 +74,14 @@ def build_report(
     collected: list[Collected] = []
     for location in stores:
         collected += _collect(location, findings, insecure_registries)
-    events, logs_info, log_files = _decisions(decision_logs, findings)
+    events, logs_info, log_files, oms = _decisions(decision_logs, findings)
     models = [_model(c, policy, events.get(c.reference, [])) for c in collected]
+    in_stores = {m["reference"]: m for m in models}
+    for reference, evidence in oms.items():  # admitted on an OpenSSF model signature
+        if reference in in_stores:
+            in_stores[reference]["oms"] = evidence
+        else:
+            models.append(_oms_only(reference, evidence, events.get(reference, [])))
     if scan is not None:
         for model in models:
             model["runningNow"] = _running(model["reference"], scan)
@@ -242,6 +248,29 @@ def _model(entry: Collected, policy: Any, events: list[dict[str, Any]]) -> dict[
     return model
 
 
+def _oms_only(reference: str, evidence: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """A model the webhook admitted on an OpenSSF model signature alone: no store holds a
+    BOM of it, so every field of the SBOM the CRA asks for is missing; the BSI checks of a
+    bare model component say which."""
+    from mlbom.audit.checks import bsi_checks
+
+    bare = {"bomFormat": "CycloneDX", "specVersion": "1.6",
+            "metadata": {"component": {"type": "machine-learning-model", "name": reference}}}  # fmt: skip
+    lacking = [c.title for c in bsi_checks(bare) if c.level == "required" and c.status == "fail"]
+    evidence = {**evidence, "lacking": list(dict.fromkeys(lacking))}
+    model = _model(Collected(reference, evidence["signature"] or "(the model's own repository)"), None, events)  # fmt: skip
+    model["oms"] = evidence
+    model["signature"]["reason"] = "no BOM: admitted on an OpenSSF model signature"
+    model["findings"] = [_finding(
+        "error", reference,
+        f"admitted on an OpenSSF model signature by {evidence['signer']} without an ML-BOM: it "
+        f"lacks the SBOM the CRA asks for ({len(evidence['lacking'])} required BSI TR-03183-2 "
+        f"fields: {', '.join(evidence['lacking'][:8])})",
+        "generate its ML-BOM (mlbom generate), sign it and push it to a store",
+    )]  # fmt: skip
+    return model
+
+
 def _describe(model: dict[str, Any], bom: dict[str, Any]) -> None:
     """The model's identity and facts, from its BOM."""
     from attest.stores import bom_reference
@@ -351,11 +380,13 @@ def _signature(bom: dict[str, Any], bundle: bytes | None, policy: Any) -> dict[s
 
 def _decisions(
     paths: Iterable[Path], findings: list[dict[str, Any]]
-) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]], list[Path]]:
-    """Events by model reference, one entry per log (its chain checked), the files read."""
+) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]], list[Path], dict[str, dict[str, Any]]]:  # fmt: skip
+    """Events by model reference, one entry per log (its chain checked), the files read,
+    and the OpenSSF model signature each model admitted on one alone was last admitted on."""
     from admission.decisions import rotated_files, verify_chain
 
     events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    oms: dict[str, dict[str, Any]] = {}
     logs: list[dict[str, Any]] = []
     read: list[Path] = []
     for path in paths:
@@ -389,7 +420,11 @@ def _decisions(
                 for verdict in record.get("models") or []:
                     if isinstance(verdict, dict) and isinstance(verdict.get("model"), str):
                         events[verdict["model"]].append(event)
-    return events, logs, read
+                        if verdict.get("evidence") == "oms-signature" and event["allowed"]:
+                            oms[verdict["model"]] = {"signature": _str(verdict.get("store")),
+                                                     "signer": _str(verdict.get("signer")),
+                                                     "lastAdmitted": event["time"]}  # fmt: skip
+    return events, logs, read, oms
 
 
 def _decision_summary(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,12 +11,23 @@ on disk what the BOM lists? The checks run in a fixed order and the first to fai
 6. `model`    with a model folder: every file re-hashed equals its subject.
 
 There is no mode without a key or an identity: a bundle is always checked against one.
+
+Bundles made by cosign verify too. cosign's statements are in-toto Statement v0.1 with one
+subject, the image's manifest: the BOM must name that manifest (its `pkg:oci` purl). Its
+Rekor entries are often of kind `intoto` 0.0.2, and its v2 registry layout carries only the
+log's promise (the SignedEntryTimestamp), no inclusion proof (`attest.stores.oci` turns that
+layout into a bundle v0.1). sigstore-python verifies neither, so `_verify_logged` does: the
+SET with the trusted root's log key (and the inclusion proof and checkpoint when present),
+the certificate chain to the trusted root's CA at the integrated time, the SCT, the DSSE
+signature with the certificate's key, and the entry's body against the envelope (payload
+hash, signature, certificate; an envelope hash cannot be recomputed from a bundle's JSON).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -33,12 +44,19 @@ from attest.statement import (
     canonical,
     excluded_paths,
     file_subjects,
+    oci_subject,
     subjects,
 )
 from mlbom.errors import BadInputError, NotVerifiedError
 
 CHECKS = ("bundle", "identity", "payload", "bom", "subjects", "model")
 MAX_BUNDLE = 64 << 20
+#: the in-toto statement cosign writes (in-toto-golang's StatementInTotoV01); same fields
+STATEMENT_V01 = "https://in-toto.io/Statement/v0.1"
+STATEMENT_TYPES = (STATEMENT_TYPE, STATEMENT_V01)
+# Rekor v1 entry kinds of a DSSE envelope: cosign's long-standing one, and sigstore's.
+INTOTO = ("intoto", "0.0.2")
+DSSE = ("dsse", "0.0.1")
 
 
 @dataclass(frozen=True)
@@ -112,16 +130,13 @@ def verify(
         payload_type, payload, result = verify_keyless(
             bundle, signer, sigstore_verifier(trusted_root, trust_config, staging, offline)
         )
-    statement = in_toto_statement(payload_type, payload)
+    statement = in_toto_statement(payload_type, payload, statement_types=STATEMENT_TYPES)
     result.passed.append("payload")
     if canonical(statement["predicate"]) != canonical(bom):
         serial = statement["predicate"].get("serialNumber")
         raise NotVerifiedError("bom", f"the bundle attests another BOM (serial number {serial})")
     result.passed.append("bom")
-    expected = subjects(bom)
-    if statement["subject"] != expected:
-        raise NotVerifiedError("subjects", _difference(statement["subject"], expected))
-    result.subjects = expected
+    result.subjects = _attested_subjects(statement["subject"], bom)
     result.passed.append("subjects")
     if model is not None:
         recorded = tuple(model / p for p in excluded_paths(bom)) if model.is_dir() else ()
@@ -136,7 +151,11 @@ def attested_bom(bundle: bytes | str, bom: dict[str, Any]) -> None:
     try:
         envelope = parse_bundle(bundle).get("dsseEnvelope")
         payload = base64.b64decode(envelope["payload"], validate=True)  # type: ignore[index]
-        statement = in_toto_statement(envelope["payloadType"], payload)  # type: ignore[index]
+        statement = in_toto_statement(
+            envelope["payloadType"],  # type: ignore[index]
+            payload,
+            statement_types=STATEMENT_TYPES,
+        )
     except (KeyError, TypeError, binascii.Error, NotVerifiedError):
         raise BadInputError("the bundle holds no in-toto statement over a CycloneDX BOM") from None
     if canonical(statement["predicate"]) != canonical(bom):
@@ -282,8 +301,18 @@ def _sans(cert: Any) -> set[str]:
 def verify_keyless(
     bundle: bytes | str, signer: Signer, verifier: Any
 ) -> tuple[str, bytes, Verification]:
+    """The keyless checks (`bundle`, `identity`): by sigstore-python where it verifies the
+    bundle's log entry, else by `_verify_logged`."""
     from sigstore.errors import VerificationError
     from sigstore.models import Bundle, InvalidBundle
+
+    document = parse_bundle(bundle)
+    entry = _only_entry(document)
+    kind = _kind(entry) if entry is not None else None
+    if entry is not None and (kind == INTOTO or (kind == DSSE and not _has_proof(entry))):
+        # sigstore-python refuses both: it takes its signed time from dsse and hashedrekord
+        # entries only, and wants an inclusion proof, which cosign's v2 layout does not keep.
+        return _verify_logged(document, entry, signer, verifier._trusted_root)
 
     try:
         parsed = Bundle.from_json(bundle)
@@ -306,13 +335,311 @@ def verify_keyless(
     return payload_type, payload, result
 
 
+# -- log entries sigstore-python does not verify ---------------------------------------------
+
+_DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,18})$")
+
+
+def _only_entry(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The bundle's one log entry (sigstore-python refuses any other number)."""
+    material = document.get("verificationMaterial")
+    entries = material.get("tlogEntries") if isinstance(material, dict) else None
+    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
+        return None
+    return entries[0]
+
+
+def _kind(entry: dict[str, Any]) -> tuple[Any, Any]:
+    declared = entry.get("kindVersion")
+    declared = declared if isinstance(declared, dict) else {}
+    return declared.get("kind"), declared.get("version")
+
+
+def _has_proof(entry: dict[str, Any]) -> bool:
+    proof = entry.get("inclusionProof")
+    return isinstance(proof, dict) and isinstance(proof.get("checkpoint"), dict)
+
+
+def _b64(value: Any, what: str) -> bytes:
+    try:
+        if isinstance(value, str):
+            return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    raise NotVerifiedError("bundle", f"{what} is not base64")
+
+
+def _decimal(value: Any, what: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and _DECIMAL.match(value):
+        return int(value)
+    raise NotVerifiedError("bundle", f"{what} is not a number")
+
+
+def _leaf_certificate(document: dict[str, Any]) -> Any:
+    """The signing certificate: v0.3's `certificate`, or the first of an older bundle's
+    `x509CertificateChain` (the rest is never trusted: the chain comes from the root)."""
+    from cryptography import x509
+
+    material = document["verificationMaterial"]
+    certificate = material.get("certificate")
+    if certificate is None and isinstance(material.get("x509CertificateChain"), dict):
+        listed = material["x509CertificateChain"].get("certificates")
+        certificate = listed[0] if isinstance(listed, list) and listed else None
+    raw = certificate.get("rawBytes") if isinstance(certificate, dict) else None
+    if raw is None:
+        raise NotVerifiedError(
+            "bundle",
+            "the bundle holds no signing certificate",
+            hint="a bundle signed with a key is verified with --key",
+        )
+    try:
+        return x509.load_der_x509_certificate(_b64(raw, "the certificate"))
+    except ValueError:
+        raise NotVerifiedError("bundle", "the signing certificate is not DER X.509") from None
+
+
+def _envelope(document: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    """The DSSE envelope's payload type, payload and its one signature (cosign and
+    sigstore sign with one key; a second signature would be unaccounted for)."""
+    envelope = document.get("dsseEnvelope")
+    if not isinstance(envelope, dict):
+        raise NotVerifiedError("bundle", "the bundle holds no DSSE envelope")
+    payload_type, signatures = envelope.get("payloadType"), envelope.get("signatures")
+    if not isinstance(payload_type, str):
+        raise NotVerifiedError("bundle", "the DSSE envelope has no payload type")
+    if not isinstance(signatures, list) or len(signatures) != 1:
+        raise NotVerifiedError("bundle", "the DSSE envelope must hold exactly one signature")
+    signature = signatures[0].get("sig") if isinstance(signatures[0], dict) else None
+    payload = _b64(envelope.get("payload"), "the DSSE payload")
+    return payload_type, payload, _b64(signature, "the DSSE signature")
+
+
+def _verify_logged(
+    document: dict[str, Any], entry: dict[str, Any], signer: Signer, root: Any
+) -> tuple[str, bytes, Verification]:
+    """A keyless bundle whose Rekor v1 entry is `intoto` 0.0.2, or `dsse` 0.0.1 without an
+    inclusion proof: every check sigstore-python makes, in mlbom's order (all of `bundle`,
+    then `identity`). The log's SET is required: its integrated time is the signed time."""
+    from sigstore._internal.trust import KeyringPurpose
+    from sigstore.errors import VerificationError
+
+    cert = _leaf_certificate(document)
+    payload_type, payload, signature = _envelope(document)
+    body = _b64(entry.get("canonicalizedBody"), "the log entry's body")
+    log_id = entry.get("logId")
+    promise = entry.get("inclusionPromise")
+    if not isinstance(log_id, dict):
+        raise NotVerifiedError("bundle", "the log entry names no log")
+    if not isinstance(promise, dict):
+        raise NotVerifiedError(
+            "bundle", "the log entry has no signed entry timestamp (inclusion promise)"
+        )
+    when = _decimal(entry.get("integratedTime"), "the integrated time")
+    signed = {
+        "body": base64.b64encode(body).decode(),
+        "integratedTime": when,
+        "logID": _b64(log_id.get("keyId"), "the log ID").hex(),
+        "logIndex": _decimal(entry.get("logIndex"), "the log index"),
+    }
+    keyring = root.rekor_keyring(KeyringPurpose.VERIFY)
+    try:
+        keyring.verify(
+            key_id=_b64(log_id.get("keyId"), "the log ID"),
+            signature=_b64(promise.get("signedEntryTimestamp"), "the SET"),
+            data=canonical(signed),
+        )
+    except VerificationError:
+        raise NotVerifiedError(
+            "bundle", "the log entry's signed entry timestamp is not signed by a trusted log"
+        ) from None
+    if _has_proof(entry):
+        _verify_inclusion(entry, keyring)
+    _check_certificate(cert, when, root)
+    if not _signed_by(cert.public_key(), signature, pae(payload_type, payload)):
+        raise NotVerifiedError("bundle", "the DSSE signature does not verify with the certificate")
+    _check_body(body, _kind(entry), payload_type, payload, signature, cert)
+    policy = _Policy(signer)
+    try:
+        policy.verify(cert)
+    except VerificationError as e:
+        raise NotVerifiedError("identity", policy.failed or str(e)) from None
+    return (
+        payload_type,
+        payload,
+        Verification(policy.identity, signer.issuer, [], ["bundle", "identity"]),
+    )
+
+
+def _verify_inclusion(entry: dict[str, Any], keyring: Any) -> None:
+    """The Merkle inclusion proof and its signed checkpoint, with sigstore-python's own
+    checks (they take any entry kind)."""
+    from sigstore._internal.merkle import verify_merkle_inclusion
+    from sigstore._internal.rekor.checkpoint import verify_checkpoint
+    from sigstore.errors import VerificationError
+    from sigstore.models import TransparencyLogEntry
+    from sigstore_models.rekor.v1 import TransparencyLogEntry as Inner
+
+    try:
+        parsed = TransparencyLogEntry(Inner.from_dict(entry))
+        verify_merkle_inclusion(parsed)
+        verify_checkpoint(keyring, parsed)
+    except VerificationError as e:
+        raise NotVerifiedError("bundle", f"the log entry's inclusion proof: {e}") from None
+    except Exception as e:  # pydantic errors on a malformed proof
+        raise NotVerifiedError(
+            "bundle", f"the log entry's inclusion proof is malformed: {type(e).__name__}"
+        ) from None
+
+
+def _check_certificate(cert: Any, when: int, root: Any) -> None:
+    """Valid at the log's integrated time, chained to the trusted root's CA then, with a
+    valid SCT and the Sigstore profile's key usages."""
+    from datetime import UTC, datetime
+
+    from cryptography.x509 import ExtendedKeyUsage, KeyUsage
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    from cryptography.x509.verification import (
+        Criticality,
+        ExtensionPolicy,
+        PolicyBuilder,
+        Store,
+    )
+    from cryptography.x509.verification import (
+        VerificationError as ChainError,
+    )
+    from sigstore._internal.sct import verify_sct
+    from sigstore._internal.trust import KeyringPurpose
+    from sigstore.errors import VerificationError
+
+    at = datetime.fromtimestamp(when, tz=UTC)
+    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        raise NotVerifiedError(
+            "bundle",
+            f"the certificate was not valid when the log recorded the entry ({at.isoformat()}; "
+            f"valid {cert.not_valid_before_utc.isoformat()} to "
+            f"{cert.not_valid_after_utc.isoformat()})",
+        )
+    # Fulcio certificates carry the code-signing usage, checked below, not client auth.
+    eku = (ExtendedKeyUsage, Criticality.NON_CRITICAL, None)
+    chains = (
+        PolicyBuilder()
+        .store(Store(root.get_fulcio_certs()))
+        .time(at)
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca().may_be_present(*eku),
+            ee_policy=ExtensionPolicy.webpki_defaults_ee().may_be_present(*eku),
+        )
+        .build_client_verifier()
+    )
+    try:
+        chain = chains.verify(cert, []).chain[1:]
+    except Exception as e:  # ChainError, or a name type the verifier does not know
+        reason = str(e) if isinstance(e, ChainError) else type(e).__name__
+        raise NotVerifiedError(
+            "bundle", f"the certificate does not chain to the trusted root's CA: {reason}"
+        ) from None
+    try:
+        verify_sct(cert, chain, root.ct_keyring(KeyringPurpose.VERIFY))
+    except VerificationError as e:
+        raise NotVerifiedError("bundle", f"the certificate's SCT does not verify: {e}") from None
+    try:
+        usage = cert.extensions.get_extension_for_class(KeyUsage).value.digital_signature
+        code = ExtendedKeyUsageOID.CODE_SIGNING in (
+            cert.extensions.get_extension_for_class(ExtendedKeyUsage).value
+        )
+    except Exception:
+        usage = code = False
+    if not (usage and code):
+        raise NotVerifiedError("bundle", "the certificate is not for code signing")
+
+
+def _signed_by(key: Any, signature: bytes, data: bytes) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp256r1", "secp384r1"):
+        return keys.verify(key, signature, data)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return keys.verify(key, signature, data)
+    raise NotVerifiedError("bundle", "the certificate's key is not ECDSA P-256/P-384 or Ed25519")
+
+
+def _check_body(
+    raw: bytes,
+    kind: tuple[Any, Any],
+    payload_type: str,
+    payload: bytes,
+    signature: bytes,
+    cert: Any,
+) -> None:
+    """The log entry's body records this envelope: its kind as declared, the payload's
+    SHA-256, and the one signature with this certificate (rekor pkg/types/intoto/v0.0.2,
+    pkg/types/dsse/v0.0.1)."""
+    try:
+        body = json.loads(raw)
+        if (body["kind"], body["apiVersion"]) != kind:
+            raise NotVerifiedError(
+                "bundle", "the log entry's body is of another kind than declared"
+            )
+        spec = body["spec"]
+        if kind == INTOTO:
+            content = spec["content"]
+            hashed, listed = content["payloadHash"], content["envelope"]["signatures"]
+            if content["envelope"]["payloadType"] != payload_type:
+                raise NotVerifiedError("bundle", "the log entry records another payload type")
+            # intoto 0.0.2 keeps the envelope's base64 signature text, base64-encoded again
+            recorded = [
+                (_b64(_b64(s["sig"], "a logged signature").decode(), "a logged signature"),
+                 _b64(s["publicKey"], "a logged key")) for s in listed
+            ]  # fmt: skip
+        else:
+            hashed, listed = spec["payloadHash"], spec["signatures"]
+            recorded = [
+                (_b64(s["signature"], "a logged signature"), _b64(s["verifier"], "a logged key"))
+                for s in listed
+            ]
+        algorithm, value = hashed["algorithm"], hashed["value"]
+    except NotVerifiedError:
+        raise
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+        raise NotVerifiedError("bundle", f"the log entry's body is not a {kind[0]} entry") from None
+    if algorithm != "sha256" or value != hashlib.sha256(payload).hexdigest():
+        raise NotVerifiedError(
+            "bundle", "the log entry records another payload than the envelope's"
+        )
+    if len(recorded) != 1 or recorded[0][0] != signature:
+        raise NotVerifiedError(
+            "bundle", "the log entry records another signature than the envelope's"
+        )
+    if not _same_certificate(recorded[0][1], cert):
+        raise NotVerifiedError("bundle", "the log entry records another signing certificate")
+
+
+def _same_certificate(pem: bytes, cert: Any) -> bool:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        return x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER) == cert.public_bytes(
+            Encoding.DER
+        )
+    except ValueError:
+        return False
+
+
 # -- the statement ----------------------------------------------------------------------------
 
 
 def in_toto_statement(
-    payload_type: str, payload: bytes, predicate_type: str = PREDICATE_TYPE
+    payload_type: str,
+    payload: bytes,
+    predicate_type: str = PREDICATE_TYPE,
+    *,
+    statement_types: tuple[str, ...] = (STATEMENT_TYPE,),
 ) -> dict[str, Any]:
-    """The in-toto Statement v1 in a DSSE payload, of the predicate type wanted."""
+    """The in-toto Statement in a DSSE payload (v1, or a type of `statement_types`), of the
+    predicate type wanted."""
     if payload_type != PAYLOAD_TYPE:
         raise NotVerifiedError(
             "payload", f"the payload type is {payload_type!r}, not {PAYLOAD_TYPE}"
@@ -321,7 +648,7 @@ def in_toto_statement(
         statement = json.loads(payload)
     except (ValueError, RecursionError):
         raise NotVerifiedError("payload", "the payload is not JSON") from None
-    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
+    if not isinstance(statement, dict) or statement.get("_type") not in statement_types:
         raise NotVerifiedError("payload", "the payload is not an in-toto Statement v1")
     if statement.get("predicateType") != predicate_type:
         raise NotVerifiedError(
@@ -333,6 +660,39 @@ def in_toto_statement(
     ):
         raise NotVerifiedError("payload", "the statement has no subjects or no predicate")
     return statement
+
+
+def _attested_subjects(found: list[Any], bom: dict[str, Any]) -> list[Subject]:
+    """The statement's subjects, which must be the BOM's files (and OCI manifest), as mlbom
+    signs them, or the one OCI manifest the BOM names, as cosign attests an image."""
+    expected = subjects(bom)
+    if found == expected:
+        return expected
+    files = {s["name"] for s in file_subjects(bom)}
+    subject = found[0] if len(found) == 1 and isinstance(found[0], dict) else {}
+    if isinstance(subject.get("name"), str) and subject["name"] not in files:
+        digest = subject.get("digest")
+        artifact = oci_subject(bom)
+        if artifact is None:
+            raise NotVerifiedError(
+                "subjects",
+                f"the statement is about {_named(subject)}, and the BOM names no OCI artifact "
+                "(a statement over an image binds its BOM by the BOM's pkg:oci purl)",
+            )
+        if digest != artifact["digest"]:
+            raise NotVerifiedError(
+                "subjects",
+                f"the statement is about {_named(subject)}, the BOM about "
+                f"{artifact['name']}@sha256:{artifact['digest']['sha256']}",
+            )
+        return [{"name": subject["name"], "digest": dict(digest)}]
+    raise NotVerifiedError("subjects", _difference(found, expected))
+
+
+def _named(subject: dict[str, Any]) -> str:
+    digest = subject.get("digest")
+    sha = digest.get("sha256") if isinstance(digest, dict) else None
+    return f"{str(subject.get('name'))[:200]}@sha256:{str(sha)[:64]}"
 
 
 def _difference(found: list[Any], expected: list[Subject]) -> str:

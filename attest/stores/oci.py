@@ -19,6 +19,12 @@ can hold every model's attestation, for the load-time verifier in pods that reac
 registry. A tag can be moved: the caller's verification (the signature, the BOM naming the
 model, or the pinned SHA-256 of the BOM admission verified) is what binds it.
 
+`pull` also finds what `cosign attest --type cyclonedx` wrote: cosign v3's bundles are
+referrers like mlbom's; cosign v2 (and v3 without its new bundle format) keeps every
+attestation of an image as one layer of the manifest tagged `sha256-<hex>.att`, a DSSE
+envelope annotated with its certificate and the log's promise (`cosign_bundle` turns such a
+layer into the Sigstore bundle v0.1 it amounts to). Referrers are asked first.
+
 The BOM travels inside the bundle's statement; `pull` takes it from there. The store does
 not verify bundles: its caller does.
 """
@@ -50,6 +56,8 @@ from attest.stores import (
 from mlbom.errors import BadInputError
 from mlbom.sources.oci import (
     DIGEST,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
     OCI_INDEX,
     OCI_MANIFEST,
     TITLE,
@@ -88,6 +96,19 @@ MAX_CANDIDATES = 32  # bundles fetched, newest first, before giving up on a mode
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
+# cosign's attestation image: sigstore/cosign pkg/oci/static/signature.go (annotation keys),
+# pkg/types/payload.go (layer media type), cmd/cosign/cli/attest/attest.go (predicateType),
+# pkg/cosign/bundle/rekor.go (the bundle annotation's JSON).
+DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
+COSIGN_CERTIFICATE = "dev.sigstore.cosign/certificate"
+COSIGN_BUNDLE = "dev.sigstore.cosign/bundle"
+COSIGN_PREDICATE = "predicateType"
+BUNDLE_V01 = "application/vnd.dev.sigstore.bundle+json;version=0.1"
+MAX_COSIGN_LAYERS = 1_000  # every attestation of one image, of every predicate type
+MAX_ANNOTATION = 64 << 10  # a certificate, a chain, a log entry's body: a few KiB each
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+
 def tag_for(digest: str) -> str:
     """The referrers tag schema's tag for a subject: `sha256-<hex>`."""
     return digest.replace(":", "-", 1)
@@ -122,6 +143,71 @@ def bom_of(bundle: bytes) -> tuple[dict[str, Any], bytes]:
     if not isinstance(bom, dict) or bom.get("bomFormat") != "CycloneDX":
         raise ValueError("its statement's predicate is not a CycloneDX BOM")
     return bom, (json.dumps(bom, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def cosign_bundle(envelope: bytes, annotations: dict[str, Any]) -> bytes:
+    """The Sigstore bundle v0.1 (the version that holds a log entry's promise without its
+    inclusion proof) equal to one layer of cosign's attestation image: the DSSE envelope,
+    the signing certificate (not the chain beside it: the trusted root supplies that) and
+    the Rekor entry of the bundle annotation. Nothing is verified here. Raises ValueError
+    saying what is malformed."""
+    try:
+        document = json.loads(envelope)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"the layer is not a DSSE envelope ({e})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("payload"), str):
+        raise ValueError("the layer is not a DSSE envelope")
+    values = {k: annotations.get(k) for k in (COSIGN_CERTIFICATE, COSIGN_BUNDLE)}
+    for key, value in values.items():
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_ANNOTATION):
+            raise ValueError(f"its {key} annotation is not text of at most 64 KiB")
+    material: dict[str, Any] = {"tlogEntries": []}
+    if values[COSIGN_CERTIFICATE]:
+        material["x509CertificateChain"] = {
+            "certificates": [{"rawBytes": _pem_certificate(values[COSIGN_CERTIFICATE])}]
+        }
+    else:
+        material["publicKey"] = {}  # `cosign attest --key`: the verifier names the key
+    if values[COSIGN_BUNDLE]:
+        material["tlogEntries"] = [_rekor_entry(values[COSIGN_BUNDLE])]
+    bundle = {"mediaType": BUNDLE_V01, "verificationMaterial": material, "dsseEnvelope": document}
+    return (json.dumps(bundle, indent=2) + "\n").encode()
+
+
+def _pem_certificate(pem: str) -> str:
+    """The base64 DER of the first PEM certificate."""
+    start = pem.find(_PEM_CERTIFICATE)
+    end = pem.find("-----END CERTIFICATE-----", start)
+    if start < 0 or end < 0:
+        raise ValueError("its certificate annotation holds no PEM certificate")
+    text = "".join(pem[start + len(_PEM_CERTIFICATE) : end].split())
+    try:
+        return base64.b64encode(base64.b64decode(text, validate=True)).decode()
+    except (binascii.Error, ValueError):
+        raise ValueError("its certificate annotation is not PEM") from None
+
+
+def _rekor_entry(annotation: str) -> dict[str, Any]:
+    """A bundle's log entry from cosign's bundle annotation
+    {"SignedEntryTimestamp", "Payload": {"body", "integratedTime", "logIndex", "logID"}};
+    the kind is the one the (signed) body names."""
+    try:
+        rekor = json.loads(annotation)
+        payload = rekor["Payload"]
+        body = json.loads(base64.b64decode(payload["body"], validate=True))
+        entry = {
+            "logIndex": str(payload["logIndex"]),
+            "logId": {"keyId": base64.b64encode(bytes.fromhex(payload["logID"])).decode()},
+            "kindVersion": {"kind": body["kind"], "version": body["apiVersion"]},
+            "integratedTime": str(payload["integratedTime"]),
+            "inclusionPromise": {"signedEntryTimestamp": rekor["SignedEntryTimestamp"]},
+            "canonicalizedBody": payload["body"],
+        }
+    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error):
+        raise ValueError("its bundle annotation is not a Rekor entry") from None
+    if not all(isinstance(v, str) for v in (*entry["kindVersion"].values(), rekor["SignedEntryTimestamp"])):  # fmt: skip
+        raise ValueError("its bundle annotation is not a Rekor entry")
+    return entry
 
 
 class OciStore(Store):
@@ -198,11 +284,6 @@ class OciStore(Store):
         assert model.digest is not None
         with self._errors():
             candidates = _bundles(self._referrers(model.digest))
-            if not candidates:
-                raise NoAttestationError(
-                    f"{self.location} holds no attestation for {model}",
-                    hint="sign the model's BOM with mlbom sign and push it with mlbom push",
-                )
             problems: list[CorruptEntryError] = []
             for entry in candidates[:MAX_CANDIDATES]:
                 try:
@@ -213,10 +294,82 @@ class OciStore(Store):
                     problems.append(e)
             if problems:
                 raise problems[0]
+            found, others = self._pull_cosign(model.digest)
+            if found is not None:
+                return found
+            what = f"no attestation for {model}"
+            if candidates or others:
+                what = f"no CycloneDX attestation for {model}, only others"
             raise NoAttestationError(
-                f"{self.location} holds no CycloneDX attestation for {model}, only others",
+                f"{self.location} holds {what}",
                 hint="sign the model's BOM with mlbom sign and push it with mlbom push",
             )
+
+    def _pull_cosign(self, digest: str) -> tuple[Attestation | None, bool]:
+        """The CycloneDX attestation in cosign's attestation image of `digest` (or None),
+        and whether the image holds other attestations. Layers of other predicate types are
+        other attestations of the model; two CycloneDX ones are refused (which is current
+        cannot be told without trusting their order)."""
+        tag = f"{tag_for(digest)}.att"
+        try:
+            manifest = self.client.manifest(self.repository, tag, accept=MANIFEST_TYPES)
+        except RegistryError as e:
+            if e.kind == "missing":
+                return None, False
+            raise
+        layers = manifest.document.get("layers")
+        if manifest.media_type in INDEX_TYPES or not isinstance(layers, list):
+            raise CorruptEntryError(f"{self.location}: the tag {tag} is not an image manifest")
+        if len(layers) > MAX_COSIGN_LAYERS:
+            raise CorruptEntryError(
+                f"{self.location}: the tag {tag} has {len(layers)} layers, more than "
+                f"{MAX_COSIGN_LAYERS}",
+                hint="replace the model's attestations (cosign attest --replace)",
+            )
+        found = []
+        for position, value in enumerate(layers):
+            annotations = value.get("annotations") if isinstance(value, dict) else None
+            annotations = annotations if isinstance(annotations, dict) else {}
+            if annotations.get(COSIGN_PREDICATE) != PREDICATE_TYPE:
+                continue  # another attestation of the model (provenance, a scan, …)
+            try:
+                layer = descriptor(value, f"layer {position} of {tag}")
+            except RegistryError as e:
+                raise CorruptEntryError(f"{self.location}: {e.message}") from None
+            if layer["mediaType"] != DSSE_MEDIA_TYPE:
+                raise CorruptEntryError(
+                    f"{self.location}: layer {position} of {tag} is no DSSE envelope"
+                )
+            found.append((layer, annotations))
+        if not found:
+            return None, bool(layers)
+        if len(found) > 1:
+            same = len({layer["digest"] for layer, _ in found}) == 1
+            raise CorruptEntryError(
+                f"{self.location}: the tag {tag} holds {len(found)} CycloneDX attestations"
+                + (" of the same envelope" if same else ""),
+                hint="keep one: cosign attest --replace",
+            )
+        layer, annotations = found[0]
+        if layer["size"] > MAX_ENTRY:
+            raise CorruptEntryError(
+                f"{self.location}: the attestation in {tag} is larger than {MAX_ENTRY >> 20} MiB"
+            )
+        try:
+            envelope = self.client.blob(self.repository, layer["digest"], layer["size"], MAX_ENTRY)
+        except RegistryError as e:
+            if e.kind in ("unreachable", "auth", "failed"):
+                raise
+            raise CorruptEntryError(f"{self.location}: {tag}: {e.message}") from None
+        try:
+            bundle = cosign_bundle(envelope, annotations)
+            _, bom = bom_of(bundle)
+        except ValueError as e:
+            raise CorruptEntryError(
+                f"{self.location}: the tag {tag} holds no readable attestation: {e}",
+                hint="attest the model again with cosign attest --replace",
+            ) from None
+        return Attestation(bom, bundle), True
 
     def _pull_tagged(self, model: ModelRef) -> Attestation:
         """The attestation of a model that is no OCI artifact, under its tag."""

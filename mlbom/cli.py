@@ -905,8 +905,11 @@ def check_policy(policy_path: Path) -> None:
 
     policy = load_policy(policy_path)
     signers = ", ".join(s.name for s in policy.signers) or "none"
+    oms = ", ".join(s.name for s in policy.oms.signers)
     click.echo(
-        f"{policy_path}: valid; signers: {signers}; stores: {len(policy.stores)}; "
+        f"{policy_path}: valid; signers: {signers}; "
+        + (f"model-signing signers: {oms}; " if oms else "")
+        + f"stores: {len(policy.stores)}; "
         f"default mode: {policy.mode_for('default') or 'excluded'}"
     )
 

@@ -312,7 +312,17 @@ def verify_keyless(
     if entry is not None and (kind == INTOTO or (kind == DSSE and not _has_proof(entry))):
         # sigstore-python refuses both: it takes its signed time from dsse and hashedrekord
         # entries only, and wants an inclusion proof, which cosign's v2 layout does not keep.
-        return _verify_logged(document, entry, signer, verifier._trusted_root)
+        # Its bundle rules still apply (a bundle of version 0.2 or later carries the proof),
+        # and so do any RFC 3161 timestamps the bundle holds.
+        parsed = None
+        if _bundle_version(document) != "0.1":  # 0.1 (cosign's v2 layout) may lack the proof
+            try:
+                parsed = Bundle.from_json(bundle)
+            except Exception as e:  # InvalidBundle, pydantic/protobuf errors on hostile input
+                raise NotVerifiedError("bundle", f"not a valid keyless bundle: {type(e).__name__}: {e}") from None  # fmt: skip
+        result = _verify_logged(document, entry, signer, verifier._trusted_root)
+        _check_timestamps(document, parsed, verifier)
+        return result
 
     try:
         parsed = Bundle.from_json(bundle)
@@ -470,6 +480,39 @@ def _verify_logged(
         payload,
         Verification(policy.identity, signer.issuer, [], ["bundle", "identity"]),
     )
+
+
+def _bundle_version(document: dict[str, Any]) -> str:
+    """The bundle format's version its media type names (0.1, 0.2, 0.3)."""
+    media = document.get("mediaType")
+    for version in ("0.1", "0.2", "0.3"):
+        if media in (f"application/vnd.dev.sigstore.bundle+json;version={version}", f"application/vnd.dev.sigstore.bundle.v{version}+json"):  # fmt: skip
+            return version
+    raise NotVerifiedError("bundle", f"not a Sigstore bundle media type: {str(media)[:100]!r}")
+
+
+def _check_timestamps(document: dict[str, Any], parsed: Any, verifier: Any) -> None:
+    """Every RFC 3161 timestamp the bundle holds verifies against the trusted root's
+    timestamp authorities (sigstore-python's check), and the certificate was valid then."""
+    from sigstore.errors import VerificationError
+
+    material = document.get("verificationMaterial")
+    data = material.get("timestampVerificationData") if isinstance(material, dict) else None
+    stamps = data.get("rfc3161Timestamps") if isinstance(data, dict) else None
+    if not stamps:
+        return
+    if parsed is None:
+        raise NotVerifiedError("bundle", "a bundle of version 0.1 with RFC 3161 timestamps: mlbom cannot check them there")  # fmt: skip
+    try:
+        verified = verifier._verify_timestamp_authority(parsed)
+    except VerificationError as e:
+        raise NotVerifiedError("bundle", f"the bundle's timestamps do not verify: {e}") from None
+    if len(verified) != len(stamps):
+        raise NotVerifiedError("bundle", f"{len(stamps) - len(verified)} of the bundle's RFC 3161 timestamps do not verify against the trusted timestamp authorities")  # fmt: skip
+    cert = _leaf_certificate(document)
+    for stamp in verified:
+        if not cert.not_valid_before_utc <= stamp.time <= cert.not_valid_after_utc:
+            raise NotVerifiedError("bundle", f"the certificate was not valid at the bundle's timestamp ({stamp.time.isoformat()})")  # fmt: skip
 
 
 def _verify_inclusion(entry: dict[str, Any], keyring: Any) -> None:

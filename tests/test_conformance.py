@@ -56,13 +56,9 @@ BOM = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components
 DEADLINE = 120  # seconds; one case takes well under one
 
 # Cases whose refusal mlbom gets wrong today: {case name: reason}. Each is a product defect,
-# marked xfail(strict=True) so that the fix shows up as an unexpected pass.
-PRODUCT_DEFECTS = {
-    "intoto-with-custom-trust-root": "a valid DSSE bundle whose Rekor v1 entry is of kind "
-    "intoto 0.0.2 (the kind `cosign attest` has long logged) is refused at `bundle`: sigstore-python "
-    "verifies only dsse 0.0.1 and hashedrekord entries ('Integrated time only supported for "
-    "dsse/hashedrekord 0.0.1 types'); upstream's CI xfails this case for sigstore-python too",
-}
+# marked xfail(strict=True) so that the fix shows up as an unexpected pass. (None today: the
+# intoto 0.0.2 entries sigstore-python refuses are verified by attest.verify itself.)
+PRODUCT_DEFECTS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

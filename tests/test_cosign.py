@@ -632,3 +632,28 @@ def test_entry_declared_as_another_kind_is_refused(cli, sigstore, registry, mode
     env["signatures"].append(env["signatures"][0])
     write_att(registry, model, [(json.dumps(env).encode(), layer_annotations(signed, entry))])
     assert "exactly one signature" in refused(cli, sigstore, model, "bundle")
+
+
+@pytest.mark.parametrize("kind", ["intoto", "dsse"])
+def test_a_bundle_of_version_0_2_or_later_without_its_inclusion_proof_is_refused(sigstore, registry, model, kind):  # fmt: skip
+    """Only cosign's v2 layout (a bundle of version 0.1) may rest on the SET alone: as
+    sigstore-conformance's intoto-missing-inclusion-proof_fail, a later bundle without the
+    proof is refused, whichever entry kind (intoto is checked by mlbom itself)."""
+    signed = certificate(sigstore)
+    data = envelope(statement(model), signed.key)
+    entry = log(sigstore, (intoto_entry if kind == "intoto" else dsse_entry)(data, signed.verifier))
+    document = json.loads(v3_bundle(signed, data, entry))
+    del document["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
+    with pytest.raises(NotVerifiedError) as refusal:
+        attest.verify(model.bom, json.dumps(document), attest.Signer(identity=EMAIL, issuer=keyless.ISSUER),
+                      trust_config=sigstore.trust_config)  # fmt: skip
+    assert refusal.value.check == "bundle"
+    # RFC 3161 timestamps no trusted authority issued are refused too (not ignored)
+    document = json.loads(v3_bundle(signed, data, entry))
+    document["verificationMaterial"]["timestampVerificationData"] = {
+        "rfc3161Timestamps": [{"signedTimestamp": base64.b64encode(b"0\x03\x02\x01\x00").decode()}]
+    }
+    with pytest.raises(NotVerifiedError) as refusal:
+        attest.verify(model.bom, json.dumps(document), attest.Signer(identity=EMAIL, issuer=keyless.ISSUER),
+                      trust_config=sigstore.trust_config)  # fmt: skip
+    assert refusal.value.check == "bundle"

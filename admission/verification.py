@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from attest.reference import ModelRef, parse
-from attest.statement import bom_sha256, file_subjects, parse_bom
+from attest.statement import bom_sha256, parse_bom
 from attest.stores import (
     CorruptEntryError,
     NoAttestationError,
@@ -25,6 +25,7 @@ from attest.stores import (
     StoreAuthError,
     StoreUnreachableError,
     bom_reference,
+    describes,
     open_store,
 )
 from attest.verify import MAX_BUNDLE, verify
@@ -205,7 +206,7 @@ class ModelVerifier:
             except MlbomError as e:
                 failures.append(f"{named.name}: {e.message}")
                 continue
-            if not _describes(bom, ref):
+            if not describes(bom, ref):
                 found = bom_reference(bom)
                 return Verdict(reference, "not-verified", f"the attestation filed under {reference} describes {found}, not this model", store=store)  # fmt: skip
             problems = self.policy.bom_problems(bom)
@@ -220,23 +221,6 @@ class ModelVerifier:
             f"the attestation of {reference} in {store} is not signed by a trusted signer ({detail})",
             store=store,
         )
-
-
-def _describes(bom: dict[str, Any], ref: ModelRef) -> bool:
-    """The BOM is about this very model: its Hub commit or OCI manifest, or for a model
-    filed by the digest of its files, those files."""
-    found = bom_reference(bom)
-    if (found.kind, found.name.lower(), found.digest) == (ref.kind, ref.name.lower(), ref.digest):
-        return True
-    if ref.kind == "oci" and found.kind == "local":  # a folder's BOM pushed under the artifact
-        from mlbom.sources.oci import manifest_files
-
-        files = {s["name"]: s["digest"]["sha256"] for s in file_subjects(bom)}
-        try:
-            return manifest_files(ref) == files
-        except MlbomError:
-            return False
-    return False
 
 
 def verdict_record(verdict: Verdict) -> dict[str, Any]:

@@ -490,9 +490,9 @@ def verify(
     """
 
     from attest.statement import parse_bom, read_bom
-    from attest.stores import attestation_for, open_store
+    from attest.stores import attestation_for, bom_reference, describes, open_store
     from attest.verify import verify as verify_bom
-    from mlbom.errors import BadInputError
+    from mlbom.errors import BadInputError, NotVerifiedError
 
     signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
     excluded: tuple[Path, ...] = ()
@@ -519,6 +519,12 @@ def verify(
             model=model,
             model_exclude=excluded,
         )
+        if store and not describes(document, ref):
+            raise NotVerifiedError(
+                "subjects",
+                f"the attestation filed under {ref} in {store} describes "
+                f"{bom_reference(document)}, not this model",
+            )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -327,3 +327,45 @@ def test_which_store_can_hold_which_model(location, reference, holds):
     from attest.stores import can_hold
 
     assert can_hold(location, parse(reference)) is holds
+
+
+def test_verify_from_a_store_refuses_another_models_attestation_filed_under_the_name(cli, tmp_path):  # fmt: skip
+    """A store is not trusted to file correctly: a validly signed BOM of another model, filed
+    under this model's name, is refused (the webhook's binding, in `mlbom verify` too)."""
+    model, other = hf_folder(tmp_path / "model"), hf_folder(tmp_path / "other")
+    (other / "vocab.txt").write_text("other\n")
+    bom = tmp_path / "other.json"
+    mlbom.generate(other, version="1.0").write(bom)
+    cli("keygen", "-o", tmp_path / "k")
+    cli("sign", bom, "--key", tmp_path / "k.key")
+    from attest.reference import resolve
+
+    cli("push", bom, "--to", tmp_path / "store", "--model", str(resolve(str(model))))
+    out, err = cli("verify", model, "--store", tmp_path / "store", "--key", tmp_path / "k.pub", "--json", code=1)  # fmt: skip
+    assert json.loads(out)["failed"] == "subjects" and "describes" in err
+
+
+def test_the_webhook_admits_the_commit_a_hub_store_push_made(cli, hub, tmp_path):
+    """`push --to hf://` commits the BOM of C on top of C; the webhook verifies the new commit
+    (it holds exactly the BOM's files besides the attestation), and refuses it once another
+    file is committed beside them."""
+    from admission.policy import parse_policy
+    from admission.verification import ModelVerifier
+    from tests.hub_standin import File
+
+    bom = tmp_path / "bom.json"
+    mlbom.generate(f"hf://{REPO}@{COMMIT}").write(bom)
+    cli("keygen", "-o", tmp_path / "k")
+    cli("sign", bom, "--key", tmp_path / "k.key")
+    cli("push", bom, "--to", f"hf://{REPO}")
+    new = hub.repos[REPO].commit
+    policy = parse_policy(
+        f"apiVersion: mlbom.dev/v1\nkind: AdmissionPolicy\nstores: [hf://{REPO}]\n"
+        f"trust: {{signers: [{{name: ci, key: {{path: {tmp_path / 'k.pub'}}}}}]}}\n"
+        "requirements: {unsafePickleImports: allow}\n"  # the test repository has such pickles
+    )
+    verdict = ModelVerifier(policy).check_now(f"hf://{REPO}@{new}")
+    assert verdict.ok, verdict.reason
+    hub.repos[REPO].files["planted.py"] = File(b"import os\n", 0, lfs=False)
+    verdict = ModelVerifier(policy).check_now(f"hf://{REPO}@{new}")
+    assert not verdict.ok and "describes" in verdict.reason

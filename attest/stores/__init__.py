@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from attest.reference import ModelRef
 from mlbom.errors import BadInputError, CheckFailedError, MlbomError
@@ -119,6 +120,45 @@ def bom_reference(bom: dict[str, object]) -> ModelRef:
         hasher.update(bytes.fromhex(subject["digest"]["sha256"]))
     digest = "sha256:" + hasher.hexdigest()
     return ModelRef("local", digest, digest)
+
+
+def describes(bom: dict[str, Any], ref: ModelRef) -> bool:
+    """The BOM is about this very model: its Hub commit or OCI manifest, or for a model
+    filed by the digest of its files, those files."""
+    found = bom_reference(bom)
+    if found.kind == ref.kind == "local":  # a folder's key: its name may be a path
+        return found.digest == ref.digest
+    if (found.kind, found.name.lower(), found.digest) == (ref.kind, ref.name.lower(), ref.digest):
+        return True
+    if ref.kind == found.kind == "hf" and ref.name.lower() == found.name.lower():
+        return _hub_attestation_commit(bom, ref)
+    if ref.kind == "oci" and found.kind == "local":  # a folder's BOM pushed under the artifact
+        from attest.statement import file_subjects
+        from mlbom.sources.oci import manifest_files
+
+        files = {s["name"]: s["digest"]["sha256"] for s in file_subjects(bom)}
+        try:
+            return manifest_files(ref) == files
+        except MlbomError:
+            return False
+    return False
+
+
+def _hub_attestation_commit(bom: dict[str, Any], ref: ModelRef) -> bool:
+    """A Hub store commits the BOM of commit C on top of C: the commit `ref` names is then
+    the BOM's model when it holds exactly the BOM's files with their SHA-256, besides the
+    attestation's own two files (and the paths the BOM records as excluded)."""
+    from attest.statement import excluded_paths, file_subjects
+    from mlbom.sources.hub import Hub, HubRef
+
+    try:
+        hub = Hub(HubRef(ref.name, ref.digest))
+        listed = hub.sha256s([f for f in hub.resolve() if f.path not in (BOM_NAME, BUNDLE_NAME)], 64 << 20)  # fmt: skip
+    except MlbomError:
+        return False
+    skipped = set(excluded_paths(bom))
+    signed = {s["name"]: s["digest"]["sha256"] for s in file_subjects(bom)}
+    return signed == {p: d for p, d in listed.items() if p not in skipped}
 
 
 def attestation_for(

@@ -117,16 +117,10 @@ image:
 	echo "A registry reports the digest the chart deploys (values image.repository, image.digest) on push:"; \
 	echo "  $$builder push $(IMAGE) REGISTRY/REPOSITORY:TAG$$( [ $$builder = docker ] || echo ' --digestfile out/image.digest')"
 
-## demo: the ML-BOM of the built-in example model, written to out/ and summarised
+## demo: the whole path on the built-in example, offline: generate, keygen, sign, push,
+## review two pods (one admitted, one denied), export the audit evidence; outputs in out/demo/
 demo: $(VENV)/.installed
-	@mkdir -p out
-	$(BIN)/mlbom generate examples/tiny-sentiment --version 1.0.0 \
-		--manufacturer "mlbom example" --manufacturer-contact security@example.org \
-		-o out/tiny-sentiment.cdx.json
-	@$(BIN)/python -c "import json; d = json.load(open('out/tiny-sentiment.cdx.json')); \
-		m = d['metadata']['component']; \
-		print(m['name'], m['version'], [l['license'].get('id') for l in m['licenses']], \
-		len(d['components']), 'components, validated against CycloneDX', d['specVersion'])"
+	@sh examples/demo/walk.sh $(BIN) out/demo
 
 ## test: lint and the whole test suite
 test: $(VENV)/.installed $(NODE_PEERS) $(REGISTRY_PEER) $(BROWSER_PEER) $(IMAGE_PEER)

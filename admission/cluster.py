@@ -39,6 +39,7 @@ import msgspec
 from admission.placement import CcNeed, Placement, confidential_problems, place
 from admission.policy import Confidential, RuntimeClassDetails
 from mlbom.errors import BadInputError
+from mlbom.untrusted import as_dict as _dict
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -319,7 +320,7 @@ def _nodes(client: ApiClient, end: float) -> Iterator[dict[str, Any]]:
     api = CoreV1Api(client)
 
     def page(token: str | None) -> dict[str, Any]:
-        response = api.list_node(
+        response: Any = api.list_node(
             limit=PAGE, _continue=token, _preload_content=False,
             _headers={"Accept": _METADATA_ONLY}, _request_timeout=_timeout(end),
         )  # fmt: skip
@@ -505,10 +506,6 @@ def _json(text: Any) -> Any:
         return msgspec.json.decode(text) if text else None
     except (msgspec.DecodeError, RecursionError):
         return None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 __all__ = ["ApiConflict", "ClusterReadError", "ClusterView", "KubeApi"]

@@ -142,6 +142,8 @@ def verify_load(
             hint="drop --fetch and give --path the folder the server reads",
         )
     warnings: list[str] = []
+    signer: str | None
+    store: str | None
     if isinstance(policy, PinnedBom):
         bom, signer, store = pinned_bom(ref, policy, stores, insecure_registries)
     else:

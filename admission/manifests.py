@@ -46,7 +46,8 @@ def admission_review(obj: dict[str, Any], *, namespace: str = "default") -> dict
     """The AdmissionReview for creating `obj`, as the API server would send it."""
     group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
     kind = str(obj.get("kind", ""))
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    found = obj.get("metadata")
+    metadata = found if isinstance(found, dict) else {}
     resource = kind.lower() + ("es" if kind.lower().endswith("s") else "s")
     return {
         "apiVersion": API_VERSION,

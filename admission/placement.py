@@ -29,6 +29,8 @@ from typing import Any
 
 from admission.discovery import gpu_requests
 from admission.policy import Confidential, RuntimeClassDetails
+from mlbom.untrusted import as_dict as _dict
+from mlbom.untrusted import as_list as _list
 
 # Kinds whose pods are built from a template at this JSON Pointer.
 _TEMPLATE_SPECS = {
@@ -479,14 +481,6 @@ def _at(obj: Any, pointer: str) -> Any:
             return None
         obj = obj.get(token.replace("~1", "/").replace("~0", "~"))
     return obj
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _dicts(value: Any) -> Iterator[dict[str, Any]]:

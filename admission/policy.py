@@ -34,6 +34,8 @@ from attest import keys
 from attest.oms import CertificateChain
 from attest.verify import Signer
 from mlbom.errors import BadInputError
+from mlbom.untrusted import as_dict as _dict
+from mlbom.untrusted import as_list as _list
 
 SCHEMA = "policy.schema.json"
 MAX_POLICY = 1 << 20  # bytes
@@ -818,7 +820,7 @@ def _describe(error: Any) -> list[tuple[PathParts, str]]:
 def _a(kind: Any) -> str:
     names = {"string": "a string", "array": "a list", "object": "a mapping", "integer": "a whole number", "number": "a number", "boolean": "true or false"}  # fmt: skip
     if isinstance(kind, list):
-        return " or ".join(names.get(k, k) for k in kind)
+        return " or ".join(names.get(str(k), str(k)) for k in kind)
     return names.get(kind, str(kind))
 
 
@@ -831,7 +833,8 @@ def _kind_of(value: Any) -> str:
         return f"the number {value}"
     if isinstance(value, str):
         return f"the string {_show(value)}"
-    return {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _show(value: Any) -> str:
@@ -1067,14 +1070,6 @@ def _frozen_details(classes: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Ru
 
 
 # --- reading BOMs (parsed JSON: every value may have any type) -------------------------------
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str | None:

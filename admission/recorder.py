@@ -23,7 +23,7 @@ import signal
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -124,7 +124,7 @@ class Recorder:
         outgoing, self._outgoing = self._outgoing, []
         pipe = self._process.get_pipe_transport(0) if self._process else None
         if outgoing and pipe is not None and not pipe.is_closing():
-            pipe.write(b"".join(outgoing))
+            cast(asyncio.WriteTransport, pipe).write(b"".join(outgoing))
 
     def _received(self, data: bytes) -> None:
         *lines, self._acks = (self._acks + data).split(b"\n")

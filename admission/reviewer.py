@@ -86,7 +86,7 @@ def _object_name(raw: bytes) -> str | None:
         metadata = _named_decoder.decode(raw).metadata
     except (msgspec.DecodeError, RecursionError):
         return None
-    return metadata and (metadata.name or metadata.generate_name)
+    return (metadata.name or metadata.generate_name) if metadata else None
 
 
 class AdmissionRequest(msgspec.Struct, rename="camel", frozen=True):

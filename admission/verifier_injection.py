@@ -38,6 +38,8 @@ from admission.policy import LoadTimeVerification
 from admission.verification import Verdict
 from attest.reference import parse
 from attest.stores import can_hold
+from mlbom.untrusted import as_dict as _dict
+from mlbom.untrusted import as_list as _list
 
 #: the verifiers' names: `mlbom-verify-load-0`, `-1`, …; any init container so named is
 #: the webhook's to write
@@ -410,7 +412,7 @@ def _name(container: Any) -> str:
 def _container_spec(spec: dict[str, Any], account: ContainerAccount) -> dict[str, Any]:
     for candidate in _list(spec.get(account.where)):
         if _name(candidate) == account.name:
-            return candidate  # type: ignore[no-any-return]
+            return candidate
     return {}
 
 
@@ -434,14 +436,6 @@ def _mount_of(container: dict[str, Any], path: str) -> dict[str, Any] | None:
             best = {k: mount[k] for k in ("name", "subPath", "subPathExpr") if k in mount}
             best["mountPath"] = at
     return best
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 __all__ = ["HUB_CACHE_PATH", "HUB_CACHE_VOLUME", "PREFIX", "VerifierPlan", "plan_verifiers"]

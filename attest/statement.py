@@ -136,5 +136,6 @@ def bom_sha256(bom: dict[str, Any]) -> str:
 
 
 def _looks_xml(data: bytes | str) -> bool:
-    head = data[:100].lstrip()
-    return head.startswith(b"<" if isinstance(head, bytes) else "<")
+    if isinstance(data, bytes):
+        return data[:100].lstrip().startswith(b"<")
+    return data[:100].lstrip().startswith("<")

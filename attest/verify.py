@@ -320,9 +320,9 @@ def verify_keyless(
                 parsed = Bundle.from_json(bundle)
             except Exception as e:  # InvalidBundle, pydantic/protobuf errors on hostile input
                 raise NotVerifiedError("bundle", f"not a valid keyless bundle: {type(e).__name__}: {e}") from None  # fmt: skip
-        result = _verify_logged(document, entry, signer, verifier._trusted_root)
+        logged = _verify_logged(document, entry, signer, verifier._trusted_root)
         _check_timestamps(document, parsed, verifier)
-        return result
+        return logged
 
     try:
         parsed = Bundle.from_json(bundle)
@@ -740,7 +740,7 @@ def _named(subject: dict[str, Any]) -> str:
 
 def _difference(found: list[Any], expected: list[Subject]) -> str:
     def table(items: list[Any]) -> dict[str, Any]:
-        return {s.get("name"): s.get("digest") for s in items if isinstance(s, dict)}
+        return {str(s.get("name")): s.get("digest") for s in items if isinstance(s, dict)}
 
     have, want = table(found), table(expected)
     extra = sorted(str(n) for n in set(have) - set(want))

@@ -273,7 +273,7 @@ def generate(
         gpu_cc=gpu_cc,
         cache=not no_cache,
         progress=not quiet,
-        exclude=(*excluded, *(() if to_stdout else (output,))),  # type: ignore[arg-type]
+        exclude=(*excluded, *(() if to_stdout else (output,))),
     )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

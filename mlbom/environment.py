@@ -36,6 +36,7 @@ from mlbom.errors import BadInputError
 from mlbom.hashing import ALGORITHMS
 from mlbom.inspectors import text
 from mlbom.models import Environment, Gpu, Package, RequirementsFile, TrainingCode
+from mlbom.untrusted import as_dict
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ def collect_environment(cwd: Path | None = None) -> Environment:
 def _installed_packages() -> list[Package]:
     found: dict[str, Package] = {}
     for dist in importlib.metadata.distributions():
-        name, version = dist.metadata.get("Name"), dist.metadata.get("Version")
+        metadata: Any = dist.metadata  # an email.message.Message: `get` gives None when absent
+        name, version = metadata.get("Name"), metadata.get("Version")
         if not isinstance(name, str) or not _NAME.match(name):
             continue  # a broken dist-info directory names nothing
         normalized = normalize(name)
@@ -428,7 +430,7 @@ def _uv(document: dict[str, Any], path: Path) -> tuple[list[Package], list[tuple
     packages = []
     for where, entry in _entries(document, "package", path):
         name, version = _name_version(entry, where, version_required=False)
-        source = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+        source = as_dict(entry.get("source"))
         artifacts = [entry.get("sdist"), *_list(entry.get("wheels"))]
         hashes = [
             h
@@ -452,9 +454,9 @@ def _uv(document: dict[str, Any], path: Path) -> tuple[list[Package], list[tuple
 
 
 def _poetry(document: dict[str, Any], path: Path) -> tuple[list[Package], list[tuple[str, str]]]:
-    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    metadata = as_dict(document.get("metadata"))
     properties = _requires_python(metadata.get("python-versions"))
-    old_files = metadata.get("files") if isinstance(metadata.get("files"), dict) else {}
+    old_files = as_dict(metadata.get("files"))
     packages = []
     for where, entry in _entries(document, "package", path):
         name, version = _name_version(entry, where, version_required=True)
@@ -467,7 +469,7 @@ def _poetry(document: dict[str, Any], path: Path) -> tuple[list[Package], list[t
         ]
         groups = [g for g in map(_clean, _list(entry.get("groups"))) if g]
         props = [("mlbom:dependency-group", g) for g in groups]
-        source = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+        source = as_dict(entry.get("source"))
         kind = source.get("type")
         if kind in ("file", "directory"):
             packages.append(_local(name, version, hashes, props))
@@ -499,7 +501,7 @@ def _pylock(document: dict[str, Any], path: Path) -> tuple[list[Package], list[t
             packages.append(_local(name, version, hashes, props))
             continue
         vcs = entry.get("vcs") if isinstance(entry.get("vcs"), dict) else None
-        archive = entry.get("archive") if isinstance(entry.get("archive"), dict) else {}
+        archive = as_dict(entry.get("archive"))
         url = strip_credentials((vcs or {}).get("url") or archive.get("url"))
         if vcs and _COMMIT.match(str(vcs.get("commit-id"))):
             props.append(("mlbom:vcs:commit", vcs["commit-id"]))
@@ -510,8 +512,8 @@ def _pylock(document: dict[str, Any], path: Path) -> tuple[list[Package], list[t
 
 
 def _pipfile(document: dict[str, Any], path: Path) -> tuple[list[Package], list[tuple[str, str]]]:
-    meta = document.get("_meta") if isinstance(document.get("_meta"), dict) else {}
-    requires = meta.get("requires") if isinstance(meta.get("requires"), dict) else {}
+    meta = as_dict(document.get("_meta"))
+    requires = as_dict(meta.get("requires"))
     properties = []
     if python := _clean(requires.get("python_full_version") or requires.get("python_version")):
         properties.append(("mlbom:python-version", python))

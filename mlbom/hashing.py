@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlbom.errors import BadInputError
 from mlbom.files import recorded_name
@@ -21,7 +22,7 @@ from mlbom.progress import Advance
 log = logging.getLogger(__name__)
 
 # mlbom name -> (CycloneDX algorithm name, hashlib constructor)
-ALGORITHMS: dict[str, tuple[str, Callable[[], hashlib._Hash]]] = {
+ALGORITHMS: dict[str, tuple[str, Callable[[], Any]]] = {
     "sha256": ("SHA-256", hashlib.sha256),
     "sha384": ("SHA-384", hashlib.sha384),
     "sha512": ("SHA-512", hashlib.sha512),

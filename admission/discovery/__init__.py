@@ -654,7 +654,8 @@ class _Accountant:
                 what = ", ".join([p.reference for p in unresolved] + [f"container {c.name}" for c in unknown]) or "the pod"  # fmt: skip
                 # the one folder it stands for, where there is one: load-time verification checks it there
                 only = unresolved[0] if len(unresolved) == 1 and not unknown else None
-                out.models.append(ModelUse(use.reference, use.pinned, f"annotation {ANNOTATION}, taken on its word for {what}", only and only.container, use.mappable, use.hint, on_word=True, path=only and only.path))  # fmt: skip
+                reader, folder = (only.container, only.path) if only else (None, None)
+                out.models.append(ModelUse(use.reference, use.pinned, f"annotation {ANNOTATION}, taken on its word for {what}", reader, use.mappable, use.hint, on_word=True, path=folder))  # fmt: skip
                 covered = True
             else:
                 loaded = ", ".join(m.reference for m in found) or "no model"

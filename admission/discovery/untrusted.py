@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from admission.discovery.findings import Problem
+from mlbom.untrusted import as_dict, as_str
+
+__all__ = ["MAX_ITEMS", "MAX_TEXT", "Scan", "as_dict", "as_str", "as_word"]
 
 MAX_ITEMS = 256  # containers, arguments, variables, volumes, mounts, references
 MAX_TEXT = 65_536  # a script, a variable's value, an embedded document
@@ -41,14 +44,6 @@ class Scan:
             self.limit(what, f"{MAX_TEXT} characters", fix, container)
             return None
         return value
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def as_word(value: Any) -> str:

@@ -96,7 +96,7 @@ def open_store(location: str, *, insecure_registries: tuple[str, ...] = ()) -> S
     return FolderStore(Path(location))
 
 
-def bom_reference(bom: dict[str, object]) -> ModelRef:
+def bom_reference(bom: dict[str, Any]) -> ModelRef:
     """The model a BOM describes, as stores key it: the Hub repository and commit or the OCI
     manifest of its purl, else (a local folder's BOM) the digest over its files' SHA-256s,
     the same value model_signing and `attest.reference.resolve` give the folder."""
@@ -106,17 +106,18 @@ def bom_reference(bom: dict[str, object]) -> ModelRef:
 
     from attest.statement import file_subjects, oci_subject
 
-    component = bom.get("metadata", {}).get("component", {})  # type: ignore[union-attr]
+    metadata = bom.get("metadata")
+    component = metadata.get("component") if isinstance(metadata, dict) else None
     purl = component.get("purl") if isinstance(component, dict) else None
     if isinstance(purl, str) and purl.startswith("pkg:huggingface/"):
         parsed = PackageURL.from_string(purl)
         name = f"{parsed.namespace}/{parsed.name}" if parsed.namespace else parsed.name
         if parsed.version:
             return ModelRef("hf", name, parsed.version.lower())
-    if artifact := oci_subject(bom):  # type: ignore[arg-type]
+    if artifact := oci_subject(bom):
         return ModelRef("oci", artifact["name"], "sha256:" + artifact["digest"]["sha256"])
     hasher = hashlib.sha256()
-    for subject in file_subjects(bom):  # type: ignore[arg-type]
+    for subject in file_subjects(bom):
         hasher.update(bytes.fromhex(subject["digest"]["sha256"]))
     digest = "sha256:" + hasher.hexdigest()
     return ModelRef("local", digest, digest)

@@ -152,7 +152,7 @@ class FolderStore(Store):
         repository ids are filed in lower case, as the Hub resolves them whatever their case."""
         digest = (ref.digest or "").replace("sha256:", "sha256-")
         name = ref.name.lower() if ref.kind == "hf" and not as_written else ref.name
-        parts = [ref.kind] if ref.kind == "local" else [ref.kind, *name.split("/")]
+        parts: list[str] = [ref.kind] if ref.kind == "local" else [ref.kind, *name.split("/")]
         parts.append(digest)
         if not all(_PART.match(p) and p not in (".", "..") for p in parts):
             raise BadInputError(f"{ref} cannot name a store entry")

@@ -157,10 +157,12 @@ def cosign_bundle(envelope: bytes, annotations: dict[str, Any]) -> bytes:
         raise ValueError(f"the layer is not a DSSE envelope ({e})") from None
     if not isinstance(document, dict) or not isinstance(document.get("payload"), str):
         raise ValueError("the layer is not a DSSE envelope")
-    values = {k: annotations.get(k) for k in (COSIGN_CERTIFICATE, COSIGN_BUNDLE)}
-    for key, value in values.items():
+    values: dict[str, str] = {}
+    for key in (COSIGN_CERTIFICATE, COSIGN_BUNDLE):
+        value = annotations.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > MAX_ANNOTATION):
             raise ValueError(f"its {key} annotation is not text of at most 64 KiB")
+        values[key] = value or ""
     material: dict[str, Any] = {"tlogEntries": []}
     if values[COSIGN_CERTIFICATE]:
         material["x509CertificateChain"] = {

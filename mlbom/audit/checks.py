@@ -31,6 +31,9 @@ from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from mlbom.untrusted import as_dict as _dict
+from mlbom.untrusted import as_list as _list
+
 Status = Literal["pass", "fail", "n/a"]
 Level = Literal["required", "additional", "optional"]
 
@@ -296,7 +299,7 @@ class _Graph:
 def _component_checks(component: dict[str, Any], graph: _Graph, *, top: bool) -> list[Check]:
     ref = str(component.get("bom-ref") or component.get("name") or "?")
     kind = _kind(component, graph)
-    fields = [
+    fields: list[tuple[str, Callable[..., Outcome]]] = [
         ("creator", _creator),
         ("name", _name),
         ("version", _version),
@@ -311,7 +314,7 @@ def _component_checks(component: dict[str, Any], graph: _Graph, *, top: bool) ->
     checks = [
         _field(f, "5.2.2", "required", fn, component, graph, kind, ref, top) for f, fn in fields
     ]
-    additional = [
+    additional: list[tuple[str, Callable[..., Outcome]]] = [
         ("source-code-uri", _source_uri),
         ("deployable-uri", _deployable_uri),
         ("unique-identifiers", _identifiers),
@@ -368,6 +371,7 @@ def _field(
     ref: str,
     top: bool,
 ) -> Check:
+    status: Status
     if kind == "data" and field not in _DATA_FIELDS:
         status, detail, fix = "n/a", _DATA_NA, None
     else:
@@ -811,7 +815,7 @@ def _g7_system(
     considerations = _dict(card.get("considerations"))
     uses = [str(u) for u in _list(considerations.get("useCases"))]
     users = [str(u) for u in _list(considerations.get("users"))]
-    kinds = defaultdict(int)
+    kinds: defaultdict[str, int] = defaultdict(int)
     for c in components:
         kinds[str(c.get("type"))] += 1
     return [
@@ -1134,7 +1138,7 @@ def _g7_infrastructure(model: dict[str, Any], environment: list[dict[str, Any]])
         in ("platform", "operating-system", "library", "framework", "container", "application")
     ]
     hardware = [c for c in environment if c.get("type") in ("device", "device-driver")]
-    kinds = defaultdict(int)
+    kinds: defaultdict[str, int] = defaultdict(int)
     for c in software:
         kinds[str(c.get("type"))] += 1
     named = [
@@ -1258,7 +1262,9 @@ def _of(n: int, total: int) -> str:
 def _point(
     id_: str, title: str, evidence: str, todos: list[str], *, complete: bool, anything: bool
 ) -> CraPoint:
-    status = "evidence" if complete and not todos else "partial" if anything else "gap"
+    status: Literal["evidence", "partial", "gap"] = (
+        "evidence" if complete and not todos else "partial" if anything else "gap"
+    )
     return CraPoint(id_, title, status, evidence, "; ".join(todos) or None)
 
 
@@ -1596,14 +1602,6 @@ def _annex_vii(f: CraFacts) -> list[CraPoint]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _components(value: Any) -> Iterable[dict[str, Any]]:

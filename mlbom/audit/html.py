@@ -271,7 +271,7 @@ def _findings(findings: Sequence[Mapping[str, Any]], by_reference: Mapping[Any, 
     head = '<section id="findings" class="findings">\n<h2>Findings</h2>'
     if not findings:
         return f"{head}\n<p>No findings: nothing needs attention.</p>\n</section>"
-    ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(f.get("severity"), 3))
+    ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(str(f.get("severity")), 3))
     rows = []
     for f in ordered:
         subject = _text(f.get("subject") or "")
@@ -578,7 +578,10 @@ def _checks(name: str, checks: Sequence[Mapping[str, Any]], verdict: str | None 
         return f"<p><strong>{_text(name)}:</strong> not checked (no ML-BOM to check).</p>"
     ordered = sorted(
         checks,
-        key=lambda c: (_CHECK_ORDER.get(c.get("status"), 3), _LEVEL_ORDER.get(c.get("level"), 3)),
+        key=lambda c: (
+            _CHECK_ORDER.get(str(c.get("status")), 3),
+            _LEVEL_ORDER.get(str(c.get("level")), 3),
+        ),
     )
     failing = [c for c in checks if c.get("status") == "fail"]
     required = sum(1 for c in failing if c.get("level", "required") == "required")
@@ -616,7 +619,7 @@ def _checks(name: str, checks: Sequence[Mapping[str, Any]], verdict: str | None 
 def _model_findings(findings: Sequence[Mapping[str, Any]]) -> str:
     if not findings:
         return "<p><strong>Findings:</strong> none for this model.</p>"
-    ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(f.get("severity"), 3))
+    ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(str(f.get("severity")), 3))
     rows = [
         "<tr>"
         f"<td>{_badge(f.get('severity'))}</td>"

@@ -20,6 +20,7 @@ import msgspec
 
 from mlbom import __version__
 from mlbom.errors import MlbomError
+from mlbom.untrusted import as_dict
 
 MAX_EVENTS = 100  # per model, the most recent
 
@@ -275,8 +276,8 @@ def _describe(model: dict[str, Any], bom: dict[str, Any]) -> None:
     """The model's identity and facts, from its BOM."""
     from attest.stores import bom_reference
 
-    metadata = bom.get("metadata") if isinstance(bom.get("metadata"), dict) else {}
-    component = metadata.get("component") if isinstance(metadata.get("component"), dict) else {}
+    metadata = as_dict(bom.get("metadata"))
+    component = as_dict(metadata.get("component"))
     model["name"] = _str(component.get("name"))
     model["version"] = _str(component.get("version"))
     model["purl"] = _str(component.get("purl"))
@@ -293,7 +294,7 @@ def _describe(model: dict[str, Any], bom: dict[str, Any]) -> None:
     files = [c for c in components if c.get("type") == "file"]
 
     def algorithms(c: dict[str, Any]) -> set[str]:
-        return {h.get("alg") for h in c.get("hashes") or [] if isinstance(h, dict)}
+        return {str(h.get("alg")) for h in c.get("hashes") or [] if isinstance(h, dict)}
 
     model["bom"]["files"] = len(files)
     model["bom"]["sha512Files"] = sum("SHA-512" in algorithms(c) for c in files)
@@ -321,7 +322,7 @@ def _describe(model: dict[str, Any], bom: dict[str, Any]) -> None:
         "tees": tees,
         "gpu": "true" in props.get("mlbom:cc:gpu", []),
     }
-    maker = metadata.get("manufacturer") if isinstance(metadata.get("manufacturer"), dict) else {}
+    maker = as_dict(metadata.get("manufacturer"))
     model["_contact"] = bool(maker.get("contact") or maker.get("url"))
 
 
@@ -466,7 +467,7 @@ def _licenses(component: dict[str, Any]) -> list[str]:
             continue
         if isinstance(item.get("expression"), str):
             found.append(item["expression"])
-        lic = item.get("license") if isinstance(item.get("license"), dict) else {}
+        lic = as_dict(item.get("license"))
         if name := lic.get("id") or lic.get("name"):
             found.append(str(name))
     return found

@@ -135,7 +135,7 @@ class _OverBudget(Exception):
 
 def inspect(blob: Blob, context: Context) -> Inspection:
     with blob.open() as raw:
-        f = raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
+        f = raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw)  # type: ignore[type-var]
         kind = sniff(_peek(f, 512)) or "zip"  # chosen for its bytes, or a zip's directory
         found = _container(blob.path, f, blob.size, depth=0, budget=_Budget(), kind=kind)
     facts = FileFacts(
@@ -427,7 +427,7 @@ def _tar(name: str, f: BinaryIO, depth: int, budget: _Budget) -> Found:
 class _BoundedTarInfo(tarfile.TarInfo):
     """A tar header whose long-name or pax record may not make tarfile read megabytes."""
 
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _EXTENDED_HEADERS and self.size > _MAX_TAR_HEADER:
             raise tarfile.HeaderError(f"an extended header of {self.size} bytes")
         return super()._proc_member(tarfile_)  # type: ignore[misc]
@@ -449,7 +449,7 @@ def _7z(f: BinaryIO, size: int, depth: int, budget: _Budget) -> Found:
             budget.take(len(content))
             member = _member(
                 member_name, io.BufferedReader(io.BytesIO(content)), len(content), depth, budget
-            )  # type: ignore[arg-type]
+            )
             _merge(found, member, member_name)
     except InspectionError as e:
         found.findings.append(unscanned(e.message))
@@ -543,7 +543,7 @@ class _Capped(io.RawIOBase):
 
 
 def _capped(stream: IO[bytes], budget: _Budget) -> BinaryIO:
-    return io.BufferedReader(_Capped(stream, budget), 1 << 16)  # type: ignore[return-value,type-var]
+    return io.BufferedReader(_Capped(stream, budget), 1 << 16)  # type: ignore[type-var]
 
 
 def _stream(f: IO[bytes], budget: _Budget) -> pickles.Stream:

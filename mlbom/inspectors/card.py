@@ -200,7 +200,8 @@ def _model_index(index: Any, info: ModelInfo) -> None:
         for result in results[:MAX_RESULTS] if isinstance(results, list) else []:
             if not isinstance(result, dict):
                 continue
-            dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
+            found = result.get("dataset")
+            dataset = found if isinstance(found, dict) else {}
             ds_id = text(dataset.get("type")) or text(dataset.get("name"))
             if ds_id and ds_id not in known:
                 known.add(ds_id)

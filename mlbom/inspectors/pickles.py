@@ -903,8 +903,8 @@ def inspect(blob: Blob, context: Context) -> Inspection:
 def scan_blob(blob: Blob, *, sure: bool) -> PickleScan | None:
     """The pickles of a whole file (None: `sure` is False and it is not a pickle)."""
     with blob.open() as raw:
-        f = raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
-        return scan_stream(Stream(f, blob.size), sure=sure)  # type: ignore[arg-type]
+        f = raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw)  # type: ignore[type-var]
+        return scan_stream(Stream(f, blob.size), sure=sure)
 
 
 def facts_of(scan: PickleScan, fmt: str) -> FileFacts:

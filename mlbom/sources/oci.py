@@ -142,7 +142,7 @@ def docker_config() -> dict[str, Any]:
 class _Session(requests.Session):
     """Every request bounded in time: oras sets no timeout."""
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
         return super().request(method, url, *args, **kwargs)
 

@@ -175,6 +175,9 @@ class ModelVerifier:
             except MlbomError as e:
                 failures.append(f"{named.name}: {e.message}")
                 continue
+            except Exception as e:  # a hostile signature the libraries choke on: a failure too
+                failures.append(f"{named.name}: unreadable ({type(e).__name__})")
+                continue
             return Verdict(
                 reference, "oms",
                 f"{reference} has no ML-BOM; its OpenSSF model signature {name} is signed by {named.name} ({result.signer}) and covers its {len(listing)} files",

@@ -35,6 +35,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import os
 import re
 import stat
@@ -55,7 +56,6 @@ from cryptography.x509.verification import (
     ExtensionPolicy,
     PolicyBuilder,
     Store,
-    VerificationError,
 )
 
 from attest import keys
@@ -399,7 +399,7 @@ def _verify_with_chain(document: dict[str, Any], chain: CertificateChain) -> tup
         leaf, intermediates = certificates[0], certificates[1:]
     except (KeyError, IndexError, TypeError, ValueError, binascii.Error):
         raise NotVerifiedError("bundle", "the bundle's certificate chain is malformed") from None
-    name = leaf.subject.rfc4514_string() or "(no subject)"
+    name = _subject(leaf)
     ee, ca = ExtensionPolicy.permit_all(), ExtensionPolicy.webpki_defaults_ca()
     policy = (
         PolicyBuilder()
@@ -410,7 +410,7 @@ def _verify_with_chain(document: dict[str, Any], chain: CertificateChain) -> tup
     )
     try:
         policy.build_client_verifier().verify(leaf, intermediates)
-    except VerificationError as e:
+    except Exception as e:  # VerificationError, or an extension cryptography cannot parse
         raise NotVerifiedError("bundle", f"the signing certificate {name} does not chain to the given certificates at its issuance ({leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC): {e}") from None  # fmt: skip
     if not _may_sign(leaf):
         raise NotVerifiedError("bundle", f"the signing certificate {name} may not sign (no key usage digitalSignature, no extended key usage codeSigning)")  # fmt: skip
@@ -418,7 +418,24 @@ def _verify_with_chain(document: dict[str, Any], chain: CertificateChain) -> tup
     return payload_type, payload, name
 
 
+def _subject(certificate: x509.Certificate) -> str:
+    """The certificate's subject for messages; a hostile one may not decode."""
+    try:
+        return certificate.subject.rfc4514_string() or "(no subject)"
+    except Exception:  # a name attribute of a type cryptography cannot read
+        return "(an undecodable subject)"
+
+
 def _may_sign(certificate: x509.Certificate) -> bool:
+    """Key usage digitalSignature or extended key usage codeSigning; extensions that do not
+    parse allow nothing."""
+    try:
+        return _usages_allow_signing(certificate)
+    except Exception:  # a malformed extension: cryptography raises ValueError
+        return False
+
+
+def _usages_allow_signing(certificate: x509.Certificate) -> bool:
     with suppress(x509.ExtensionNotFound):
         if certificate.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
             return True
@@ -464,8 +481,7 @@ def _check_certificate_key(chain: Any, key: keys.PublicKey) -> None:
     if _der(leaf.public_key()) != _der(key):
         raise NotVerifiedError(
             "bundle",
-            f"the signing certificate ({leaf.subject.rfc4514_string() or 'no subject'}) "
-            "holds another key",
+            f"the signing certificate ({_subject(leaf)}) holds another key",
         )
 
 
@@ -548,7 +564,7 @@ def _serialization(args: Any) -> Serialization:
     if method == "shards":
         # The predicate is a protobuf Struct: whole numbers come back as floats (1000.0).
         raw = args.get("shard_size")
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw != int(raw):
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or raw != int(raw):  # fmt: skip
             raise _malformed("shard_size is not a whole number")
         shard_size = int(raw)
         if shard_size <= 0:

@@ -706,7 +706,10 @@ def _model_files(
         dirs[:] = kept
         for name in files:
             rel, path = relative / name, here / name
-            if _is_ignored(rel.parts, ignored) or path.resolve() in exclude:
+            # the signature itself is no part of the model; a link to it is
+            if _is_ignored(rel.parts, ignored) or (
+                not path.is_symlink() and path.resolve() in exclude
+            ):
                 continue
             if path.is_symlink():
                 _symlink_allowed(rel, manner)

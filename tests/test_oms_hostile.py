@@ -257,3 +257,20 @@ def test_admission_verdict_for_a_model_sig_with_undecodable_certificate(tmp_path
         assert verdict.outcome == "not-verified" and "publisher: bundle" in verdict.reason
     finally:
         standin.close()
+
+
+def test_a_link_to_the_signature_inside_the_model_is_no_signature(cli, tmp_path):
+    """Only the signature file itself is left out of the model: a symlink to it is a file of
+    the model like any other (refused where the model was signed without symlinks)."""
+    import model_signing
+
+    from tests.builders import hf_folder
+
+    model = hf_folder(tmp_path / "model")
+    keys.write_key_pair(keys.generate(), tmp_path / "k.key", tmp_path / "k.pub", None)
+    signature = model / "model.sig"
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=tmp_path / "k.key").sign(model, signature)  # fmt: skip
+    cli("verify-model", model, "--signature", signature, "--key", tmp_path / "k.pub")
+    (model / "weights.bin").symlink_to("model.sig")
+    out, _ = cli("verify-model", model, "--signature", signature, "--key", tmp_path / "k.pub", "--json", code=1)  # fmt: skip
+    assert json.loads(out)["failed"] == "model"

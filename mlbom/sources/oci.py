@@ -144,7 +144,9 @@ class _Session(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
-        return super().request(method, url, *args, **kwargs)
+        verb = method.decode() if isinstance(method, bytes) else method
+        where = url.decode() if isinstance(url, bytes) else url
+        return super().request(verb, where, *args, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from attest.reference import parse
+from tests.hub_standin import File
+
 CARD = """---
 license: apache-2.0
 language: [en, de]
@@ -252,3 +255,59 @@ def ca_chain(folder: Path, *, leaf_usage: str = "code-signing", intermediate_exp
     paths["key"] = folder / "leaf.key"
     paths["key"].write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
     return paths
+
+
+# -- a Hub repository for the Hub stand-in (tests/hub_standin.py) ---------------------------
+
+REPO = "acme/sentiment-bert"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+SHARDS = [{f"layer.{i}.weight": (1024, 2048) for i in range(k, k + 5)} for k in (0, 5)]
+WEIGHTS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+           "tiny.Q8_0.gguf", "pytorch_model.bin", "onnx/model.onnx", "consolidated.pt")  # fmt: skip
+
+
+def repo_files(tmp_path: Path) -> dict[str, File]:
+    """The files of REPO at COMMIT: sharded safetensors, GGUF, ONNX, pickles that import
+    os.system (one with the Hub's own scan result), a card, configs and a tokenizer."""
+    (head, size), (head2, size2) = (safetensors_head(shard) for shard in SHARDS)  # 20 MiB each
+    gguf = gguf_file(tmp_path / "tiny.gguf").read_bytes()
+    onnx = onnx_file(tmp_path / "model.onnx").read_bytes()
+    torch = torch_zip(tmp_path / "consolidated.pt", EVIL).read_bytes()
+    config = {"architectures": ["BertForSequenceClassification"], "model_type": "bert"}
+    index = {"metadata": {"total_size": 2 * (size - len(head))},
+             "weight_map": {"layer.0.weight": "model-00001-of-00002.safetensors"}}  # fmt: skip
+    scan = {"status": "unsafe", "avScan": {"virusFound": False},
+            "pickleImportScan": {"highestSafetyLevel": "dangerous",
+                                 "imports": [{"module": "os", "name": "system", "safety": "dangerous"}]}}  # fmt: skip
+    return {
+        ".gitattributes": File(b"*.safetensors filter=lfs\n", 0, lfs=False),
+        "README.md": File(CARD.encode(), 0, lfs=False),
+        "config.json": File(json.dumps(config).encode(), 0, lfs=False),
+        "tokenizer.json": File(b'{"version": "1.0"}' + b" " * 5000, 0),  # small, yet in LFS
+        "model.safetensors.index.json": File(json.dumps(index).encode(), 0, lfs=False),
+        WEIGHTS[0]: File(
+            head, size, security={"status": "safe", "avScan": {}, "pickleImportScan": {}}
+        ),
+        WEIGHTS[1]: File(head2, size2),
+        WEIGHTS[2]: File(gguf, len(gguf) + (8 << 20)),
+        WEIGHTS[3]: File(pickle_bytes(EVIL), 4 << 20, security=scan),
+        WEIGHTS[4]: File(onnx, 0),
+        WEIGHTS[5]: File(torch, 0),
+    }
+
+
+def minimal_bom(reference: str) -> dict:
+    """A minimal valid ML-BOM of the model `reference` names (one weight file)."""
+    ref = parse(reference)
+    if ref.kind == "hf":
+        org, _, name = ref.name.rpartition("/")
+        purl = f"pkg:huggingface/{org + '/' if org else ''}{name}@{ref.digest}"
+    else:
+        purl = f"pkg:oci/{ref.name.rsplit('/', 1)[-1]}@{ref.digest}?repository_url={ref.name}"
+    return {
+        "bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+        "metadata": {"component": {"type": "machine-learning-model", "name": ref.name,
+                                   "bom-ref": "model", "purl": purl}},
+        "components": [{"type": "file", "name": "model.safetensors", "bom-ref": "f",
+                        "hashes": [{"alg": "SHA-256", "content": "ab" * 32}]}],
+    }  # fmt: skip

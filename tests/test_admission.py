@@ -32,9 +32,9 @@ from admission.verification import ModelVerifier
 from attest import keys
 from attest.reference import ModelRef
 from attest.stores import Attestation, NoAttestationError, Store, open_store
+from tests.builders import COMMIT, REPO, repo_files
 from tests.hub_standin import HubStandIn, Repo
 from tests.registry import push_model, running_registry
-from tests.test_hub import COMMIT, REPO, repo_files
 from tests.webhook import running_webhook
 
 MANIFESTS = Path(__file__).parent / "data" / "manifests"

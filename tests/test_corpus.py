@@ -32,6 +32,7 @@ from admission.manifests import admission_review
 from attest import keys
 from attest.reference import parse
 from attest.stores import Attestation, open_store
+from tests.builders import minimal_bom
 from tests.webhook import running_webhook
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
@@ -79,23 +80,6 @@ def _pinned(reference: str) -> bool:
         return False
 
 
-def _bom(reference: str) -> dict:
-    """A minimal valid ML-BOM of the model `reference` names (one weight file)."""
-    ref = parse(reference)
-    if ref.kind == "hf":
-        org, _, name = ref.name.rpartition("/")
-        purl = f"pkg:huggingface/{org + '/' if org else ''}{name}@{ref.digest}"
-    else:
-        purl = f"pkg:oci/{ref.name.rsplit('/', 1)[-1]}@{ref.digest}?repository_url={ref.name}"
-    return {
-        "bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
-        "metadata": {"component": {"type": "machine-learning-model", "name": ref.name,
-                                   "bom-ref": "model", "purl": purl}},
-        "components": [{"type": "file", "name": "model.safetensors", "bom-ref": "f",
-                        "hashes": [{"alg": "SHA-256", "content": "ab" * 32}]}],
-    }  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def corpus_policy(tmp_path_factory):
     """A folder store holding a signed attestation of every model the corpus attests."""
@@ -106,7 +90,7 @@ def corpus_policy(tmp_path_factory):
     attested = {r for c in map(case, BYPASS) for r in c.attested}
     attested |= {r for c in map(case, REALISTIC) if c.allow for _, r in c.models if _pinned(r)}
     for reference in sorted(attested):
-        bom = _bom(reference)
+        bom = minimal_bom(reference)
         store.push(parse(reference), Attestation(json.dumps(bom).encode(), attest.sign(bom, key=key).encode()))  # fmt: skip
     policy = root / "policy.yaml"
     policy.write_text(yaml.safe_dump({

@@ -4,58 +4,14 @@ with the real huggingface-hub client: no weight file may be downloaded."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.builders import (
-    CARD,
-    EVIL,
-    gguf_file,
-    onnx_file,
-    pickle_bytes,
-    safetensors_head,
-    torch_zip,
-)
+from tests.builders import CARD, COMMIT, REPO, WEIGHTS, repo_files
 from tests.conftest import file_component, prop, props
 from tests.hub_standin import File, HubStandIn, Repo
-
-REPO = "acme/sentiment-bert"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-SHARDS = [{f"layer.{i}.weight": (1024, 2048) for i in range(k, k + 5)} for k in (0, 5)]
-WEIGHTS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-           "tiny.Q8_0.gguf", "pytorch_model.bin", "onnx/model.onnx", "consolidated.pt")  # fmt: skip
-
-
-def repo_files(tmp_path: Path) -> dict[str, File]:
-    (head, size), (head2, size2) = (safetensors_head(shard) for shard in SHARDS)  # 20 MiB each
-    gguf = gguf_file(tmp_path / "tiny.gguf").read_bytes()
-    onnx = onnx_file(tmp_path / "model.onnx").read_bytes()
-    torch = torch_zip(tmp_path / "consolidated.pt", EVIL).read_bytes()
-    config = {"architectures": ["BertForSequenceClassification"], "model_type": "bert"}
-    index = {"metadata": {"total_size": 2 * (size - len(head))},
-             "weight_map": {"layer.0.weight": "model-00001-of-00002.safetensors"}}  # fmt: skip
-    scan = {"status": "unsafe", "avScan": {"virusFound": False},
-            "pickleImportScan": {"highestSafetyLevel": "dangerous",
-                                 "imports": [{"module": "os", "name": "system", "safety": "dangerous"}]}}  # fmt: skip
-    return {
-        ".gitattributes": File(b"*.safetensors filter=lfs\n", 0, lfs=False),
-        "README.md": File(CARD.encode(), 0, lfs=False),
-        "config.json": File(json.dumps(config).encode(), 0, lfs=False),
-        "tokenizer.json": File(b'{"version": "1.0"}' + b" " * 5000, 0),  # small, yet in LFS
-        "model.safetensors.index.json": File(json.dumps(index).encode(), 0, lfs=False),
-        WEIGHTS[0]: File(
-            head, size, security={"status": "safe", "avScan": {}, "pickleImportScan": {}}
-        ),
-        WEIGHTS[1]: File(head2, size2),
-        WEIGHTS[2]: File(gguf, len(gguf) + (8 << 20)),
-        WEIGHTS[3]: File(pickle_bytes(EVIL), 4 << 20, security=scan),
-        WEIGHTS[4]: File(onnx, 0),
-        WEIGHTS[5]: File(torch, 0),
-    }
 
 
 @pytest.fixture

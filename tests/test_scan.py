@@ -27,8 +27,8 @@ from attest import keys
 from attest.reference import parse
 from attest.stores import Attestation, open_store
 from tests.apiserver import ApiServerStandIn
+from tests.builders import minimal_bom
 from tests.registry import free_port
-from tests.test_corpus import _bom
 from tests.tls import TestCA
 
 GOOD = "hf://acme/good-llm@" + "1" * 40
@@ -67,7 +67,7 @@ class World:
         keys.write_key_pair(other, root / "other.key", root / "other.pub", None)
         self.store = open_store(str(root / "store"))
         for model in (GOOD, OTHER):
-            bom = _bom(model)
+            bom = minimal_bom(model)
             self.store.push(parse(model), Attestation(json.dumps(bom).encode(), attest.sign(bom, key=self.key).encode()))  # fmt: skip
         self.policy = root / "policy.yaml"
         self.trust("k.pub")

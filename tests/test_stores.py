@@ -22,9 +22,8 @@ from attest.stores import (
     bom_reference,
     open_store,
 )
-from tests.builders import hf_folder
+from tests.builders import COMMIT, REPO, hf_folder, repo_files
 from tests.hub_standin import HubStandIn, Repo
-from tests.test_hub import COMMIT, REPO, repo_files
 
 HF = f"hf://acme/model@{'a' * 40}"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from attest.reference import ModelRef, parse
 from attest.statement import bom_sha256, parse_bom
@@ -34,6 +34,7 @@ from mlbom.errors import BadInputError, MlbomError, NotVerifiedError
 if TYPE_CHECKING:
     from admission.policy import Policy
 
+T = TypeVar("T")
 Outcome = Literal["verified", "no-attestation", "unreachable", "not-verified", "policy", "oms"]
 #: at most this much of a Hub model's git-stored files is downloaded to check an OMS signature
 OMS_DOWNLOAD_BUDGET = 64 << 20
@@ -162,28 +163,18 @@ class ModelVerifier:
             return Verdict(reference, "unreachable", f"the Hub could not be asked for the model signature of {reference} ({e.message}); denied while it is unreachable")  # fmt: skip
         except MlbomError as e:
             return Verdict(reference, "not-verified", f"the model signature of {reference} could not be read: {e.message}", store=where)  # fmt: skip
-        failures = []
-        for named in oms.signers:
-            try:
-                result = verify_listing(
-                    signature, named.signer, listing, signature_name=name,
-                    trusted_root=self.policy.trusted_root, trust_config=self.policy.trust_config,
-                )  # fmt: skip
-            except NotVerifiedError as e:
-                failures.append(f"{named.name}: {e.check}: {e.reason}")
-                continue
-            except MlbomError as e:
-                failures.append(f"{named.name}: {e.message}")
-                continue
-            except Exception as e:  # a hostile signature the libraries choke on: a failure too
-                failures.append(f"{named.name}: unreadable ({type(e).__name__})")
-                continue
-            return Verdict(
-                reference, "oms",
-                f"{reference} has no ML-BOM; its OpenSSF model signature {name} is signed by {named.name} ({result.signer}) and covers its {len(listing)} files",
-                named.name, f"{where}/{name}",
-            )  # fmt: skip
-        return Verdict(reference, "not-verified", f"the OpenSSF model signature {where}/{name} is not signed by a trusted OMS signer ({'; '.join(failures)[:1500]})", store=f"{where}/{name}")  # fmt: skip
+        found = _first_verifying(oms.signers, lambda signer: verify_listing(
+            signature, signer, listing, signature_name=name,
+            trusted_root=self.policy.trusted_root, trust_config=self.policy.trust_config,
+        ))  # fmt: skip
+        if isinstance(found, list):
+            return Verdict(reference, "not-verified", f"the OpenSSF model signature {where}/{name} is not signed by a trusted OMS signer ({'; '.join(found)[:1500]})", store=f"{where}/{name}")  # fmt: skip
+        named, result = found
+        return Verdict(
+            reference, "oms",
+            f"{reference} has no ML-BOM; its OpenSSF model signature {name} is signed by {named.name} ({result.signer}) and covers its {len(listing)} files",
+            named.name, f"{where}/{name}",
+        )  # fmt: skip
 
     def _verify(
         self, ref: ModelRef, reference: str, bom_bytes: bytes, bundle: bytes, store: str
@@ -192,38 +183,42 @@ class ModelVerifier:
             bom = parse_bom(bom_bytes, f"the BOM of {reference}")
         except MlbomError as e:
             return Verdict(reference, "not-verified", e.message, store=store)
-        failures = []
-        for named in self.policy.signers:
-            try:
-                result = verify(
-                    bom,
-                    bundle,
-                    named.signer,
-                    trusted_root=self.policy.trusted_root,
-                    trust_config=self.policy.trust_config,
-                    offline=True,
-                )
-            except NotVerifiedError as e:
-                failures.append(f"{named.name}: {e.check}: {e.reason}")
-                continue
-            except MlbomError as e:
-                failures.append(f"{named.name}: {e.message}")
-                continue
-            if not describes(bom, ref):
-                found = bom_reference(bom)
-                return Verdict(reference, "not-verified", f"the attestation filed under {reference} describes {found}, not this model", store=store)  # fmt: skip
-            problems = self.policy.bom_problems(bom)
-            pin = bom_sha256(bom)
-            if problems:
-                return Verdict(reference, "policy", f"the BOM of {reference} (signed by {named.name}) does not meet the policy: {'; '.join(problems)}", named.name, store, bom, pin)  # fmt: skip
-            return Verdict(reference, "verified", f"{reference} is signed by {named.name} ({result.signer})", named.name, store, bom, pin)  # fmt: skip
-        detail = "; ".join(failures) or "the policy trusts no signer"
-        return Verdict(
-            reference,
-            "not-verified",
-            f"the attestation of {reference} in {store} is not signed by a trusted signer ({detail})",
-            store=store,
-        )
+        found = _first_verifying(self.policy.signers, lambda signer: verify(
+            bom, bundle, signer, trusted_root=self.policy.trusted_root,
+            trust_config=self.policy.trust_config, offline=True,
+        ))  # fmt: skip
+        if isinstance(found, list):
+            detail = "; ".join(found) or "the policy trusts no signer"
+            return Verdict(
+                reference,
+                "not-verified",
+                f"the attestation of {reference} in {store} is not signed by a trusted signer ({detail})",
+                store=store,
+            )
+        named, result = found
+        if not describes(bom, ref):
+            return Verdict(reference, "not-verified", f"the attestation filed under {reference} describes {bom_reference(bom)}, not this model", store=store)  # fmt: skip
+        problems = self.policy.bom_problems(bom)
+        pin = bom_sha256(bom)
+        if problems:
+            return Verdict(reference, "policy", f"the BOM of {reference} (signed by {named.name}) does not meet the policy: {'; '.join(problems)}", named.name, store, bom, pin)  # fmt: skip
+        return Verdict(reference, "verified", f"{reference} is signed by {named.name} ({result.signer})", named.name, store, bom, pin)  # fmt: skip
+
+
+def _first_verifying(signers: Sequence[Any], attempt: Callable[[Any], T]) -> tuple[Any, T] | list[str]:  # fmt: skip
+    """The first of the named `signers` whose signer `attempt` accepts, with its result; else
+    why each refused. A signature the libraries choke on is a refusal like any other."""
+    failures = []
+    for named in signers:
+        try:
+            return named, attempt(named.signer)
+        except NotVerifiedError as e:
+            failures.append(f"{named.name}: {e.check}: {e.reason}")
+        except MlbomError as e:
+            failures.append(f"{named.name}: {e.message}")
+        except Exception as e:  # hostile input inside cryptography or sigstore
+            failures.append(f"{named.name}: unreadable ({type(e).__name__})")
+    return failures
 
 
 def verdict_record(verdict: Verdict) -> dict[str, Any]:

@@ -243,6 +243,8 @@ def pinned_bom(
         except CorruptEntryError as e:
             other.append(f"{store.location}: {e.message}")
             continue
+        except BadInputError:
+            continue  # a store that cannot hold this kind of model (a Hub store, another repo)
         try:
             bom = parse_bom(attestation.bom, f"the BOM of {ref}")
         except MlbomError as e:

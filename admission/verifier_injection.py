@@ -255,8 +255,10 @@ def _container(index: int, step: _Step, settings: LoadTimeVerification) -> dict[
     """The verifier's init container, every field the API server would default set."""
     command = ["mlbom", "verify-load", step.reference, "--path", step.path]
     command += ["--bom-sha256", step.bom_sha256]
-    for store in settings.stores:
-        command += ["--store", store]
+    model = parse(step.reference)
+    for store in settings.stores:  # only those that can hold it: no lookup bound to fail
+        if can_hold(store, model):
+            command += ["--store", store]
     for registry in settings.insecure_registries:
         command += ["--insecure-registry", registry]
     command += [*(["--fetch"] if step.fetch else []), "--quiet"]

@@ -619,3 +619,10 @@ def test_a_patch_that_does_not_fit_is_an_error(patch, message):
 
     with pytest.raises(BadInputError, match=message):
         patches.apply(hub_pod(), patch)
+
+
+def test_the_verifier_asks_only_the_stores_that_can_hold_its_model(world, tmp_path):
+    other = with_load_time(world, tmp_path, stores=["hf://acme/another-model", VERIFIER_STORE])
+    (verifier,) = verifiers(spec_of(mutate(other, hub_pod())[0]))
+    stores = [verifier["command"][i + 1] for i, w in enumerate(verifier["command"]) if w == "--store"]  # fmt: skip
+    assert stores == [VERIFIER_STORE]

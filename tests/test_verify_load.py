@@ -509,6 +509,9 @@ def test_the_pinned_bom_needs_no_trust_in_the_pod(cli, world, local):
     log = world.root / "log"
     cli("verify-load", reference, "--path", model, "--bom-sha256", pin, "--store", world.store,
         "--termination-log", log)  # fmt: skip
+    # a store that cannot hold this model (a Hub store holds its own repository) is passed over
+    cli("verify-load", reference, "--path", model, "--bom-sha256", pin, "--store", "hf://acme/other",
+        "--store", world.store, "--termination-log", log)  # fmt: skip
     (model / "config.json").write_text("{}")  # another byte
     _, err = cli("verify-load", reference, "--path", model, "--bom-sha256", pin,
                  "--store", world.store, "--termination-log", log, code=1)  # fmt: skip

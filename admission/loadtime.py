@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from attest.reference import ModelRef, parse
 from attest.statement import Subject, excluded_paths, file_subjects
 from mlbom.errors import BadInputError, MlbomError, NotVerifiedError, shown
+from mlbom.references import ModelRef, parse
 
 if TYPE_CHECKING:
     from admission.policy import Policy
@@ -384,7 +384,8 @@ def fetch_model(
 def _fetch_hub(
     ref: ModelRef, root: Path, bom: dict[str, Any], expected: list[Subject]
 ) -> tuple[Path, int, Callable[[], None]]:
-    from mlbom.sources.hub import Hub, HubRef
+    from mlbom._clients.hub import Hub
+    from mlbom.references import HubRef
 
     assert ref.digest is not None
     commit = ref.digest
@@ -442,7 +443,8 @@ def _fetch_oci(
     expected: list[Subject],
     insecure_registries: tuple[str, ...],
 ) -> tuple[Path, int, Callable[[], None]]:
-    from mlbom.sources.oci import Registry, layers, model_errors, model_manifest, split_name
+    from mlbom._clients.registry import Registry, layers, model_errors, model_manifest
+    from mlbom.references import split_name
 
     placed: list[Path] = []
 
@@ -494,7 +496,7 @@ def _registry_chunks(
 ) -> AbstractContextManager[Iterable[bytes]]:
     from contextlib import contextmanager
 
-    from mlbom.sources.oci import model_errors
+    from mlbom._clients.registry import model_errors
 
     @contextmanager
     def opened() -> Iterator[Iterable[bytes]]:

@@ -32,8 +32,9 @@ import yaml
 from admission.discovery.runtimes import Sources
 from attest import keys
 from attest.oms import CertificateChain
-from attest.verify import Signer
+from attest.verify import ExpectedSigner
 from mlbom.errors import BadInputError
+from mlbom.references import image_forms
 from mlbom.untrusted import as_dict as _dict
 from mlbom.untrusted import as_list as _list
 
@@ -128,7 +129,7 @@ class NamedSigner:
     """A trusted signer and the name decisions call it by."""
 
     name: str
-    signer: Signer
+    signer: ExpectedSigner
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class OmsSigner:
     chain (model_signing's certificate mode)."""
 
     name: str
-    signer: Signer | CertificateChain
+    signer: ExpectedSigner | CertificateChain
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,7 @@ class InferenceSelector:
         """Why a container with this image and these resource requests is an inference
         container, or None."""
         for pattern in self.images:
-            if image and any(fnmatchcase(name, pattern) for name in _image_forms(image)):
+            if image and any(fnmatchcase(name, pattern) for name in image_forms(image)):
                 return f"its image matches the policy's {pattern}"
         for resource, count in gpu_requests.items():
             if count > 0 and any(fnmatchcase(resource, p) for p in self.gpu_resources):
@@ -1029,11 +1030,11 @@ def _signer(data: dict[str, Any], base_dir: Path | None) -> NamedSigner:
             if "path" in key
             else _inline_key(key["pem"])
         )
-        return NamedSigner(data["name"], Signer(key=public))
+        return NamedSigner(data["name"], ExpectedSigner(key=public))
     keyless = data["keyless"]
     return NamedSigner(
         data["name"],
-        Signer(
+        ExpectedSigner(
             identity=keyless.get("subject"),
             identity_regexp=keyless.get("subjectRegExp"),
             issuer=keyless["issuer"],
@@ -1155,23 +1156,6 @@ def _matches_model(pattern: str, reference: str) -> bool:
     scheme, sep, rest = reference.partition("://")
     unpinned = f"{scheme}{sep}{rest.rpartition('@')[0]}" if "@" in rest else reference
     return fnmatchcase(reference, pattern) or fnmatchcase(unpinned, pattern)
-
-
-def _image_forms(image: str) -> list[str]:
-    """The image as written and its Docker Hub forms: `vllm/vllm-openai:v1`,
-    `docker.io/vllm/vllm-openai:v1`, `docker.io/library/ubuntu`."""
-    first, _, rest = image.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        if first not in ("docker.io", "index.docker.io", "registry-1.docker.io"):
-            return [image]  # another registry
-        short = rest
-    else:
-        short = image
-    short = short.removeprefix("library/")
-    forms = [image, short, f"docker.io/{short}"]
-    if "/" not in short.partition(":")[0].partition("@")[0]:
-        forms.append(f"docker.io/library/{short}")
-    return list(dict.fromkeys(forms))
 
 
 def _dataset_url(component: dict[str, Any]) -> str | None:

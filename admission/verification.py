@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from attest.reference import ModelRef, parse
 from attest.statement import bom_sha256, parse_bom
 from attest.stores import (
     CorruptEntryError,
@@ -30,6 +29,7 @@ from attest.stores import (
 )
 from attest.verify import MAX_BUNDLE, verify
 from mlbom.errors import BadInputError, MlbomError, NotVerifiedError
+from mlbom.references import ModelRef, parse
 
 if TYPE_CHECKING:
     from admission.policy import Policy
@@ -143,7 +143,8 @@ class ModelVerifier:
         against the commit's listing (no weights downloaded) and the policy's OMS signers.
         None when the policy trusts no OMS signer or the commit holds no signature."""
         from attest.oms import verify_listing
-        from mlbom.sources.hub import Hub, HubRef, HubUnreachableError
+        from mlbom._clients.hub import Hub, HubUnreachableError
+        from mlbom.references import HubRef
 
         oms = self.policy.oms
         if not oms.signers or ref.kind != "hf" or ref.digest is None:

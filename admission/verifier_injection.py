@@ -36,8 +36,8 @@ from typing import Any
 from admission.discovery import ContainerAccount, ModelUse, PodAccount
 from admission.policy import LoadTimeVerification
 from admission.verification import Verdict
-from attest.reference import parse
 from attest.stores import can_hold
+from mlbom.references import parse
 from mlbom.untrusted import as_dict as _dict
 from mlbom.untrusted import as_list as _list
 

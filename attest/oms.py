@@ -25,7 +25,7 @@ The checks run in a fixed order and the first to fail is named:
 5. `model`    with a model path: every file re-hashed as the serialization says, honouring its
               ignored paths; missing, extra and changed files are named.
 
-There is no mode without a key or an identity: `attest.verify.Signer` refuses to exist without
+There is no mode without a key or an identity: `attest.verify.ExpectedSigner` refuses to exist without
 one.
 """
 
@@ -61,7 +61,7 @@ from cryptography.x509.verification import (
 from attest import keys
 from attest.sign import pae
 from attest.verify import (
-    Signer,
+    ExpectedSigner,
     in_toto_statement,
     parse_bundle,
     sigstore_verifier,
@@ -188,7 +188,7 @@ class CertificateChain:
 
 def verify_model(
     signature: bytes | str,
-    signer: Signer | CertificateChain,
+    signer: ExpectedSigner | CertificateChain,
     *,
     model: Path | None = None,
     trusted_root: Path | None = None,
@@ -233,7 +233,7 @@ def verify_model(
 
 def verify_listing(
     signature: bytes | str,
-    signer: Signer | CertificateChain,
+    signer: ExpectedSigner | CertificateChain,
     files: dict[str, str],
     *,
     signature_name: str = "model.sig",

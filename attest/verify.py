@@ -60,7 +60,7 @@ DSSE = ("dsse", "0.0.1")
 
 
 @dataclass(frozen=True)
-class Signer:
+class ExpectedSigner:
     """Who the bundle must be signed by: a public key, or an identity and its issuer."""
 
     key: keys.PublicKey | None = None
@@ -112,7 +112,7 @@ class Verification:
 def verify(
     bom: dict[str, Any],
     bundle: bytes | str,
-    signer: Signer,
+    signer: ExpectedSigner,
     *,
     trusted_root: Path | None = None,
     trust_config: Path | None = None,
@@ -244,7 +244,7 @@ def sigstore_verifier(
 class _Policy:
     """The identity policy, remembering whether it was the one that failed."""
 
-    def __init__(self, signer: Signer) -> None:
+    def __init__(self, signer: ExpectedSigner) -> None:
         from sigstore.verify import policy
 
         self.signer = signer
@@ -299,7 +299,7 @@ def _sans(cert: Any) -> set[str]:
 
 
 def verify_keyless(
-    bundle: bytes | str, signer: Signer, verifier: Any
+    bundle: bytes | str, signer: ExpectedSigner, verifier: Any
 ) -> tuple[str, bytes, Verification]:
     """The keyless checks (`bundle`, `identity`): by sigstore-python where it verifies the
     bundle's log entry, else by `_verify_logged`."""
@@ -427,7 +427,7 @@ def _envelope(document: dict[str, Any]) -> tuple[str, bytes, bytes]:
 
 
 def _verify_logged(
-    document: dict[str, Any], entry: dict[str, Any], signer: Signer, root: Any
+    document: dict[str, Any], entry: dict[str, Any], signer: ExpectedSigner, root: Any
 ) -> tuple[str, bytes, Verification]:
     """A keyless bundle whose Rekor v1 entry is `intoto` 0.0.2, or `dsse` 0.0.1 without an
     inclusion proof: every check sigstore-python makes, in mlbom's order (all of `bundle`,

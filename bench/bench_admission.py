@@ -39,8 +39,8 @@ import attest
 import mlbom
 from admission.manifests import admission_review, objects_in
 from attest import keys
-from attest.reference import ModelRef
 from attest.stores import Attestation, open_store
+from mlbom.references import ModelRef
 from tests.hub_standin import HubStandIn, Repo
 from tests.registry import free_port
 from tests.test_hub import COMMIT, REPO, repo_files

@@ -24,10 +24,10 @@ import yaml
 import attest
 import mlbom
 from attest import keys
-from attest.reference import ModelRef
 from attest.stores import Attestation, open_store
 from mlbom.audit.export import write
 from mlbom.audit.report import Product, build_report
+from mlbom.references import ModelRef
 from tests.hub_standin import HubStandIn, Repo
 from tests.test_hub import COMMIT, REPO, repo_files
 

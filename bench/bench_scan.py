@@ -29,8 +29,8 @@ from admission.cluster import KubeApi
 from admission.reviewer import Reviewer
 from admission.scan import Scanner, write_reports
 from attest import keys
-from attest.reference import parse
 from attest.stores import Attestation, open_store
+from mlbom.references import parse
 from tests.apiserver import ApiServerStandIn
 from tests.test_corpus import _bom
 from tests.test_scan import vllm_pod

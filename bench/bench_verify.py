@@ -5,7 +5,7 @@ The bundle is made by `attest.sign` against the local Sigstore instance the test
 (tests/sigstore/server.js, built from @sigstore/mock; needs `make test` to have installed
 it), for the ML-BOM of the built-in example model. Figures, medians over many runs:
 
-1. `attest.verify(bom, bundle, Signer(identity, issuer), trusted_root=…)`: all six checks but
+1. `attest.verify(bom, bundle, ExpectedSigner(identity, issuer), trusted_root=…)`: all six checks but
    the model's. Target: under 10 ms.
 2. the baseline measured in the same run: sigstore-python's own `Verifier.verify_dsse` on the
    same bundle with the same policy, a verifier built once; the ratio says what mlbom adds
@@ -58,7 +58,7 @@ def main() -> None:
         bundle = attest.sign(
             bom, identity_token=email_token("bench@example.com"), trust_config=sigstore.trust_config
         )
-        signer = attest.Signer(identity="bench@example.com", issuer=ISSUER)
+        signer = attest.ExpectedSigner(identity="bench@example.com", issuer=ISSUER)
 
         def ours() -> object:
             return attest.verify(bom, bundle, signer, trusted_root=sigstore.trusted_root)
@@ -74,7 +74,7 @@ def main() -> None:
 
         private = keys.generate("ecdsa-p256")
         key_bundle = attest.sign(bom, key=private)
-        key_signer = attest.Signer(key=private.public_key())
+        key_signer = attest.ExpectedSigner(key=private.public_key())
 
         def with_key() -> object:
             return attest.verify(bom, key_bundle, key_signer)

@@ -234,9 +234,8 @@ def generate(
     Files are hashed, and weights, configs and the model card are read from their
     headers and text only: no weights are loaded and no pickle is ever unpickled.
     """
-    from mlbom.bom.document import write_atomically
     from mlbom.errors import BadInputError, shown
-    from mlbom.files import check_output
+    from mlbom.files import check_output, write_atomically
     from mlbom.generator import generate as generate_bom
 
     if manufacturer_contact and not manufacturer:
@@ -346,8 +345,8 @@ def sign(
     from attest import keys
     from attest.sign import sign as sign_bom
     from attest.statement import read_bom
-    from mlbom.bom.document import write_atomically
     from mlbom.errors import BadInputError
+    from mlbom.files import write_atomically
 
     if key and (identity_token or trust_config or staging):
         raise BadInputError("--key signs without Sigstore: drop the keyless options")
@@ -391,10 +390,12 @@ def _signer(
     key: Path | None, identity: str | None, identity_regexp: str | None, issuer: str | None
 ) -> Any:
     from attest import keys
-    from attest.verify import Signer
+    from attest.verify import ExpectedSigner
 
     public = keys.load_public_key(key) if key else None
-    return Signer(key=public, identity=identity, identity_regexp=identity_regexp, issuer=issuer)
+    return ExpectedSigner(
+        key=public, identity=identity, identity_regexp=identity_regexp, issuer=issuer
+    )
 
 
 def _read_bundle(path: Path, what: str) -> bytes:
@@ -808,35 +809,14 @@ def push(
     quiet: bool,
 ) -> None:
     """Publish BOM and its bundle in an attestation store, filed under the model."""
-    from attest.reference import resolve
-    from attest.statement import file_subjects, read_bom
-    from attest.stores import Attestation, bom_reference, open_store
-    from attest.verify import attested_bom
-    from mlbom.errors import BadInputError
+    from attest.stores import push as push_attestation
 
-    bundle = bundle or bom.with_name(bom.name + ".sigstore.json")
-    document = read_bom(bom)
-    raw = _read_bundle(bundle, "the bundle")
-    attested_bom(raw, document)  # a bundle for another BOM is refused before it travels
-    if model_ref:
-        ref = resolve(model_ref, insecure_registries=insecure_registry)
-    else:
-        ref = bom_reference(document)
-    if model_ref and ref.kind == "oci":  # a folder's BOM filed under an OCI model
-        from mlbom.sources.oci import manifest_files
-
-        layers = manifest_files(ref, insecure_registries=insecure_registry)
-        files = {s["name"]: s["digest"]["sha256"] for s in file_subjects(document)}
-        if layers != files:
-            differ = sorted(n for n in set(layers) | set(files) if layers.get(n) != files.get(n))
-            raise BadInputError(
-                f"the layers of {ref} are not the BOM's files: {', '.join(differ[:10])}",
-                hint="push the attestation of the BOM generated for this model",
-            )
-    with open(bom, "rb") as f:
-        bom_bytes = f.read()
-    where = open_store(store, insecure_registries=insecure_registry).push(
-        ref, Attestation(bom_bytes, raw)
+    ref, where = push_attestation(
+        bom,
+        bundle or bom.with_name(bom.name + ".sigstore.json"),
+        store,
+        model=model_ref,
+        insecure_registries=insecure_registry,
     )
     if not quiet:
         click.echo(f"pushed the attestation of {ref} to {where}", err=True)
@@ -865,8 +845,8 @@ def pull(
     """Fetch the BOM and bundle of MODEL_REF from an attestation store (not verified: run
     mlbom verify on them)."""
     from attest.stores import BOM_NAME, BUNDLE_NAME, attestation_for
-    from mlbom.bom.document import write_atomically
     from mlbom.errors import BadInputError
+    from mlbom.files import write_atomically
 
     ref, attestation = attestation_for(model_ref, store, insecure_registries=insecure_registry)
     try:

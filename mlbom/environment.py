@@ -27,16 +27,15 @@ import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from packageurl import PackageURL
 
-from mlbom.bom.urls import NOT_IN_IRI
 from mlbom.errors import BadInputError
 from mlbom.hashing import ALGORITHMS
 from mlbom.inspectors import text
 from mlbom.models import Environment, Gpu, Package, RequirementsFile, TrainingCode
 from mlbom.untrusted import as_dict
+from mlbom.urls import strip_credentials
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +51,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _COMMIT = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")  # SHA-1 or SHA-256 repositories
 _DRIVER = re.compile(r"^\d+(?:\.\d+)+$")
 _MEMORY = re.compile(r"^\d+ [KMGT]iB$")
-_SCP_LIKE = re.compile(r"^(?:[^@/:\s]+@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]+):(?!//)(?P<path>\S+)$")
-
-
 # ---------------------------------------------------------------------------- the running one
 
 
@@ -626,29 +622,6 @@ def _list(value: object) -> list[Any]:
 def normalize(name: str) -> str:
     """A distribution name normalized as PEP 503 says (and the pypi purl type expects)."""
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def strip_credentials(url: object) -> str | None:
-    """A remote or download URL fit for a BOM: user, password, query and fragment dropped
-    (that is where tokens live), an scp-like git remote (`git@host:org/repo`) made an ssh://
-    URL. None for a local path, a file: URL, or anything an IRI may not hold."""
-    if not isinstance(url, str) or not url.strip():
-        return None
-    url = url.strip()
-    if "://" not in url and (scp := _SCP_LIKE.match(url)):
-        url = f"ssh://{scp['host']}/{scp['path'].lstrip('/')}"
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not host or parts.scheme.lower() == "file":
-        return None
-    host = f"[{host}]" if ":" in host else host
-    clean = urlunsplit(
-        (parts.scheme.lower(), f"{host}:{port}" if port else host, parts.path, "", "")
-    )
-    return None if len(clean) > 2000 or NOT_IN_IRI.search(clean) else clean
 
 
 def _pypi_purl(

@@ -1,12 +1,13 @@
 """Reading a user's file (a BOM, a key, a policy, a manifest) whole, but never more than a
-limit: a file that could not be real is refused before it fills memory; and checking an
-output path before anything replaces it."""
+limit: a file that could not be real is refused before it fills memory; and writing an
+output whole or not at all, never over something that is not a regular file."""
 
 from __future__ import annotations
 
 import os
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 from mlbom.errors import BadInputError
@@ -50,3 +51,27 @@ def recorded_name(path: str | Path) -> str:
     """A path as mlbom records and compares it: bytes that are not UTF-8 escaped (`\\xe9`),
     as the filesystem has them, never refused."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write all of `text` or nothing: a temporary file beside `path`, fsync, rename. A
+    path that is not a regular file (a pipe, a device) is refused, never replaced."""
+    check_output(path)
+    data = text.encode() if isinstance(text, str) else text
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise BadInputError(f"cannot write {path}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException as e:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise BadInputError(f"cannot write {path}: {e.strerror}") from e
+        raise

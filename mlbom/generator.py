@@ -17,14 +17,16 @@ from cyclonedx.model.bom import Bom
 
 from mlbom import inspectors
 from mlbom.bom.assemble import Extras, Manufacturer, assemble
-from mlbom.bom.document import as_dict, render, write_atomically
+from mlbom.bom.document import as_dict, render
 from mlbom.errors import BadInputError, shown
+from mlbom.files import write_atomically
 from mlbom.hashing import DEFAULT_ALGORITHMS, HashCache, check_algorithms
 from mlbom.inspectors.card import hub_url
 from mlbom.models import Dataset, Environment, ModelFile, ModelInfo
 from mlbom.progress import bar
+from mlbom.references import HubRef
 from mlbom.sources import SHA256_ONLY, open_source
-from mlbom.sources.hub import HubCopy, HubRef
+from mlbom.sources.hub import HubCopy
 from mlbom.sources.local import LocalSource
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,16 @@ def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
             hint=f"choose from {', '.join(ALGORITHMS)}",
         )
     return chosen
+
+
+def folder_digest(sha256s: Mapping[str, str]) -> str:
+    """A model folder's digest from its files' SHA-256 hex by relative path: SHA-256 over
+    the file digests in path order, the value model_signing puts in a folder's subject and
+    the key stores file a local model under."""
+    hasher = hashlib.sha256()
+    for name in sorted(sha256s):
+        hasher.update(bytes.fromhex(sha256s[name]))
+    return hasher.hexdigest()
 
 
 def hash_bytes(data: bytes, algorithms: tuple[str, ...]) -> dict[str, str]:

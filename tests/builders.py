@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from attest.reference import parse
+from mlbom.references import parse
 from tests.hub_standin import File
 
 CARD = """---

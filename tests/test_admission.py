@@ -30,8 +30,8 @@ from admission.reviewer import Reviewer
 from admission.server import JsonLogs, Metrics, WebhookApp
 from admission.verification import ModelVerifier
 from attest import keys
-from attest.reference import ModelRef
 from attest.stores import Attestation, NoAttestationError, Store, open_store
+from mlbom.references import ModelRef
 from tests.builders import COMMIT, REPO, repo_files
 from tests.hub_standin import HubStandIn, Repo
 from tests.registry import push_model, running_registry
@@ -384,7 +384,7 @@ def test_the_real_oci_registry(world, tmp_path):
         bundle = attest.sign(document, key=keys.load_private_key(root / "signer.key"))
         store = open_store(f"oci://{registry.host}/models/m")
         store.push(
-            attest.reference.parse(reference),
+            mlbom.references.parse(reference),
             Attestation(json.dumps(document).encode(), bundle.encode()),
         )
         pod = image_volume_pod(f"{registry.host}/models/m@{digest}")

@@ -262,7 +262,7 @@ def test_library_calls(signed):
     document = json.loads(bom.read_text())
     bundle = attest.sign(document, key=keys.load_private_key(private, "s3cret"))
     result = attest.verify(
-        document, bundle, attest.Signer(key=keys.load_public_key(public)), model=model
+        document, bundle, attest.ExpectedSigner(key=keys.load_public_key(public)), model=model
     )
     assert result.passed == ["bundle", "payload", "bom", "subjects", "model"]
     assert result.subjects == subjects(document)

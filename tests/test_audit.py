@@ -15,9 +15,9 @@ import attest
 import mlbom
 from admission.decisions import DecisionLog
 from attest import keys
-from attest.reference import ModelRef
 from attest.sign import pae
 from attest.stores import Attestation, open_store
+from mlbom.references import ModelRef
 from tests.builders import hf_folder
 
 

@@ -78,11 +78,11 @@ class Case:
             return False
         return isinstance(document, dict) and "dsseEnvelope" in document
 
-    def signer(self) -> attest.Signer:
+    def signer(self) -> attest.ExpectedSigner:
         key = self.folder / "key.pub"
         if key.exists():
-            return attest.Signer(key=keys.load_public_key(key))
-        return attest.Signer(
+            return attest.ExpectedSigner(key=keys.load_public_key(key))
+        return attest.ExpectedSigner(
             identity=self._text("identity") or IDENTITY, issuer=self._text("issuer") or ISSUER
         )
 

@@ -30,8 +30,8 @@ import admission
 import attest
 from admission.manifests import admission_review
 from attest import keys
-from attest.reference import parse
 from attest.stores import Attestation, open_store
+from mlbom.references import parse
 from tests.builders import minimal_bom
 from tests.webhook import running_webhook
 

@@ -31,13 +31,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import attest
 import mlbom
 from attest import keys
-from attest.reference import ModelRef
 from attest.sign import BUNDLE_MEDIA_TYPE, pae
 from attest.statement import PREDICATE_TYPE
 from attest.stores import Attestation, CorruptEntryError, NoAttestationError
 from attest.stores.oci import OciStore, tag_for
+from mlbom._clients.registry import OCI_MANIFEST, Registry
 from mlbom.errors import NotVerifiedError
-from mlbom.sources.oci import OCI_MANIFEST, Registry
+from mlbom.references import ModelRef
 from tests import keyless
 from tests.registry import push_model, running_registry
 
@@ -575,7 +575,7 @@ def test_v3_bundle_as_referrer_verifies(cli, sigstore, registry, model, kind):
     proof = document["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
     proof["rootHash"] = base64.b64encode(b"\x01" * 32).decode()
     with pytest.raises(NotVerifiedError) as refusal:
-        attest.verify(model.bom, json.dumps(document), attest.Signer(identity=EMAIL, issuer=keyless.ISSUER),
+        attest.verify(model.bom, json.dumps(document), attest.ExpectedSigner(identity=EMAIL, issuer=keyless.ISSUER),
                       trust_config=sigstore.trust_config)  # fmt: skip
     assert refusal.value.check == "bundle"
 
@@ -622,7 +622,7 @@ def test_entry_declared_as_another_kind_is_refused(cli, sigstore, registry, mode
     signed, data, entry = attest_v2(sigstore, registry, model)
     bundle = json.loads(OciStore(f"oci://{model.name}").pull(model.ref).bundle)
     bundle["verificationMaterial"]["tlogEntries"][0]["kindVersion"] = {"kind": "dsse", "version": "0.0.1"}  # fmt: skip
-    signer = attest.Signer(identity=EMAIL, issuer=keyless.ISSUER)
+    signer = attest.ExpectedSigner(identity=EMAIL, issuer=keyless.ISSUER)
     with pytest.raises(NotVerifiedError, match="another kind than declared") as refusal:
         attest.verify(model.bom, json.dumps(bundle), signer, trust_config=sigstore.trust_config)
     assert refusal.value.check == "bundle"
@@ -645,7 +645,7 @@ def test_a_bundle_of_version_0_2_or_later_without_its_inclusion_proof_is_refused
     document = json.loads(v3_bundle(signed, data, entry))
     del document["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
     with pytest.raises(NotVerifiedError) as refusal:
-        attest.verify(model.bom, json.dumps(document), attest.Signer(identity=EMAIL, issuer=keyless.ISSUER),
+        attest.verify(model.bom, json.dumps(document), attest.ExpectedSigner(identity=EMAIL, issuer=keyless.ISSUER),
                       trust_config=sigstore.trust_config)  # fmt: skip
     assert refusal.value.check == "bundle"
     # RFC 3161 timestamps no trusted authority issued are refused too (not ignored)
@@ -654,6 +654,6 @@ def test_a_bundle_of_version_0_2_or_later_without_its_inclusion_proof_is_refused
         "rfc3161Timestamps": [{"signedTimestamp": base64.b64encode(b"0\x03\x02\x01\x00").decode()}]
     }
     with pytest.raises(NotVerifiedError) as refusal:
-        attest.verify(model.bom, json.dumps(document), attest.Signer(identity=EMAIL, issuer=keyless.ISSUER),
+        attest.verify(model.bom, json.dumps(document), attest.ExpectedSigner(identity=EMAIL, issuer=keyless.ISSUER),
                       trust_config=sigstore.trust_config)  # fmt: skip
     assert refusal.value.check == "bundle"

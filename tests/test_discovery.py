@@ -31,7 +31,7 @@ from admission.discovery import (
     models_in,
     pods_in,
 )
-from attest.reference import parse
+from mlbom.references import parse
 
 MANIFESTS = Path(__file__).parent / "data" / "manifests"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -262,7 +262,7 @@ def test_image_volume_by_digest():
 
 @pytest.mark.parametrize("path", sorted(MANIFESTS.glob("*.yaml")), ids=lambda p: p.name)
 def test_real_manifests_are_consistent(path):
-    """Every reference of every real manifest is what attest.reference says it is."""
+    """Every reference of every real manifest is what mlbom.references says it is."""
     for doc in load(path.name):
         for p in pods_in(doc):
             for use in models_in(p):

@@ -18,9 +18,10 @@ from lxml import etree
 from mlbom import environment
 from mlbom.bom.assemble import MODEL_REF, assemble
 from mlbom.bom.document import render
-from mlbom.environment import collect_environment, read_requirements, strip_credentials
+from mlbom.environment import collect_environment, read_requirements
 from mlbom.errors import BadInputError
 from mlbom.models import Dataset, Environment, Gpu, Identity, ModelFile, ModelInfo
+from mlbom.urls import strip_credentials
 from tests.builders import hf_folder
 from tests.conftest import prop, props
 

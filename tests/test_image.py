@@ -246,8 +246,8 @@ def signed_in(store: str, reference: str, tmp_path: Path) -> str:
     import attest
     import mlbom
     from attest import keys
-    from attest.reference import parse
     from attest.stores import Attestation, open_store
+    from mlbom.references import parse
 
     bom = mlbom.generate(reference).to_dict()
     key = keys.generate("ecdsa-p256")

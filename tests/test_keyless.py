@@ -297,7 +297,7 @@ def test_a_message_signature_bundle_is_not_an_attestation(sigstore, signed, tmp_
         attest.verify(
             document,
             bundle,
-            attest.Signer(identity=EMAIL, issuer=keyless.ISSUER),
+            attest.ExpectedSigner(identity=EMAIL, issuer=keyless.ISSUER),
             trust_config=sigstore.trust_config,
         )
     assert caught.value.check == "bundle" and "DSSE" in caught.value.reason
@@ -323,7 +323,7 @@ def test_library_calls(sigstore, signed):
     bundle = attest.sign(
         document, identity_token=keyless.github_token(), trust_config=sigstore.trust_config
     )
-    signer = attest.Signer(
+    signer = attest.ExpectedSigner(
         identity_regexp=r"https://github\.com/acme/repo/\.github/workflows/[^@]+@refs/heads/main",
         issuer=keyless.GITHUB_ISSUER,
     )
@@ -333,7 +333,7 @@ def test_library_calls(sigstore, signed):
     assert result.passed == ["bundle", "identity", "payload", "bom", "subjects", "model"]
     assert result.signer == keyless.github_identity()
     with pytest.raises(BadInputError):
-        attest.verify(document, bundle, attest.Signer(identity=EMAIL))  # no issuer
+        attest.verify(document, bundle, attest.ExpectedSigner(identity=EMAIL))  # no issuer
 
 
 # -- an independent verifier: sigstore-js ----------------------------------------------------
@@ -389,7 +389,7 @@ def production(monkeypatch, tmp_path):
 def _public(bundle: bytes | str, **signer) -> NotVerifiedError:
     bom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []}
     with pytest.raises(NotVerifiedError) as caught:
-        attest.verify(bom, bundle, attest.Signer(**signer), offline=True)
+        attest.verify(bom, bundle, attest.ExpectedSigner(**signer), offline=True)
     return caught.value
 
 

@@ -17,7 +17,6 @@ from packageurl import PackageURL
 
 import mlbom
 from attest import keys
-from attest.reference import ModelRef, resolve
 from attest.sign import BUNDLE_MEDIA_TYPE, sign
 from attest.statement import canonical
 from attest.stores import (
@@ -29,8 +28,16 @@ from attest.stores import (
     open_store,
 )
 from attest.stores.oci import OciStore
+from mlbom._clients.registry import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Registry,
+    manifest_files,
+    resolve_digest,
+)
 from mlbom.errors import BadInputError
-from mlbom.sources.oci import OCI_INDEX, OCI_MANIFEST, Registry, manifest_files, resolve_digest
+from mlbom.references import ModelRef
+from mlbom.sources import pin
 from tests.builders import CARD, gguf_file, hf_folder, onnx_file, safetensors_head
 from tests.conftest import file_component, prop
 from tests.registry import blob_reads, free_port, push_model, running_registry
@@ -167,7 +174,7 @@ def test_hash_sha512_streams_the_weights(cli, registry, model, no_docker_login):
 def test_resolve_digest_and_manifest_files(model, no_docker_login):
     folder, digest, name = model
     assert resolve_digest(name, "v1") == digest
-    assert resolve(f"oci://{name}:v1") == ModelRef("oci", name, digest, "v1")
+    assert pin(f"oci://{name}:v1") == ModelRef("oci", name, digest, "v1")
     expected = {p: sha256(folder / p) for p in (*WEIGHTS, *SMALL, ".gitattributes")}
     assert manifest_files(ModelRef("oci", name, digest)) == expected
     assert manifest_files(ModelRef("oci", name, None, "v1")) == expected
@@ -238,7 +245,7 @@ def key():
 
 
 def test_store_round_trip_through_the_referrers_tag_schema(registry, model, key, no_docker_login):
-    from attest import Signer, verify
+    from attest import ExpectedSigner, verify
 
     _, digest, name = model
     ref = ModelRef("oci", name, digest)
@@ -273,7 +280,7 @@ def test_store_round_trip_through_the_referrers_tag_schema(registry, model, key,
     pulled = store.pull(ref)
     assert pulled.bundle == bundle
     assert canonical(json.loads(pulled.bom)) == canonical(bom)
-    verify(json.loads(pulled.bom), pulled.bundle, Signer(key=key.public_key()))
+    verify(json.loads(pulled.bom), pulled.bundle, ExpectedSigner(key=key.public_key()))
 
     # a newer attestation wins; both stay listed
     newer = mlbom.generate(f"oci://{name}@{digest}", version="2.0").to_dict()
@@ -499,7 +506,7 @@ def test_credentials(cli, auth_registry, tmp_path, monkeypatch):
 
 
 def test_plain_http_only_for_loopback_or_named_registries():
-    from mlbom.sources.oci import plain_http
+    from mlbom._clients.registry import plain_http
 
     assert plain_http("127.0.0.1:5000") and plain_http("localhost") and plain_http("127.1.2.3:80")
     assert not plain_http("registry.example:5000") and not plain_http("10.0.0.1:5000")

@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from attest import keys
 from attest.oms import PREDICATE_TYPE, oms_hint, verify_model
 from attest.sign import pae
-from attest.verify import Signer
+from attest.verify import ExpectedSigner
 from tests.builders import ca_chain, hf_folder
 
 FILES = ("README.md", "config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt")
@@ -137,12 +137,15 @@ def test_format_facts(signed, cli):
 def test_library_call(signed):
     model, sig, _, public = signed
     result = verify_model(
-        sig.read_bytes(), Signer(key=keys.load_public_key(public)), model=model, exclude=(sig,)
+        sig.read_bytes(),
+        ExpectedSigner(key=keys.load_public_key(public)),
+        model=model,
+        exclude=(sig,),
     )
     assert result.passed == ["bundle", "payload", "subjects", "model"]
     assert result.files == sorted(FILES) and result.model_name == "model"
     # without a model, the signature and its manifest alone
-    alone = verify_model(sig.read_bytes(), Signer(key=keys.load_public_key(public)))
+    alone = verify_model(sig.read_bytes(), ExpectedSigner(key=keys.load_public_key(public)))
     assert alone.passed == ["bundle", "payload", "subjects"]
 
 

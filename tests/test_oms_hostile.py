@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from attest import keys
 from attest.oms import PREDICATE_TYPE, CertificateChain, verify_listing, verify_model
 from attest.sign import pae
-from attest.verify import Signer
+from attest.verify import ExpectedSigner
 from mlbom.errors import BadInputError, NotVerifiedError
 from tests.hub_standin import File, HubStandIn, Repo
 
@@ -134,7 +134,7 @@ def test_key_mode_bundle_with_undecodable_certificate_subject_is_refused_cleanly
     crashes verification with the trusted key instead of being refused."""
     signature, _ = malformed_subject_bundle()
     trusted = keys.generate("ecdsa-p256").public_key()
-    error = refused_cleanly(lambda: verify_model(signature, Signer(key=trusted)))
+    error = refused_cleanly(lambda: verify_model(signature, ExpectedSigner(key=trusted)))
     assert isinstance(error, NotVerifiedError) and error.check == "bundle"
 
 
@@ -151,7 +151,7 @@ def test_listing_check_with_undecodable_certificate_subject_is_refused_cleanly()
     signature, _ = malformed_subject_bundle()
     trusted = keys.generate("ecdsa-p256").public_key()
     listing = {n: sha(d) for n, d in FILES.items()}
-    refused_cleanly(lambda: verify_listing(signature, Signer(key=trusted), listing))
+    refused_cleanly(lambda: verify_listing(signature, ExpectedSigner(key=trusted), listing))
 
 
 # -- 2. a CA-issued certificate with a SAN or key usage cryptography cannot parse ------------
@@ -212,7 +212,7 @@ def test_non_finite_shard_size_is_a_malformed_predicate(value):
     )  # fmt: skip
     payload = json.dumps(st).encode().replace(b"12345.0", value.encode()).replace(b": 12345}", f": {value}}}".encode())  # fmt: skip
     assert value.encode() in payload
-    error = refused_cleanly(lambda: verify_model(bundle(payload, private), Signer(key=private.public_key())))  # fmt: skip
+    error = refused_cleanly(lambda: verify_model(bundle(payload, private), ExpectedSigner(key=private.public_key())))  # fmt: skip
     assert isinstance(error, NotVerifiedError) and error.check == "payload"
 
 

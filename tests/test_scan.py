@@ -24,8 +24,8 @@ from admission.reviewer import Reviewer
 from admission.scan import LeaderLease, Scanner, write_reports
 from admission.server import Metrics
 from attest import keys
-from attest.reference import parse
 from attest.stores import Attestation, open_store
+from mlbom.references import parse
 from tests.apiserver import ApiServerStandIn
 from tests.builders import minimal_bom
 from tests.registry import free_port

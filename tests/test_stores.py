@@ -12,7 +12,6 @@ import pytest
 import attest
 import mlbom
 from attest import keys
-from attest.reference import ModelRef, parse, resolve
 from attest.stores import (
     Attestation,
     CorruptEntryError,
@@ -22,6 +21,8 @@ from attest.stores import (
     bom_reference,
     open_store,
 )
+from mlbom.references import ModelRef, parse
+from mlbom.sources import pin
 from tests.builders import COMMIT, REPO, hf_folder, repo_files
 from tests.hub_standin import HubStandIn, Repo
 
@@ -83,7 +84,7 @@ def test_folder_digest_equals_model_signings(tmp_path):
     import base64
 
     subject = json.loads(base64.b64decode(envelope["payload"]))["subject"][0]
-    ref = resolve(str(model))
+    ref = pin(str(model))
     assert ref.digest == "sha256:" + subject["digest"]["sha256"]
     bom = mlbom.generate(model).to_dict()
     assert bom_reference(bom).digest == ref.digest  # the same key from the BOM alone
@@ -97,16 +98,16 @@ def test_folder_key_counts_every_file_generate_lists(tmp_path):
         (model / name).parent.mkdir(parents=True, exist_ok=True)
         (model / name).write_bytes(b"x")
     bom = mlbom.generate(model).to_dict()
-    assert bom_reference(bom).digest == resolve(str(model)).digest
+    assert bom_reference(bom).digest == pin(str(model)).digest
     (model / "__pycache__" / "planted.pyc").write_bytes(b"y")
-    assert bom_reference(bom).digest != resolve(str(model)).digest
+    assert bom_reference(bom).digest != pin(str(model)).digest
     (model / "loop").symlink_to("loop")
     with pytest.raises(mlbom.errors.BadInputError, match="loop cannot be read"):
-        resolve(str(model))
+        pin(str(model))
 
 
 def test_hub_reference_resolves_to_its_commit(hub):
-    assert resolve(f"hf://{REPO}@v1.0") == ModelRef("hf", REPO, COMMIT, "v1.0")
+    assert pin(f"hf://{REPO}@v1.0") == ModelRef("hf", REPO, COMMIT, "v1.0")
 
 
 # -- the folder store ----------------------------------------------------------------------
@@ -124,11 +125,11 @@ def signed(tmp_path):
 def test_folder_round_trip(tmp_path, signed):
     model, _document, attestation, _key = signed
     store = open_store(str(tmp_path / "store"))
-    ref = resolve(str(model))
+    ref = pin(str(model))
     store.push(ref, attestation)
     assert store.pull(ref) == attestation
     assert [str(m) for m in store.models()] == [str(ref)]
-    found_ref, found = attest.resolve(str(model), str(tmp_path / "store"))
+    found_ref, found = attest.attestation_for(str(model), str(tmp_path / "store"))
     assert found_ref == ref and found == attestation
     again = Attestation(attestation.bom, attestation.bundle + b"\n")
     store.push(ref, again)  # a newer attestation replaces the entry
@@ -204,7 +205,7 @@ def test_many_concurrent_writers(tmp_path, signed):
     opened = open_store(store)
     models = opened.models()
     assert len(models) == 4 + 8 * 5
-    signer = attest.Signer(key=key.public_key())
+    signer = attest.ExpectedSigner(key=key.public_key())
     for ref in models:
         found = opened.pull(ref)
         attest.verify(json.loads(found.bom), found.bundle, signer)
@@ -322,8 +323,8 @@ def test_push_to_hub(cli, hub, tmp_path):
     ],
 )
 def test_which_store_can_hold_which_model(location, reference, holds):
-    from attest.reference import parse
     from attest.stores import can_hold
+    from mlbom.references import parse
 
     assert can_hold(location, parse(reference)) is holds
 
@@ -337,9 +338,9 @@ def test_verify_from_a_store_refuses_another_models_attestation_filed_under_the_
     mlbom.generate(other, version="1.0").write(bom)
     cli("keygen", "-o", tmp_path / "k")
     cli("sign", bom, "--key", tmp_path / "k.key")
-    from attest.reference import resolve
+    from mlbom.sources import pin
 
-    cli("push", bom, "--to", tmp_path / "store", "--model", str(resolve(str(model))))
+    cli("push", bom, "--to", tmp_path / "store", "--model", str(pin(str(model))))
     out, err = cli("verify", model, "--store", tmp_path / "store", "--key", tmp_path / "k.pub", "--json", code=1)  # fmt: skip
     assert json.loads(out)["failed"] == "subjects" and "describes" in err
 

@@ -22,10 +22,10 @@ import attest
 import mlbom
 from admission.loadtime import LoadResult, verify_load
 from attest import keys
-from attest.reference import ModelRef, parse
 from attest.statement import bom_sha256
 from attest.stores import Attestation, bom_reference, open_store
 from mlbom.errors import BadInputError, NotVerifiedError
+from mlbom.references import ModelRef, parse
 from tests.builders import CARD, hf_folder, safetensors_head
 from tests.hub_standin import File, HubStandIn, Repo
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import re
 
 from admission.discovery.findings import ModelUse
-from attest.reference import parse
 from mlbom.errors import MlbomError
+from mlbom.references import HUB_REPO, full_image_name, parse
 
 ANNOTATION = "mlbom.dev/model"
-_HF_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 _COMMIT = re.compile(r"^[0-9A-Fa-f]{40}$")
 
 
@@ -66,18 +65,8 @@ def hub(
     return ModelUse(text, pinned, source, container, True, None if pinned else unpinned_hint(repo, pin))  # fmt: skip
 
 
-def docker(image: str) -> str:
-    """An image name as a full reference: Docker Hub's implicit registry and library/."""
-    first, slash, _ = image.partition("/")
-    if not slash:
-        return f"docker.io/library/{image}"
-    if "." in first or ":" in first or first == "localhost":
-        return image
-    return f"docker.io/{image}"
-
-
 def oci(image: str, source: str, container: str | None) -> ModelUse:
-    text = "oci://" + docker(image)
+    text = "oci://" + full_image_name(image)
     try:
         ref = parse(text)
     except (MlbomError, ValueError):
@@ -104,7 +93,7 @@ def reference(
         return hub(value.removeprefix("hf://"), source, container, revision, pin)
     if value.startswith("oci://"):
         return oci(value.removeprefix("oci://"), source, container)
-    if not uri and "://" not in value and _HF_ID.match(value):
+    if not uri and "://" not in value and HUB_REPO.match(value):
         return hub(value, source, container, revision, pin)
     return raw(value, source, container)
 

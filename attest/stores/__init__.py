@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attest.reference import ModelRef
 from mlbom.errors import BadInputError, CheckFailedError, MlbomError
+from mlbom.references import ModelRef
 
 BOM_NAME = "mlbom.cdx.json"
 BUNDLE_NAME = "mlbom.cdx.json.sigstore.json"
@@ -99,12 +99,11 @@ def open_store(location: str, *, insecure_registries: tuple[str, ...] = ()) -> S
 def bom_reference(bom: dict[str, Any]) -> ModelRef:
     """The model a BOM describes, as stores key it: the Hub repository and commit or the OCI
     manifest of its purl, else (a local folder's BOM) the digest over its files' SHA-256s,
-    the same value model_signing and `attest.reference.resolve` give the folder."""
-    import hashlib
-
+    the same value model_signing and `mlbom.sources.pin` give the folder."""
     from packageurl import PackageURL
 
     from attest.statement import file_subjects, oci_subject
+    from mlbom.hashing import folder_digest
 
     metadata = bom.get("metadata")
     component = metadata.get("component") if isinstance(metadata, dict) else None
@@ -116,10 +115,8 @@ def bom_reference(bom: dict[str, Any]) -> ModelRef:
             return ModelRef("hf", name, parsed.version.lower())
     if artifact := oci_subject(bom):
         return ModelRef("oci", artifact["name"], "sha256:" + artifact["digest"]["sha256"])
-    hasher = hashlib.sha256()
-    for subject in file_subjects(bom):
-        hasher.update(bytes.fromhex(subject["digest"]["sha256"]))
-    digest = "sha256:" + hasher.hexdigest()
+    subjects = file_subjects(bom)
+    digest = "sha256:" + folder_digest({s["name"]: s["digest"]["sha256"] for s in subjects})
     return ModelRef("local", digest, digest)
 
 
@@ -135,7 +132,7 @@ def describes(bom: dict[str, Any], ref: ModelRef) -> bool:
         return _hub_attestation_commit(bom, ref)
     if ref.kind == "oci" and found.kind == "local":  # a folder's BOM pushed under the artifact
         from attest.statement import file_subjects
-        from mlbom.sources.oci import manifest_files
+        from mlbom._clients.registry import manifest_files
 
         files = {s["name"]: s["digest"]["sha256"] for s in file_subjects(bom)}
         try:
@@ -150,7 +147,8 @@ def _hub_attestation_commit(bom: dict[str, Any], ref: ModelRef) -> bool:
     the BOM's model when it holds exactly the BOM's files with their SHA-256, besides the
     attestation's own two files (and the paths the BOM records as excluded)."""
     from attest.statement import excluded_paths, file_subjects
-    from mlbom.sources.hub import Hub, HubRef
+    from mlbom._clients.hub import Hub
+    from mlbom.references import HubRef
 
     try:
         hub = Hub(HubRef(ref.name, ref.digest))
@@ -162,15 +160,56 @@ def _hub_attestation_commit(bom: dict[str, Any], ref: ModelRef) -> bool:
     return signed == {p: d for p, d in listed.items() if p not in skipped}
 
 
+def push(
+    bom: Path,
+    bundle: Path,
+    store: str | Store,
+    *,
+    model: str | ModelRef | None = None,
+    insecure_registries: tuple[str, ...] = (),
+) -> tuple[ModelRef, str]:
+    """File the BOM and its bundle in `store` under the model (by default the BOM's own:
+    its Hub commit, OCI manifest or the digest of its files). A bundle that does not sign
+    this BOM, or an OCI model whose layers are not the BOM's files, is refused before
+    anything travels. Returns the model's pinned reference and where the entry went."""
+    from attest.statement import MAX_BOM, file_subjects, parse_bom
+    from attest.verify import MAX_BUNDLE, attested_bom
+    from mlbom.files import read_bounded
+    from mlbom.sources import pin
+
+    bom_bytes = read_bounded(bom, MAX_BOM)
+    document = parse_bom(bom_bytes, str(bom))
+    raw = read_bounded(bundle, MAX_BUNDLE + 1, "the bundle")
+    attested_bom(raw, document)
+    ref = pin(model, insecure_registries=insecure_registries) if model else bom_reference(document)
+    if model and ref.kind == "oci":  # a folder's BOM filed under an OCI model
+        from mlbom._clients.registry import manifest_files
+
+        layers = manifest_files(ref, insecure_registries=insecure_registries)
+        files = {s["name"]: s["digest"]["sha256"] for s in file_subjects(document)}
+        if layers != files:
+            differ = sorted(n for n in set(layers) | set(files) if layers.get(n) != files.get(n))
+            raise BadInputError(
+                f"the layers of {ref} are not the BOM's files: {', '.join(differ[:10])}",
+                hint="push the attestation of the BOM generated for this model",
+            )
+    opened = (
+        open_store(store, insecure_registries=insecure_registries)
+        if isinstance(store, str)
+        else store
+    )
+    return ref, opened.push(ref, Attestation(bom_bytes, raw))
+
+
 def attestation_for(
     model: str | ModelRef, store: str | Store, *, insecure_registries: tuple[str, ...] = ()
 ) -> tuple[ModelRef, Attestation]:
     """The attestation of the model `model` names, from `store`: the library call the
     admission webhook makes. The reference is pinned first (a tag or branch resolved, a
     folder hashed); raises the store errors, each telling what went wrong."""
-    from attest.reference import resolve
+    from mlbom.sources import pin
 
-    ref = resolve(model, insecure_registries=insecure_registries)
+    ref = pin(model, insecure_registries=insecure_registries)
     opened = (
         open_store(store, insecure_registries=insecure_registries)
         if isinstance(store, str)

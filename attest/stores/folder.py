@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attest.reference import ModelRef
 from attest.stores import (
     BOM_NAME,
     BUNDLE_NAME,
@@ -35,8 +34,9 @@ from attest.stores import (
     Store,
     StoreUnreachableError,
 )
-from mlbom.bom.document import write_atomically
 from mlbom.errors import BadInputError
+from mlbom.files import write_atomically
+from mlbom.references import ModelRef
 
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 REF_NAME = "ref.json"

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from attest.reference import ModelRef
 from attest.stores import (
     BOM_NAME,
     BUNDLE_NAME,
@@ -22,15 +21,15 @@ from attest.stores import (
     StoreAuthError,
     StoreUnreachableError,
 )
-from mlbom.errors import BadInputError
-from mlbom.sources.hub import (
+from mlbom._clients.hub import (
     Hub,
     HubAccessError,
     HubNotFoundError,
-    HubRef,
     HubUnreachableError,
     hub_errors,
 )
+from mlbom.errors import BadInputError
+from mlbom.references import HubRef, ModelRef
 
 
 class HubStore(Store):

@@ -41,7 +41,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from attest.reference import ModelRef, parse
 from attest.sign import BUNDLE_MEDIA_TYPE
 from attest.statement import PAYLOAD_TYPE, PREDICATE_TYPE, canonical
 from attest.stores import (
@@ -53,8 +52,7 @@ from attest.stores import (
     StoreAuthError,
     StoreUnreachableError,
 )
-from mlbom.errors import BadInputError
-from mlbom.sources.oci import (
+from mlbom._clients.registry import (
     DIGEST,
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -64,8 +62,9 @@ from mlbom.sources.oci import (
     Registry,
     RegistryError,
     descriptor,
-    split_name,
 )
+from mlbom.errors import BadInputError
+from mlbom.references import ModelRef, parse, split_name
 
 log = logging.getLogger(__name__)
 

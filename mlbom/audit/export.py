@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 
 from mlbom.audit.report import Report
-from mlbom.bom.document import write_atomically
 from mlbom.errors import BadInputError, InvalidBomError
+from mlbom.files import write_atomically
 
 MANIFEST = "MANIFEST.sha256"
 MANIFEST_BUNDLE = "MANIFEST.sha256.sigstore.json"

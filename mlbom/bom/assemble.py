@@ -35,12 +35,11 @@ from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 from packageurl import PackageURL
 
 from mlbom import __version__
-from mlbom.bom.urls import safe_url
-from mlbom.environment import strip_credentials
 from mlbom.errors import BadInputError
 from mlbom.hashing import ALGORITHMS
 from mlbom.inspectors.card import TASK_IO
 from mlbom.models import Environment, Identity, ModelFile, ModelInfo
+from mlbom.urls import safe_url, strip_credentials
 
 MODEL_REF = "model"
 FORMULA_REF = "formulation"

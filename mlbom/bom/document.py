@@ -6,9 +6,6 @@ written."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from cyclonedx.model.bom import Bom
@@ -17,7 +14,6 @@ from cyclonedx.schema import OutputFormat, SchemaVersion
 
 from mlbom.bom.assemble import Extras, Formula
 from mlbom.errors import BadInputError, InvalidBomError
-from mlbom.files import check_output
 
 SPEC_VERSIONS = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
 FORMATS = ("json", "xml")
@@ -101,27 +97,3 @@ def _render_xml(bom: Bom, extras: Extras, version: SchemaVersion) -> str:
             f"the BOM does not validate against CycloneDX {version.to_version()}: {error}"
         )
     return text
-
-
-def write_atomically(path: Path, text: str | bytes) -> None:
-    """Write all of `text` or nothing: a temporary file beside `path`, fsync, rename. A
-    path that is not a regular file (a pipe, a device) is refused, never replaced."""
-    check_output(path)
-    data = text.encode() if isinstance(text, str) else text
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise BadInputError(f"cannot write {path}: {e.strerror}") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException as e:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise BadInputError(f"cannot write {path}: {e.strerror}") from e
-        raise

@@ -1,6 +1,7 @@
 """Model sources: where a model's files come from (a local folder or file, a Hugging Face
-Hub repository; OCI registries plug in beside them). A source lists the model's files as
-`Blob`s, gives their digests, and says what it knows of the model's identity."""
+Hub repository, an OCI artifact). A source lists the model's files as `Blob`s, gives their
+digests, and says what it knows of the model's identity; `pin` pins a model reference the
+same way (a branch to its commit, a tag to its manifest digest, a folder to its digest)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from mlbom.errors import BadInputError, InspectionError
 from mlbom.hashing import HashCache
 from mlbom.models import Identity
 from mlbom.progress import Advance
+from mlbom.references import HF_SCHEME, OCI_SCHEME, ModelRef, parse
 
 #: the property on a file whose only digest is the one its source recorded (a Hub's LFS
 #: SHA-256, an OCI layer digest); its value says which
@@ -106,11 +108,12 @@ def open_source(
 ) -> Source:
     """The source for what the user named: `hf://ORG/REPO[@REVISION]`,
     `oci://REGISTRY/REPO[:TAG|@DIGEST]`, a local folder or a single model file."""
-    if model.startswith("hf://"):
-        from mlbom.sources.hub import HubRef, HubSource
+    if model.startswith(HF_SCHEME):
+        from mlbom.references import HubRef
+        from mlbom.sources.hub import HubSource
 
         return HubSource(HubRef.parse(model))
-    if model.startswith("oci://"):
+    if model.startswith(OCI_SCHEME):
         from mlbom.sources.oci import OciSource
 
         return OciSource(model, insecure_registries=insecure_registries)
@@ -124,3 +127,34 @@ def open_source(
     from mlbom.sources.local import LocalSource
 
     return LocalSource(Path(model), exclude=exclude)
+
+
+def pin(
+    reference: str | ModelRef,
+    *,
+    exclude: tuple[Path, ...] = (),
+    insecure_registries: tuple[str, ...] = (),
+) -> ModelRef:
+    """The reference pinned: a branch or tag resolved to its commit or manifest digest, a
+    local folder hashed (`local.folder_key`). Raises `BadInputError` when that cannot be
+    done."""
+    ref = parse(reference) if isinstance(reference, str) else reference
+    if ref.pinned:
+        return ref
+    if ref.kind == "hf":
+        from mlbom._clients.hub import Hub
+        from mlbom.references import HubRef
+
+        hub = Hub(HubRef(ref.name, ref.tag))
+        hub.resolve()
+        return ModelRef("hf", ref.name, hub.commit, ref.tag)
+    if ref.kind == "oci":
+        from mlbom._clients.registry import resolve_digest
+
+        digest = resolve_digest(
+            ref.name, ref.tag or "latest", insecure_registries=insecure_registries
+        )
+        return ModelRef("oci", ref.name, digest, ref.tag)
+    from mlbom.sources.local import folder_key
+
+    return ModelRef("local", ref.name, "sha256:" + folder_key(Path(ref.name), exclude=exclude))

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from mlbom.errors import BadInputError, shown
 from mlbom.files import recorded_name
-from mlbom.hashing import HashCache, Stamp, hash_files
+from mlbom.hashing import HashCache, Stamp, folder_digest, hash_files
 from mlbom.models import Identity
 from mlbom.progress import Advance
 from mlbom.sources import Blob, Source
@@ -256,3 +256,19 @@ def _git_head(git: Path) -> str | None:
         if name == ref and _COMMIT.fullmatch(commit):
             return commit
     return None
+
+
+def folder_key(model: Path, *, exclude: tuple[Path, ...] = ()) -> str:
+    """The digest a local model is filed under: `hashing.folder_digest` of every file
+    `generate` lists — what `attest.stores.bom_reference` computes from the BOM alone, and
+    for a folder without git files what model_signing puts in its subject."""
+    source = LocalSource(model, exclude=exclude)
+    for blob in source.blobs():
+        if blob.problem:
+            raise BadInputError(f"{shown(blob.path)} cannot be read ({blob.problem})")
+    cache = HashCache()
+    try:
+        digests = source.digests(("sha256",), cache=cache, advance=None)
+    finally:
+        cache.close()
+    return folder_digest({name: d["sha256"] for name, d in digests.items()})

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
+from mlbom._clients import DOWNLOAD_LIMIT, WORKERS
 from mlbom.errors import BadInputError, InspectionError, MlbomError
 from mlbom.hashing import ALGORITHMS, HashCache, hash_bytes
 from mlbom.progress import Advance
@@ -25,9 +26,6 @@ from mlbom.sources import SHA256_ONLY, Blob, Source
 #: offset, length -> exactly those bytes (fewer only at the end of the file)
 Fetch = Callable[[int, int], bytes]
 
-DOWNLOAD_LIMIT = 64 << 20  # non-weight files up to this size are fetched whole and hashed
-WORKERS = 8  # concurrent requests: latency, not bandwidth, bounds metadata work
-STREAM_CHUNK = 1 << 20
 # Never downloaded whole unless --hash asks for digests the server does not have.
 WEIGHT_SUFFIXES = frozenset({
     ".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".keras",

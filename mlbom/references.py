@@ -7,8 +7,10 @@
 - a local folder: the digest model_signing puts in its subject for it, SHA-256 over its
   sorted file digests, written `sha256:<hex>`.
 
-`parse` never touches the network and says whether a reference is pinned; `resolve` pins it.
-An unpinned reference is never treated as pinned: like an image tag, it can change.
+The grammar only: `parse` never touches the network and says whether a reference is pinned
+(`mlbom.sources.pin` pins it). An unpinned reference is never treated as pinned: like an
+image tag, it can change. Container image names are normalised here too, the way Docker
+reads them (`ubuntu` is `docker.io/library/ubuntu`).
 """
 
 from __future__ import annotations
@@ -21,14 +23,42 @@ from typing import Literal
 from mlbom.errors import BadInputError
 
 Kind = Literal["hf", "oci", "local"]
+HF_SCHEME = "hf://"
+OCI_SCHEME = "oci://"
 # \Z, not $: a trailing newline is another spelling, never the pinned reference
-_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
+COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
 _OCI_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+#: a Hub repository id: ORG/REPO, or a bare REPO (the Hub's legacy top-level models)
+HUB_REPO = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}\Z")
 # registry[:port]/path[:tag][@digest], the distribution reference grammar, lower-case path
 _OCI = re.compile(
     r"^(?P<registry>[A-Za-z0-9.-]+(?::\d+)?)/(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[^@]+))?\Z"
 )
+
+
+@dataclass(frozen=True)
+class HubRef:
+    """`hf://ORG/REPO[@REVISION]`: a branch, tag or commit; no revision means `main`."""
+
+    repo: str
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> HubRef:
+        body = text.removeprefix(HF_SCHEME)
+        repo, _, revision = body.partition("@")
+        if not HUB_REPO.match(repo) or repo.endswith((".git", "..")) or "--" in repo:
+            raise BadInputError(
+                f"{text} is not a Hub model reference",
+                hint="write hf://ORG/REPO or hf://ORG/REPO@REVISION (branch, tag or commit)",
+            )
+        if "@" in body and not revision:
+            raise BadInputError(f"{text}: empty revision after @")
+        return cls(repo, revision or None)
+
+    def __str__(self) -> str:
+        return f"{HF_SCHEME}{self.repo}" + (f"@{self.revision}" if self.revision else "")
 
 
 @dataclass(frozen=True)
@@ -68,14 +98,12 @@ class ModelRef:
 
 def parse(text: str) -> ModelRef:
     """The reference `text` names, without network access; it may be unpinned."""
-    if text.startswith("hf://"):
-        from mlbom.sources.hub import HubRef
-
+    if text.startswith(HF_SCHEME):
         hub = HubRef.parse(text)
-        if hub.revision and _COMMIT.match(hub.revision):
+        if hub.revision and COMMIT.match(hub.revision):
             return ModelRef("hf", hub.repo, hub.revision)
         return ModelRef("hf", hub.repo, None, hub.revision or "main")
-    if text.startswith("oci://"):
+    if text.startswith(OCI_SCHEME):
         m = _OCI.match(text.removeprefix("oci://"))
         if not m:
             raise BadInputError(
@@ -97,53 +125,42 @@ def parse(text: str) -> ModelRef:
     return ModelRef("local", str(Path(text)))
 
 
-def resolve(
-    text: str | ModelRef,
-    *,
-    exclude: tuple[Path, ...] = (),
-    insecure_registries: tuple[str, ...] = (),
-) -> ModelRef:
-    """The reference pinned: a branch or tag resolved to its commit or manifest digest, a
-    local folder hashed. Raises `BadInputError` when that cannot be done."""
-    ref = parse(text) if isinstance(text, str) else text
-    if ref.pinned:
-        return ref
-    if ref.kind == "hf":
-        from mlbom.sources.hub import Hub, HubRef
-
-        hub = Hub(HubRef(ref.name, ref.tag))
-        hub.resolve()
-        return ModelRef("hf", ref.name, hub.commit, ref.tag)
-    if ref.kind == "oci":
-        from mlbom.sources.oci import resolve_digest
-
-        digest = resolve_digest(
-            ref.name, ref.tag or "latest", insecure_registries=insecure_registries
-        )
-        return ModelRef("oci", ref.name, digest, ref.tag)
-    return ModelRef("local", ref.name, "sha256:" + folder_key(Path(ref.name), exclude=exclude))
+def split_name(name: str) -> tuple[str, str]:
+    """`REGISTRY/REPO` -> (registry, repository path)."""
+    registry, _, repository = name.partition("/")
+    return registry, repository
 
 
-def folder_key(model: Path, *, exclude: tuple[Path, ...] = ()) -> str:
-    """The digest a local model is filed under: SHA-256 over the SHA-256 of every file
-    `generate` lists, in path order — what `attest.stores.bom_reference` computes from the
-    BOM alone, and for a folder without git files what model_signing puts in its subject."""
-    import hashlib
+_DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
 
-    from mlbom.errors import shown
-    from mlbom.hashing import HashCache
-    from mlbom.sources.local import LocalSource
 
-    source = LocalSource(model, exclude=exclude)
-    for blob in source.blobs():
-        if blob.problem:
-            raise BadInputError(f"{shown(blob.path)} cannot be read ({blob.problem})")
-    cache = HashCache()
-    try:
-        digests = source.digests(("sha256",), cache=cache, advance=None)
-    finally:
-        cache.close()
-    hasher = hashlib.sha256()
-    for name in sorted(digests):
-        hasher.update(bytes.fromhex(digests[name]["sha256"]))
-    return hasher.hexdigest()
+def _has_registry(first: str) -> bool:
+    """Docker's rule: the first path segment is a registry when it looks like a host."""
+    return "." in first or ":" in first or first == "localhost"
+
+
+def full_image_name(image: str) -> str:
+    """An image name as a full reference: Docker Hub's implicit registry and library/."""
+    first, slash, _ = image.partition("/")
+    if not slash:
+        return f"docker.io/library/{image}"
+    if _has_registry(first):
+        return image
+    return f"docker.io/{image}"
+
+
+def image_forms(image: str) -> list[str]:
+    """The image as written and its Docker Hub spellings: `vllm/vllm-openai:v1`,
+    `docker.io/vllm/vllm-openai:v1`, `docker.io/library/ubuntu`."""
+    first, _, rest = image.partition("/")
+    if rest and _has_registry(first):
+        if first not in _DOCKER_HUB:
+            return [image]  # another registry
+        short = rest
+    else:
+        short = image
+    short = short.removeprefix("library/")
+    forms = [image, short, f"docker.io/{short}"]
+    if "/" not in short.partition(":")[0].partition("@")[0]:
+        forms.append(f"docker.io/library/{short}")
+    return list(dict.fromkeys(forms))

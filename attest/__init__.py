@@ -4,7 +4,7 @@ files.
 
 `attest.sign(bom, ...)` and `attest.verify(bom, bundle, signer, ...)` are the library calls,
 `attest.attestation_for(model_ref, store)` finds a model's attestation in a store
-(`attest.stores`), `attest.push(...)` files one there, and `attest.verify_model(...)` checks an
+(`attest.stores`), `attest.verify_stored(...)` verifies it there, `attest.push(...)` files one, and `attest.verify_model(...)` checks an
 OpenSSF model-signing signature; `mlbom sign`, `mlbom verify`, `mlbom push` and
 `mlbom verify-model` are thin layers over them. sigstore itself is imported only when a keyless
 bundle is made or checked; stores and model signatures load when first named.
@@ -21,7 +21,7 @@ from attest.verify import ExpectedSigner, Verification, verify
 
 if TYPE_CHECKING:
     from attest.oms import verify_model
-    from attest.stores import attestation_for, push
+    from attest.stores import attestation_for, push, verify_stored
 
 __all__ = [
     "ExpectedSigner",
@@ -31,9 +31,15 @@ __all__ = [
     "sign",
     "verify",
     "verify_model",
+    "verify_stored",
 ]
 
-_LAZY = {"attestation_for": "attest.stores", "push": "attest.stores", "verify_model": "attest.oms"}
+_LAZY = {
+    "attestation_for": "attest.stores",
+    "push": "attest.stores",
+    "verify_stored": "attest.stores",
+    "verify_model": "attest.oms",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -490,42 +490,31 @@ def verify(
     or no attestation (the failed check is named), 2 bad input or an unreachable store.
     """
 
-    from attest.statement import parse_bom, read_bom
-    from attest.stores import attestation_for, bom_reference, describes, open_store
+    from attest.statement import read_bom
+    from attest.stores import verify_stored
     from attest.verify import verify as verify_bom
-    from mlbom.errors import BadInputError, NotVerifiedError
+    from mlbom.errors import BadInputError
 
     signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
-    excluded: tuple[Path, ...] = ()
+    checks: dict[str, Any] = {
+        "trusted_root": trusted_root,
+        "trust_config": trust_config,
+        "staging": staging,
+        "offline": offline,
+        "model": model,
+    }
     if store:
         if bundle:
             raise BadInputError("--store finds the bundle: drop --bundle")
-        opened = open_store(store, insecure_registries=insecure_registry)
         with _reported(as_json):
-            ref, attestation = attestation_for(bom, opened, insecure_registries=insecure_registry)
-        document, raw = parse_bom(attestation.bom, f"the BOM of {ref}"), attestation.bundle
+            _, result = verify_stored(
+                bom, store, signer, insecure_registries=insecure_registry, **checks
+            )
     else:
         bundle = bundle or Path(bom + ".sigstore.json")
         document, raw = read_bom(Path(bom)), _read_bundle(bundle, "the bundle")
-        excluded = (Path(bom), bundle)
-    with _reported(as_json):
-        result = verify_bom(
-            document,
-            raw,
-            signer,
-            trusted_root=trusted_root,
-            trust_config=trust_config,
-            staging=staging,
-            offline=offline,
-            model=model,
-            model_exclude=excluded,
-        )
-        if store and not describes(document, ref):
-            raise NotVerifiedError(
-                "subjects",
-                f"the attestation filed under {ref} in {store} describes "
-                f"{bom_reference(document)}, not this model",
-            )
+        with _reported(as_json):
+            result = verify_bom(document, raw, signer, model_exclude=(Path(bom), bundle), **checks)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -14,10 +14,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlbom.errors import BadInputError, CheckFailedError, MlbomError
+from mlbom.errors import BadInputError, CheckFailedError, MlbomError, NotVerifiedError
 from mlbom.references import ModelRef
+
+if TYPE_CHECKING:
+    from attest.verify import ExpectedSigner, Verification
 
 BOM_NAME = "mlbom.cdx.json"
 BUNDLE_NAME = "mlbom.cdx.json.sigstore.json"
@@ -216,3 +219,29 @@ def attestation_for(
         else store
     )
     return ref, opened.pull(ref)
+
+
+def verify_stored(
+    model: str | ModelRef,
+    store: str | Store,
+    signer: ExpectedSigner,
+    *,
+    insecure_registries: tuple[str, ...] = (),
+    **checks: Any,
+) -> tuple[ModelRef, Verification]:
+    """The attestation of `model` from `store`, verified (`attest.verify.verify`, with
+    `checks` as its keyword arguments: trust, offline, the model folder to re-hash) and bound
+    to the model: an entry filed under it that describes another model is refused."""
+    from attest.statement import parse_bom
+    from attest.verify import verify
+
+    ref, attestation = attestation_for(model, store, insecure_registries=insecure_registries)
+    document = parse_bom(attestation.bom, f"the BOM of {ref}")
+    result = verify(document, attestation.bundle, signer, **checks)
+    if not describes(document, ref):
+        raise NotVerifiedError(
+            "subjects",
+            f"the attestation filed under {ref} in {store} describes "
+            f"{bom_reference(document)}, not this model",
+        )
+    return ref, result

@@ -122,11 +122,12 @@ image:
 demo: $(VENV)/.installed
 	@sh examples/demo/walk.sh $(BIN) out/demo
 
-## test: lint, the type check and the whole test suite
+## test: lint, the type check, the layer contract and the whole test suite
 test: $(VENV)/.installed $(NODE_PEERS) $(REGISTRY_PEER) $(BROWSER_PEER) $(IMAGE_PEER)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # wrk and hey load the webhook in bench/bench_admission.py (Debian packages)

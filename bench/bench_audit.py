@@ -25,7 +25,7 @@ import attest
 import mlbom
 from attest import keys
 from attest.stores import Attestation, open_store
-from mlbom.audit.export import write
+from mlbom.audit.evidence import write
 from mlbom.audit.report import Product, build_report
 from mlbom.references import ModelRef
 from tests.hub_standin import HubStandIn, Repo

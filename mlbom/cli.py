@@ -1186,51 +1186,15 @@ def audit_export(
     (schema, BSI TR-03183-2, G7 checks), signature, decisions seen in the logs; the CRA
     Annex I Part II and Annex VII mapping; and every finding with what to do. Findings do
     not fail the export; unusable arguments exit 2."""
-    import datetime
-
     from mlbom.audit import export
-    from mlbom.audit.report import Product, build_report
+    from mlbom.audit.report import Product
 
-    fmt = export.format_of(output, fmt)
-    if sign and fmt != "zip":
-        raise BadInputError("--sign signs the ZIP evidence package: write a .zip")
-    if (key or identity_token or trust_config) and not sign:
-        raise BadInputError("--key, --identity-token and --trust-config sign: add --sign")
-    if support_until:
-        try:
-            datetime.date.fromisoformat(support_until)
-        except ValueError:
-            raise BadInputError(
-                f"--support-until {support_until!r} is not a date (YYYY-MM-DD)"
-            ) from None
-    signer = None
-    if sign:
-        from attest import keys
-        from attest.sign import sign_payload
-
-        private = keys.load_private_key(key, key_password) if key else None
-
-        def signer(payload: bytes) -> str:
-            return sign_payload(
-                payload, key=private, identity_token=identity_token, trust_config=trust_config
-            )
-
-    scan = None
-    if scan_path is not None:
-        from mlbom.files import read_bounded
-
-        try:
-            scan = json.loads(read_bounded(scan_path, 64 << 20))
-        except (ValueError, RecursionError):
-            raise BadInputError(f"{scan_path} is not JSON", hint="give the output of mlbom admission scan --json") from None  # fmt: skip
-        if not isinstance(scan, dict) or not isinstance(scan.get("running"), list):
-            raise BadInputError(f"{scan_path} is not a scan", hint="give the output of mlbom admission scan --json")  # fmt: skip
-    report = build_report(
-        stores, decision_logs=logs, policy_path=policy_path,
+    report = export(
+        stores, output, fmt=fmt, decision_logs=logs, policy=policy_path, scan=scan_path,
         product=Product(product, manufacturer, contact, support_until),
-        insecure_registries=insecure_registry, scan=scan,
+        sign=sign, key=key, key_password=key_password, identity_token=identity_token,
+        trust_config=trust_config, insecure_registries=insecure_registry,
     )  # fmt: skip
-    export.write(report, output, fmt, sign=signer)
     if not quiet:
         s = report.data["summary"]
         click.echo(

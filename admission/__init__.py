@@ -1,19 +1,22 @@
-"""admission: the Kubernetes admission webhook that checks inference pods' models."""
+"""admission: the Kubernetes admission webhook that checks inference pods' models.
+
+`admission.review(objects, policy=load_policy(path))` decides objects as the cluster would,
+without a cluster: the library call of `mlbom admission review`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from admission.policy import Policy
     from admission.reviewer import AdmissionRequest, Decision
 
 
 def review(
     objects: Iterable[dict[str, Any]],
     *,
-    policy: Path,
+    policy: Policy,
     stores: Sequence[str] = (),
     namespace: str = "default",
     mutate: bool = True,
@@ -22,14 +25,15 @@ def review(
     for creating it (objects naming no namespace go to `namespace`): mlbom's mutating webhook
     first (placement, the load-time verifier; `mutate=False` where the chart's
     `mutating.enabled` is off), its patch applied, then the validating webhook. A denial of
-    the mutating webhook is the decision. Nothing is recorded."""
+    the mutating webhook is the decision. `stores` are looked in after the policy's own.
+    Nothing is recorded."""
     import asyncio
 
     from admission import patches
     from admission.manifests import admission_request
     from admission.reviewer import Reviewer
 
-    reviewer = Reviewer.load(policy, stores)
+    reviewer = Reviewer.for_policy(policy, stores)
     requests = [admission_request(o, namespace=namespace) for o in objects]
 
     async def decide(request: AdmissionRequest) -> tuple[AdmissionRequest, Decision]:

@@ -279,9 +279,19 @@ class Reviewer:
     ) -> Reviewer:
         """A reviewer for a policy file; `stores` are consulted after the policy's own."""
         from admission.policy import load_policy
+
+        return cls.for_policy(load_policy(policy_path), stores, on_cache)
+
+    @classmethod
+    def for_policy(
+        cls,
+        policy: Policy,
+        stores: Sequence[str] = (),
+        on_cache: Callable[[bool], None] | None = None,
+    ) -> Reviewer:
+        """A reviewer for a loaded policy; `stores` are consulted after the policy's own."""
         from attest.stores import open_store
 
-        policy = load_policy(policy_path)
         opened = [open_store(s) for s in (*policy.stores, *stores)]
         return cls(policy, ModelVerifier(policy, opened, on_cache=on_cache))
 

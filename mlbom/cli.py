@@ -917,11 +917,13 @@ def review_manifests(
     verifier), then its validating webhook. Exit 1 if any object is denied."""
     import admission
     from admission.manifests import objects_in
+    from admission.policy import load_policy
 
     objects = [o for m in manifests for o in objects_in(m)]
+    policy = load_policy(policy_path)
     results = []
     for request, decision in admission.review(
-        objects, policy=policy_path, stores=stores, namespace=namespace, mutate=not no_mutate
+        objects, policy=policy, stores=stores, namespace=namespace, mutate=not no_mutate
     ):
         kind = request.kind.kind if request.kind else None
         what = f"{kind}/{request.name} ({request.namespace})"

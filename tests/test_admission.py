@@ -24,7 +24,7 @@ import attest
 import mlbom
 from admission.decisions import rotated_files, verify_chain
 from admission.manifests import admission_request, admission_review, objects_in
-from admission.policy import parse_policy
+from admission.policy import load_policy, parse_policy
 from admission.recorder import Recorder
 from admission.reviewer import Reviewer
 from admission.server import JsonLogs, Metrics, WebhookApp
@@ -302,7 +302,7 @@ def test_the_python_api_decides_as_the_server_and_records_nothing(world):
     log = root / "log" / "decisions.jsonl"
     before = log.read_bytes() if log.exists() else b""
     decided = admission.review(
-        [vllm_deployment(REPO, COMMIT), vllm_deployment(REPO)], policy=policy
+        [vllm_deployment(REPO, COMMIT), vllm_deployment(REPO)], policy=load_policy(policy)
     )
     (first, allowed), (_, denied) = decided
     assert first.kind and first.kind.kind == "Deployment"

@@ -29,6 +29,7 @@ import yaml
 import admission
 import attest
 from admission.manifests import admission_review
+from admission.policy import load_policy
 from attest import keys
 from attest.stores import Attestation, open_store
 from mlbom.references import parse
@@ -102,7 +103,7 @@ def corpus_policy(tmp_path_factory):
 
 
 def decide(policy: Path, obj: dict):
-    ((_, decision),) = admission.review([obj], policy=policy)
+    ((_, decision),) = admission.review([obj], policy=load_policy(policy))
     return decision
 
 

@@ -278,7 +278,7 @@ class Reviewer:
         on_cache: Callable[[bool], None] | None = None,
     ) -> Reviewer:
         """A reviewer for a policy file; `stores` are consulted after the policy's own."""
-        from admission.policy import load_policy
+        from admission.policy_loader import load_policy
 
         return cls.for_policy(load_policy(policy_path), stores, on_cache)
 

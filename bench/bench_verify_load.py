@@ -41,7 +41,7 @@ from bench_generate import FILES, best_of, make_folder, single_core_rate, warm
 import attest
 import mlbom
 from admission.loadtime import verify_load
-from admission.policy import load_policy
+from admission.policy_loader import load_policy
 from attest import keys
 from attest.stores import Attestation, bom_reference, open_store
 from mlbom import hashing

@@ -876,7 +876,7 @@ _STORES = click.option(
 @_handle_errors
 def check_policy(policy_path: Path) -> None:
     """Validate a policy file: exit 0 when the webhook would start with it, 2 otherwise."""
-    from admission.policy import load_policy
+    from admission.policy_loader import load_policy
 
     policy = load_policy(policy_path)
     signers = ", ".join(s.name for s in policy.signers) or "none"
@@ -917,7 +917,7 @@ def review_manifests(
     verifier), then its validating webhook. Exit 1 if any object is denied."""
     import admission
     from admission.manifests import objects_in
-    from admission.policy import load_policy
+    from admission.policy_loader import load_policy
 
     objects = [o for m in manifests for o in objects_in(m)]
     policy = load_policy(policy_path)

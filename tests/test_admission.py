@@ -24,7 +24,7 @@ import attest
 import mlbom
 from admission.decisions import rotated_files, verify_chain
 from admission.manifests import admission_request, admission_review, objects_in
-from admission.policy import load_policy, parse_policy
+from admission.policy_loader import load_policy, parse_policy
 from admission.recorder import Recorder
 from admission.reviewer import Reviewer
 from admission.server import JsonLogs, Metrics, WebhookApp

@@ -31,7 +31,8 @@ from kubernetes import client
 from admission.cluster import ClusterView
 from admission.manifests import admission_request, admission_review
 from admission.placement import CcNeed
-from admission.policy import Confidential, parse_policy
+from admission.policy import Confidential
+from admission.policy_loader import parse_policy
 from admission.reviewer import Reviewer
 from admission.verification import ModelVerifier
 from mlbom.errors import BadInputError

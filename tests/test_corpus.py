@@ -29,7 +29,7 @@ import yaml
 import admission
 import attest
 from admission.manifests import admission_review
-from admission.policy import load_policy
+from admission.policy_loader import load_policy
 from attest import keys
 from attest.stores import Attestation, open_store
 from mlbom.references import parse
@@ -207,7 +207,7 @@ def decide_create(policy: Path, obj: dict) -> bool:
 
 
 def test_placement_renames_stay_accelerators(corpus_policy):
-    from admission.policy import parse_policy
+    from admission.policy_loader import parse_policy
 
     policy = parse_policy(
         "apiVersion: mlbom.dev/v1\nkind: AdmissionPolicy\nstores: [/s]\n"

@@ -597,7 +597,7 @@ def test_sigstore_js_agrees(sigstore, registry, model, tmp_path):
 
 def test_admission_verifies_cosign_attestations(sigstore, registry, model, tmp_path):
     """The webhook's verifier, unchanged, over the OCI store: a keyless signer in the policy."""
-    from admission.policy import parse_policy
+    from admission.policy_loader import parse_policy
     from admission.verification import ModelVerifier
 
     attest_v2(sigstore, registry, model)

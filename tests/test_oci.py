@@ -312,7 +312,7 @@ def test_store_refusals(registry, model, key, no_docker_login):
 def test_models_that_are_no_artifact_are_filed_under_a_tag(registry, key, tmp_path, no_docker_login):  # fmt: skip
     """A local folder's and a Hub commit's attestation in one registry repository, each
     under the tag mlbom-<sha256 of the reference>, as the load-time verifier reads them."""
-    from admission.policy import parse_policy
+    from admission.policy_loader import parse_policy
     from admission.verification import ModelVerifier
     from attest.stores import bom_reference
     from attest.stores.oci import model_tag

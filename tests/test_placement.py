@@ -40,7 +40,8 @@ from admission.placement import (
     pod_spec_paths,
     quantity,
 )
-from admission.policy import Confidential, RuntimeClassDetails, parse_policy
+from admission.policy import Confidential, RuntimeClassDetails
+from admission.policy_loader import parse_policy
 
 MANIFESTS = Path(__file__).parent / "data" / "manifests"
 KUBE_VERSIONS = ["1.30", kubernetes_validate.latest_version()]

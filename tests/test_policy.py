@@ -23,12 +23,10 @@ from admission.policy import (
     InferenceSelector,
     Modes,
     Policy,
-    PolicyError,
     Requirements,
     RuntimeClassDetails,
-    load_policy,
-    parse_policy,
 )
+from admission.policy_loader import PolicyError, load_policy, parse_policy
 from attest import keys
 from mlbom.errors import EXIT_BAD_INPUT, BadInputError
 

@@ -349,7 +349,7 @@ def test_the_webhook_admits_the_commit_a_hub_store_push_made(cli, hub, tmp_path)
     """`push --to hf://` commits the BOM of C on top of C; the webhook verifies the new commit
     (it holds exactly the BOM's files besides the attestation), and refuses it once another
     file is committed beside them."""
-    from admission.policy import parse_policy
+    from admission.policy_loader import parse_policy
     from admission.verification import ModelVerifier
     from tests.hub_standin import File
 

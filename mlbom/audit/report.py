@@ -68,7 +68,7 @@ def build_report(
 
     policy = None
     if policy_path is not None:
-        from admission.policy import load_policy
+        from admission.policy_loader import load_policy
 
         policy = load_policy(policy_path)
     findings: list[dict[str, Any]] = []

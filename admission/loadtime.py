@@ -187,7 +187,7 @@ def _verified_bom(
     warnings: list[str],
 ) -> tuple[dict[str, Any], str | None, str | None]:
     """The BOM of `ref`, its attestation verified with the policy as the webhook does."""
-    from admission.policy import load_policy
+    from admission.policy_loader import load_policy
     from admission.verification import ModelVerifier
 
     policy = load_policy(policy) if isinstance(policy, Path) else policy
@@ -214,13 +214,7 @@ def pinned_bom(
     """The BOM admission verified for `ref`: the first store's whose bytes have the pinned
     SHA-256. Another BOM under the same name (replaced since admission) is refused."""
     from attest.statement import bom_sha256, parse_bom
-    from attest.stores import (
-        CorruptEntryError,
-        NoAttestationError,
-        StoreAuthError,
-        StoreUnreachableError,
-        open_store,
-    )
+    from attest.stores import CorruptEntryError, StoreUnreachableError, entries, open_store
 
     if len(pin.sha256) != 64 or pin.sha256.strip("0123456789abcdef"):
         raise BadInputError(f"--bom-sha256 {shown(pin.sha256)}: expected 64 lower-case hex")
@@ -231,22 +225,17 @@ def pinned_bom(
     )
     if not opened:
         raise BadInputError("give the store that holds the admitted BOM (--store)")
-    unreachable, other = [], []
-    for store in opened:
+    unreachable: list[str] = []
+    other: list[str] = []
+    for store, entry in entries(opened, ref):
+        if isinstance(entry, CorruptEntryError):
+            other.append(f"{store.location}: {entry.message}")
+            continue
+        if isinstance(entry, MlbomError):
+            unreachable.append(f"{store.location}: {entry.message}")
+            continue
         try:
-            attestation = store.pull(ref)
-        except NoAttestationError:
-            continue
-        except (StoreUnreachableError, StoreAuthError) as e:
-            unreachable.append(f"{store.location}: {e.message}")
-            continue
-        except CorruptEntryError as e:
-            other.append(f"{store.location}: {e.message}")
-            continue
-        except BadInputError:
-            continue  # a store that cannot hold this kind of model (a Hub store, another repo)
-        try:
-            bom = parse_bom(attestation.bom, f"the BOM of {ref}")
+            bom = parse_bom(entry.bom, f"the BOM of {ref}")
         except MlbomError as e:
             other.append(f"{store.location}: {e.message}")
             continue

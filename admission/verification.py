@@ -19,16 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from attest.statement import bom_sha256, parse_bom
 from attest.stores import (
     CorruptEntryError,
-    NoAttestationError,
     Store,
-    StoreAuthError,
-    StoreUnreachableError,
     bom_reference,
     describes,
+    entries,
     open_store,
 )
 from attest.verify import MAX_BUNDLE, verify
-from mlbom.errors import BadInputError, MlbomError, NotVerifiedError
+from mlbom.errors import MlbomError, NotVerifiedError
 from mlbom.references import ModelRef, parse
 
 if TYPE_CHECKING:
@@ -108,19 +106,13 @@ class ModelVerifier:
         """The verdict, worked out now (blocking): store by store, then signer by signer."""
         ref = parse(reference).require_pinned()
         unreachable: list[str] = []
-        for store in self.stores:
-            try:
-                attestation = store.pull(ref)
-            except NoAttestationError:
+        for store, entry in entries(self.stores, ref):
+            if isinstance(entry, CorruptEntryError):
+                return Verdict(reference, "not-verified", f"the attestation of {reference} in {store.location} is corrupt: {entry.message}", store=store.location)  # fmt: skip
+            if isinstance(entry, MlbomError):
+                unreachable.append(f"{store.location}: {entry.message}")
                 continue
-            except (StoreUnreachableError, StoreAuthError) as e:
-                unreachable.append(f"{store.location}: {e.message}")
-                continue
-            except BadInputError:
-                continue  # a store that cannot hold this kind of model (an OCI store, a Hub ref)
-            except CorruptEntryError as e:
-                return Verdict(reference, "not-verified", f"the attestation of {reference} in {store.location} is corrupt: {e.message}", store=store.location)  # fmt: skip
-            return self._verify(ref, reference, attestation.bom, attestation.bundle, store.location)
+            return self._verify(ref, reference, entry.bom, entry.bundle, store.location)
         if not unreachable and (found := self._oms_verdict(ref, reference)):
             return found
         if unreachable:

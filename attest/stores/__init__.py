@@ -12,6 +12,7 @@ because the admission webhook must tell "no attestation" from "store unreachable
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,6 +162,23 @@ def _hub_attestation_commit(bom: dict[str, Any], ref: ModelRef) -> bool:
     skipped = set(excluded_paths(bom))
     signed = {s["name"]: s["digest"]["sha256"] for s in file_subjects(bom)}
     return signed == {p: d for p, d in listed.items() if p not in skipped}
+
+
+def entries(
+    stores: Iterable[Store], ref: ModelRef
+) -> Iterator[tuple[Store, Attestation | MlbomError]]:
+    """Each store's entry for `ref`, in order: the attestation, or the error that leaves it
+    unusable (the store unreachable or refusing access, a corrupt entry). A store without an
+    entry, or one that cannot hold this kind of model (a Hub store of another repository),
+    is passed over."""
+    for store in stores:
+        try:
+            found: Attestation | MlbomError = store.pull(ref)
+        except (NoAttestationError, BadInputError):
+            continue
+        except (StoreUnreachableError, StoreAuthError, CorruptEntryError) as e:
+            found = e
+        yield store, found
 
 
 def push(

@@ -51,6 +51,7 @@ from admission.policy import (
 from attest import keys
 from attest.oms import CertificateChain
 from attest.verify import ExpectedSigner
+from mlbom import safeyaml
 from mlbom.errors import BadInputError
 from mlbom.untrusted import as_dict as _dict
 from mlbom.untrusted import as_list as _list
@@ -112,60 +113,14 @@ def parse_policy(text: str, origin: str = "<policy>", *, base_dir: Path | None =
 # --- reading YAML under bounds ----------------------------------------------------------
 
 
-class _HostileYaml(Exception):
-    pass
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """A safe loader that counts what aliases would expand to, so that a small file cannot
-    become a huge (or cyclic) object; and bounds nesting, since the composer recurses."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
-        # id(node) → (values in it, its depth), once aliases are expanded
-        self._sizes: dict[int, tuple[int, int]] = {}
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise _HostileYaml(f"more than {MAX_ALIASES} YAML aliases")
-            node = super().compose_node(parent, index)
-            if id(node) not in self._sizes:  # the alias is inside its own anchor
-                raise _HostileYaml("a YAML alias refers to a value that contains it")
-            return node
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise _HostileYaml(f"values nested more than {MAX_DEPTH} deep")
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        if isinstance(node, yaml.MappingNode):
-            children = [n for pair in node.value for n in pair]
-        elif isinstance(node, yaml.SequenceNode):
-            children = node.value
-        else:
-            children = []
-        size = 1 + sum(self._sizes[id(c)][0] for c in children)
-        depth = 1 + max((self._sizes[id(c)][1] for c in children), default=0)
-        if size > MAX_NODES:
-            raise _HostileYaml(f"more than {MAX_NODES} values once its aliases are expanded")
-        if depth > MAX_DEPTH:  # nesting through aliases: later walks recurse too
-            raise _HostileYaml(f"values nested more than {MAX_DEPTH} deep")
-        self._sizes[id(node)] = (size, depth)
-        return node
-
-
 def _parse_yaml(text: str, origin: str) -> tuple[yaml.Node | None, Any]:
-    loader = None
+    """The document's node tree (for line numbers) and data, or each way YAML fails as the
+    policy's one problem."""
     try:
-        loader = _BoundedLoader(text)  # the reader refuses control characters here
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except _HostileYaml as e:
+        root, data = safeyaml.compose(
+            text, max_nodes=MAX_NODES, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES
+        )
+    except safeyaml.Refused as e:
         raise PolicyError(origin, [f"refused: {e}"]) from None
     except yaml.reader.ReaderError as e:
         raise PolicyError(
@@ -180,9 +135,6 @@ def _parse_yaml(text: str, origin: str) -> tuple[yaml.Node | None, Any]:
         raise PolicyError(origin, [f"{where}not valid YAML: {what}"]) from None
     except yaml.YAMLError as e:
         raise PolicyError(origin, [f"not valid YAML: {e}"]) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
     if data is None:
         raise PolicyError(origin, ["the policy is empty"])
     return root, data

@@ -240,22 +240,35 @@ def attestation_for(
 
 
 def verify_stored(
-    model: str | ModelRef,
+    reference: str | ModelRef,
     store: str | Store,
     signer: ExpectedSigner,
     *,
     insecure_registries: tuple[str, ...] = (),
-    **checks: Any,
+    trusted_root: Path | None = None,
+    trust_config: Path | None = None,
+    staging: bool = False,
+    offline: bool = False,
+    model: Path | None = None,
 ) -> tuple[ModelRef, Verification]:
-    """The attestation of `model` from `store`, verified (`attest.verify.verify`, with
-    `checks` as its keyword arguments: trust, offline, the model folder to re-hash) and bound
-    to the model: an entry filed under it that describes another model is refused."""
+    """The attestation of the model `reference` names, from `store`, verified as
+    `attest.verify.verify` does (with its trust options, and `model`, the folder to re-hash)
+    and bound to the model: an entry filed under it that describes another is refused."""
     from attest.statement import parse_bom
     from attest.verify import verify
 
-    ref, attestation = attestation_for(model, store, insecure_registries=insecure_registries)
+    ref, attestation = attestation_for(reference, store, insecure_registries=insecure_registries)
     document = parse_bom(attestation.bom, f"the BOM of {ref}")
-    result = verify(document, attestation.bundle, signer, **checks)
+    result = verify(
+        document,
+        attestation.bundle,
+        signer,
+        trusted_root=trusted_root,
+        trust_config=trust_config,
+        staging=staging,
+        offline=offline,
+        model=model,
+    )
     if not describes(document, ref):
         raise NotVerifiedError(
             "subjects",

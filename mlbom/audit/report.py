@@ -194,6 +194,7 @@ def _collect(
 
 def _model(entry: Collected, policy: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
     from mlbom.audit.checks import bsi_checks, bsi_passes, g7_checks
+    from mlbom.bom.validate import validation_error
 
     findings: list[dict[str, Any]] = []
     ref = entry.reference
@@ -224,7 +225,7 @@ def _model(entry: Collected, policy: Any, events: list[dict[str, Any]]) -> dict[
         )
         return model
     _describe(model, bom)
-    error = _schema_error(entry.bom, bom)
+    error = validation_error(bom)
     model["bom"]["schemaValid"] = error is None
     if error:
         model["bom"]["error"] = error[:1000]
@@ -324,29 +325,6 @@ def _describe(model: dict[str, Any], bom: dict[str, Any]) -> None:
     }
     maker = as_dict(metadata.get("manufacturer"))
     model["_contact"] = bool(maker.get("contact") or maker.get("url"))
-
-
-def _schema_error(raw: bytes, bom: dict[str, Any]) -> str | None:
-    from cyclonedx.schema import SchemaVersion
-
-    versions = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7, "1.5": SchemaVersion.V1_5}
-    version = versions.get(str(bom.get("specVersion")))
-    if version is None:
-        return f"unsupported CycloneDX specVersion {bom.get('specVersion')!r}"
-    error = _validator(version).validate_str(raw.decode("utf-8", "replace"))
-    return None if error is None else str(error)
-
-
-_VALIDATORS: dict[Any, Any] = {}
-
-
-def _validator(version: Any) -> Any:
-    # the schema is compiled once per version, not once per BOM
-    from cyclonedx.validation.json import JsonStrictValidator
-
-    if version not in _VALIDATORS:
-        _VALIDATORS[version] = JsonStrictValidator(version)
-    return _VALIDATORS[version]
 
 
 def _signature(bom: dict[str, Any], bundle: bytes | None, policy: Any) -> dict[str, Any]:

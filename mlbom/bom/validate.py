@@ -18,7 +18,8 @@ are laxer than the JSON Schema (ECMA-262) meaning: a `pattern` ending in `$` and
 do not accept a trailing newline.
 
 One validator is built per CycloneDX version and kept for the process (a few milliseconds).
-Nothing is fetched: a `$ref` to a schema that is not bundled is an error.
+Nothing is fetched: a `$ref` to a schema that is not bundled is an error. The one validator of
+CycloneDX JSON in mlbom: generation checks what it writes, the audit what it reads.
 """
 
 from __future__ import annotations
@@ -30,11 +31,19 @@ from datetime import date
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from mlbom.untrusted import as_dict
+
 if TYPE_CHECKING:
     import jsonschema_rs
 
-#: The CycloneDX JSON schema of each version mlbom writes, as named in the library's resources.
-SCHEMAS = {"1.6": "bom-1.6.SNAPSHOT.schema.json", "1.7": "bom-1.7.SNAPSHOT.schema.json"}
+#: The CycloneDX JSON schema of each version mlbom validates, as named in the library's
+#: resources: the versions it writes (1.6, 1.7) and 1.5, which the audit accepts in BOMs that
+#: other tools made.
+SCHEMAS = {
+    "1.5": "bom-1.5.SNAPSHOT.schema.json",
+    "1.6": "bom-1.6.SNAPSHOT.schema.json",
+    "1.7": "bom-1.7.SNAPSHOT.schema.json",
+}
 #: Schemas the BOM schemas reference, under the URIs the library registers them at.
 _REFERENCED = ("spdx.SNAPSHOT.schema.json", "jsf-0.82.SNAPSHOT.schema.json",
                "cryptography-defs.SNAPSHOT.schema.json")  # fmt: skip
@@ -69,11 +78,17 @@ FORMATS = {"date-time": _is_date_time, "date": _is_date, "idn-email": _is_email}
 CHECKED_FORMATS = frozenset({*FORMATS, "iri-reference", "uri"})
 
 
-def validation_error(document: str | Any, spec: str) -> str | None:
+def validation_error(document: str | Any, spec: str | None = None) -> str | None:
     """None when `document` (JSON text, or the parsed value) is a valid CycloneDX `spec`
     BOM, else the first violation: where it is (a JSON pointer into the document) and what is
-    wrong. Strict: properties the schema does not define are violations."""
+    wrong. Strict: properties the schema does not define are violations. Without `spec`, the
+    document's own `specVersion` says which schema, and a version without one is the error."""
     instance = json.loads(document) if isinstance(document, str) else document
+    if spec is None:
+        stated = as_dict(instance).get("specVersion")
+        spec = str(stated)
+        if spec not in SCHEMAS:
+            return f"unsupported CycloneDX specVersion {stated!r}"
     error = next(_validator(spec).iter_errors(instance), None)
     if error is None:
         return None

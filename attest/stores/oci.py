@@ -352,16 +352,7 @@ class OciStore(Store):
                 hint="keep one: cosign attest --replace",
             )
         layer, annotations = found[0]
-        if layer["size"] > MAX_ENTRY:
-            raise CorruptEntryError(
-                f"{self.location}: the attestation in {tag} is larger than {MAX_ENTRY >> 20} MiB"
-            )
-        try:
-            envelope = self.client.blob(self.repository, layer["digest"], layer["size"], MAX_ENTRY)
-        except RegistryError as e:
-            if e.kind in ("unreachable", "auth", "failed"):
-                raise
-            raise CorruptEntryError(f"{self.location}: {tag}: {e.message}") from None
+        envelope = self._entry_blob(layer, f"the attestation in {tag}", tag)
         try:
             bundle = cosign_bundle(envelope, annotations)
             _, bom = bom_of(bundle)
@@ -502,12 +493,9 @@ class OciStore(Store):
             )
             if layer is None:
                 raise CorruptEntryError(f"{self.location}: referrer {digest} holds no bundle layer")
-            if layer["size"] > MAX_ENTRY:
-                raise CorruptEntryError(
-                    f"{self.location}: the bundle of referrer {digest} is larger than "
-                    f"{MAX_ENTRY >> 20} MiB"
-                )
-            bundle = self.client.blob(self.repository, layer["digest"], layer["size"], MAX_ENTRY)
+            bundle = self._entry_blob(
+                layer, f"the bundle of referrer {digest}", f"referrer {digest}"
+            )
         except RegistryError as e:
             if e.kind in ("unreachable", "auth", "failed"):
                 raise
@@ -520,6 +508,18 @@ class OciStore(Store):
                 hint="delete the referrer and push the attestation again",
             ) from None
         return Attestation(bom, bundle)
+
+    def _entry_blob(self, layer: dict[str, Any], what: str, where: str) -> bytes:
+        """An entry's blob, at most `MAX_ENTRY` bytes; what the registry sends that is not
+        the blob it names makes the entry corrupt (failing to reach it does not)."""
+        if layer["size"] > MAX_ENTRY:
+            raise CorruptEntryError(f"{self.location}: {what} is larger than {MAX_ENTRY >> 20} MiB")
+        try:
+            return self.client.blob(self.repository, layer["digest"], layer["size"], MAX_ENTRY)
+        except RegistryError as e:
+            if e.kind in ("unreachable", "auth", "failed"):
+                raise
+            raise CorruptEntryError(f"{self.location}: {where}: {e.message}") from None
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from admission.discovery.runtimes import Sources
-from attest.oms import CertificateChain
+from attest.model_signatures import CertificateChain
 from attest.verify import ExpectedSigner
 from mlbom.references import image_forms
 from mlbom.untrusted import as_dict as _dict

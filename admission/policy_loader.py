@@ -49,7 +49,7 @@ from admission.policy import (
     frozen_maps,
 )
 from attest import keys
-from attest.oms import CertificateChain
+from attest.model_signatures import CertificateChain
 from attest.verify import ExpectedSigner
 from mlbom import safeyaml
 from mlbom.errors import BadInputError

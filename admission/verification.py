@@ -134,7 +134,7 @@ class ModelVerifier:
         """A Hub model without an ML-BOM: its OpenSSF model signature (`model.sig`), checked
         against the commit's listing (no weights downloaded) and the policy's OMS signers.
         None when the policy trusts no OMS signer or the commit holds no signature."""
-        from attest.oms import verify_listing
+        from attest.model_signatures import verify_listing
         from mlbom._clients.hub import Hub, HubUnreachableError
         from mlbom.references import HubRef
 

@@ -20,7 +20,7 @@ from attest.sign import sign
 from attest.verify import ExpectedSigner, Verification, verify
 
 if TYPE_CHECKING:
-    from attest.oms import verify_model
+    from attest.model_signatures import verify_model
     from attest.stores import attestation_for, push, verify_stored
 
 __all__ = [
@@ -38,7 +38,7 @@ _LAZY = {
     "attestation_for": "attest.stores",
     "push": "attest.stores",
     "verify_stored": "attest.stores",
-    "verify_model": "attest.oms",
+    "verify_model": "attest.model_signatures",
 }
 
 

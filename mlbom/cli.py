@@ -602,8 +602,8 @@ def verify_model(
     verified, 1 not verified (the failed check is named), 2 bad input.
     """
 
-    from attest.oms import CertificateChain
-    from attest.oms import verify_model as verify_oms
+    from attest.model_signatures import CertificateChain
+    from attest.model_signatures import verify_model as verify_oms
 
     signer: Any
     if certificate_chain:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from attest import keys
-from attest.oms import PREDICATE_TYPE, CertificateChain, verify_listing, verify_model
+from attest.model_signatures import PREDICATE_TYPE, CertificateChain, verify_listing, verify_model
 from attest.sign import pae
 from attest.verify import ExpectedSigner
 from mlbom.errors import BadInputError, NotVerifiedError

@@ -1,6 +1,6 @@
-"""`verify_model`: is this model what an OpenSSF model-signing ("OMS") signature says it is?
-OMS is the format of the `model_signing` package (sigstore/model-transparency), and NVIDIA NGC
-signs its models with it.
+"""OpenSSF Model Signing (OMS) signatures: `verify_model` checks that a model is what its
+signature says it is. OMS is the format of the `model_signing` package
+(sigstore/model-transparency), and NVIDIA NGC signs its models with it.
 
 An OMS signature file (`model.sig`) is a Sigstore bundle v0.3 whose DSSE envelope holds an
 in-toto Statement v1 with predicate type `https://model_signing/signature/v1.0`:

@@ -24,6 +24,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 HASH_CHOICES = ("sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512",
                 "blake2b-256", "blake2b-384", "blake2b-512")  # fmt: skip
 
+_QUIET = click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+_JSON_RESULT = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."
+)
 _INSECURE_REGISTRY = click.option(
     "--insecure-registry",
     multiple=True,
@@ -327,7 +331,7 @@ _KEY_PASSWORD = click.option(
 )
 @click.option("--staging", is_flag=True, help="Use the public Sigstore staging instance.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle.")
-@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_QUIET
 @_handle_errors
 def sign(
     bom: Path,
@@ -466,7 +470,7 @@ def _verification_options(command: F) -> F:
     type=click.Path(exists=True, path_type=Path),
     help="Re-hash this model folder (or file): every file must equal its subject.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_JSON_RESULT
 @_handle_errors
 def verify(
     bom: str,
@@ -578,7 +582,7 @@ def keygen(prefix: str, kind: str, key_password: str | None) -> None:
     help="A file or folder inside MODEL left out of the check, as model_signing's "
     "--ignore-paths (relative to the working directory, or absolute). Repeatable.",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_JSON_RESULT
 @_handle_errors
 def verify_model(
     model: Path,
@@ -692,8 +696,8 @@ _TERMINATION_LIMIT = 4096  # bytes Kubernetes keeps of a termination message
     help="Write a failure here [default: /dev/termination-log when it is writable].",
 )  # fmt: skip
 @_INSECURE_REGISTRY
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_JSON_RESULT
+@_QUIET
 @_handle_errors
 def verify_load(
     reference: str,
@@ -787,7 +791,7 @@ def verify_load(
     "or the digest of its files].",
 )
 @_INSECURE_REGISTRY
-@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_QUIET
 @_handle_errors
 def push(
     bom: Path,
@@ -826,7 +830,7 @@ def push(
     help="Write DIR/mlbom.cdx.json and DIR/mlbom.cdx.json.sigstore.json.",
 )
 @_INSECURE_REGISTRY
-@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_QUIET
 @_handle_errors
 def pull(
     model_ref: str, store: str, output: Path, insecure_registry: tuple[str, ...], quiet: bool
@@ -1163,7 +1167,7 @@ def audit() -> None:
     help="A private Sigstore instance for keyless signing.",
 )  # fmt: skip
 @_INSECURE_REGISTRY
-@click.option("-q", "--quiet", is_flag=True, help="No summary; errors only.")
+@_QUIET
 @_handle_errors
 def audit_export(
     stores: tuple[str, ...],

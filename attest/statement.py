@@ -15,6 +15,7 @@ from typing import Any
 
 import rfc8785
 
+from mlbom.bom import read
 from mlbom.errors import BadInputError
 from mlbom.files import read_bounded
 
@@ -56,8 +57,7 @@ def oci_subject(bom: dict[str, Any]) -> Subject | None:
     """The manifest subject of a BOM whose model has a `pkg:oci` purl pinned to a digest."""
     from packageurl import PackageURL
 
-    component = (bom.get("metadata") or {}).get("component") or {}
-    purl = component.get("purl") if isinstance(component, dict) else None
+    purl = read.model(bom).get("purl")
     if not isinstance(purl, str) or not purl.startswith("pkg:oci/"):
         return None
     try:
@@ -75,16 +75,11 @@ def oci_subject(bom: dict[str, Any]) -> Subject | None:
 def file_subjects(bom: dict[str, Any]) -> list[Subject]:
     """One subject per `file` component of the BOM, sorted by path."""
     found: dict[str, str] = {}
-    for component in bom.get("components") or []:
-        if not isinstance(component, dict) or component.get("type") != "file":
-            continue
+    for component in read.files(bom):
         name = component.get("name")
-        digest = next(
-            (h.get("content") for h in component.get("hashes") or []
-             if isinstance(h, dict) and h.get("alg") == "SHA-256"),
-            None,
-        )  # fmt: skip
-        if not isinstance(name, str) or not isinstance(digest, str) or not _SHA256.match(digest):
+        # the first SHA-256 given is the one: a second cannot mend a broken first
+        digest = next((h.content for h in read.hashes(component) if h.alg == "SHA-256"), None)
+        if not isinstance(name, str) or digest is None or not _SHA256.match(digest):
             raise BadInputError(
                 f"the BOM's file {name!r} has no SHA-256",
                 hint="generate the BOM with SHA-256 (the default) to sign it",
@@ -99,19 +94,7 @@ def file_subjects(bom: dict[str, Any]) -> list[Subject]:
 
 def excluded_paths(bom: dict[str, Any]) -> list[str]:
     """The paths `generate --exclude` left out, as the (signed) BOM records them."""
-    metadata = bom.get("metadata")
-    component = metadata.get("component") if isinstance(metadata, dict) else None
-    properties = component.get("properties") if isinstance(component, dict) else None
-    if not isinstance(properties, list):
-        return []
-    return [
-        p["value"]
-        for p in properties
-        if isinstance(p, dict)
-        and p.get("name") == "mlbom:excluded"
-        and isinstance(p.get("value"), str)
-        and p["value"]
-    ][:1000]
+    return [p for p in read.property_values(read.model(bom), "mlbom:excluded") if p][:1000]
 
 
 def statement(bom: dict[str, Any]) -> bytes:

@@ -19,8 +19,9 @@ from typing import Any
 import msgspec
 
 from mlbom import __version__
+from mlbom.bom import read
 from mlbom.errors import MlbomError
-from mlbom.untrusted import as_dict
+from mlbom.untrusted import as_dict, as_list, as_str
 
 MAX_EVENTS = 100  # per model, the most recent
 
@@ -278,7 +279,7 @@ def _describe(model: dict[str, Any], bom: dict[str, Any]) -> None:
     from attest.stores import bom_reference
 
     metadata = as_dict(bom.get("metadata"))
-    component = as_dict(metadata.get("component"))
+    component = read.model(bom)
     model["name"] = _str(component.get("name"))
     model["version"] = _str(component.get("version"))
     model["purl"] = _str(component.get("purl"))
@@ -291,33 +292,29 @@ def _describe(model: dict[str, Any], bom: dict[str, Any]) -> None:
         serialNumber=_str(bom.get("serialNumber")),
         timestamp=_str(metadata.get("timestamp")),
     )
-    components = [c for c in bom.get("components") or [] if isinstance(c, dict)]
-    files = [c for c in components if c.get("type") == "file"]
+    files = read.files(bom)
 
-    def algorithms(c: dict[str, Any]) -> set[str]:
-        return {str(h.get("alg")) for h in c.get("hashes") or [] if isinstance(h, dict)}
+    def algorithms(c: dict[str, Any]) -> set[str | None]:
+        return {h.alg for h in read.hashes(c)}
 
     model["bom"]["files"] = len(files)
     model["bom"]["sha512Files"] = sum("SHA-512" in algorithms(c) for c in files)
     model["hashesRecheckable"] = bool(files) and all("SHA-256" in algorithms(c) for c in files)
-    model["licenses"] = _licenses(component)
-    refs = {
-        d.get("ref")
-        for d in ((component.get("modelCard") or {}).get("modelParameters") or {}).get("datasets") or []
-        if isinstance(d, dict)
-    }  # fmt: skip
+    model["licenses"] = [licence.value for licence in read.licences(component)]
+    # Listed in the order of components, each once. A data component without a bom-ref counts
+    # as named when the card names a dataset without one (inline): kept as it was.
+    refs = {d.ref for d in read.datasets(bom)}
     model["datasets"] = [
         {"name": str(c.get("name")), "version": _str(c.get("version")),
-         "url": next((_str(r.get("url")) for r in c.get("externalReferences") or [] if isinstance(r, dict)), None),
-         "role": next((_str(p.get("value")) for p in c.get("properties") or []
-                       if isinstance(p, dict) and p.get("name") == "mlbom:dataset:role"), None)}
-        for c in components if c.get("type") == "data" and c.get("bom-ref") in refs
+         "url": next((_str(r.get("url")) for r in as_list(c.get("externalReferences")) if isinstance(r, dict)), None),
+         "role": _str(next(iter(read.properties(c).get("mlbom:dataset:role", [])), None))}
+        for c in read.components(bom)
+        if c.get("type") == "data" and as_str(c.get("bom-ref")) in refs
     ]  # fmt: skip
-    ancestors = ((component.get("pedigree") or {}).get("ancestors")) or []
-    model["baseModels"] = [str(a.get("name")) for a in ancestors if isinstance(a, dict)]
-    props = _properties(component)
-    model["unsafeImports"] = sorted(set(props.get("mlbom:unsafe-import", [])))
-    tees = [t.strip() for v in props.get("mlbom:cc:tee", []) for t in v.split(",") if t.strip()]
+    model["baseModels"] = [str(a.get("name")) for a in read.ancestors(component)]
+    props = read.properties(component)
+    model["unsafeImports"] = sorted({v or "" for v in props.get("mlbom:unsafe-import", [])})
+    tees = [t.strip() for v in props.get("mlbom:cc:tee", []) for t in (v or "").split(",") if t.strip()]  # fmt: skip
     model["cc"] = {
         "required": "true" in props.get("mlbom:cc:required", []),
         "tees": tees,
@@ -428,24 +425,3 @@ def _plain(item: Any) -> dict[str, Any]:
 
 def _str(value: Any) -> str | None:
     return value[:2000] if isinstance(value, str) else None
-
-
-def _properties(component: dict[str, Any]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = defaultdict(list)
-    for p in component.get("properties") or []:
-        if isinstance(p, dict) and isinstance(p.get("name"), str):
-            found[p["name"]].append(str(p.get("value", "")))
-    return found
-
-
-def _licenses(component: dict[str, Any]) -> list[str]:
-    found = []
-    for item in component.get("licenses") or []:
-        if not isinstance(item, dict):
-            continue
-        if isinstance(item.get("expression"), str):
-            found.append(item["expression"])
-        lic = as_dict(item.get("license"))
-        if name := lic.get("id") or lic.get("name"):
-            found.append(str(name))
-    return found

@@ -13,6 +13,7 @@ from typing import Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from mlbom.errors import BadInputError
 from mlbom.files import read_bounded
@@ -52,11 +53,15 @@ def public_key_of(key: PrivateKey) -> PublicKey:
     return key.public_key()
 
 
-def hint(key: PublicKey) -> str:
-    der = key.public_bytes(
+def der(key: PublicKeyTypes) -> bytes:
+    """The key's DER SubjectPublicKeyInfo: what a hint hashes, and what tells two keys apart."""
+    return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def hint(key: PublicKey) -> str:
+    return base64.b64encode(hashlib.sha256(der(key)).digest()).decode()
 
 
 def sign(key: PrivateKey, data: bytes) -> bytes:

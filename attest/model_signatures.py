@@ -31,7 +31,6 @@ one.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -47,9 +46,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
@@ -58,8 +55,7 @@ from cryptography.x509.verification import (
     Store,
 )
 
-from attest import keys
-from attest.sign import pae
+from attest import dsse, keys
 from attest.verify import (
     ExpectedSigner,
     in_toto_statement,
@@ -282,20 +278,9 @@ def oms_hint(key: keys.PublicKey) -> str:
     return hashlib.sha256(pem).hexdigest()
 
 
-def _der(key: PublicKeyTypes) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def _b64(value: Any) -> bytes:
-    """Protobuf JSON bytes: standard base64, or URL-safe, padding optional."""
-    if not isinstance(value, str):
-        raise ValueError("not a base64 string")
-    padded = value + "=" * (-len(value) % 4)
-    if "-" in value or "_" in value:
-        return base64.urlsafe_b64decode(padded)
-    return base64.b64decode(padded, validate=True)
+    """Bytes as model_signing's protobuf JSON writes them (URL-safe, unpadded forms too)."""
+    return dsse.b64decode(value, lenient=True)
 
 
 def _is_keyless(material: dict[str, Any]) -> bool:
@@ -321,12 +306,7 @@ def _refuse_key_material(document: dict[str, Any]) -> None:
 
 
 def _verify_with_key(document: dict[str, Any], key: keys.PublicKey) -> tuple[str, bytes]:
-    material = document.get("verificationMaterial")
-    envelope = document.get("dsseEnvelope")
-    if not isinstance(material, dict) or not isinstance(envelope, dict):
-        raise NotVerifiedError(
-            "bundle", "the bundle holds no DSSE envelope or no verification material"
-        )
+    material, envelope = dsse.material_and_envelope(document)
     if _is_keyless(material):
         raise NotVerifiedError(
             "bundle",
@@ -343,31 +323,14 @@ def _verify_with_key(document: dict[str, Any], key: keys.PublicKey) -> tuple[str
 
 
 def _signed_payload(envelope: dict[str, Any], key: PublicKeyTypes) -> tuple[str, bytes]:
-    """The envelope's payload type and payload, when a signature in it verifies with `key`.
-    The DSSE keyid may be absent, empty or null (model_signing keeps it empty): every
-    signature is tried against the one key. model_signing 0.2 signed a malformed PAE
-    (`DSSEV1 … b'…'`, SHA-256 whatever the curve); that form is accepted only for a payload
-    in 0.2's own format, as model_signing does."""
-    try:
-        payload_type = envelope["payloadType"]
-        payload = _b64(envelope["payload"])
-        signatures = [_b64(s["sig"]) for s in envelope["signatures"]][:MAX_SIGNATURES]
-    except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
-        raise NotVerifiedError("bundle", "the DSSE envelope is malformed") from None
-    if not isinstance(payload_type, str):
-        raise NotVerifiedError("bundle", "the DSSE envelope is malformed")
+    """The envelope's payload type and payload, when one of its first `MAX_SIGNATURES`
+    signatures verifies with `key`. The DSSE keyid may be absent, empty or null (model_signing
+    keeps it empty): it is not read. model_signing 0.2's malformed PAE is accepted only for a
+    payload in 0.2's own format, as model_signing does."""
+    parsed = dsse.parse_envelope(envelope, lenient=True, detailed=False)
     if not isinstance(key, keys.PublicKey):
         raise NotVerifiedError("bundle", f"the signing key is a {type(key).__name__}, which model signing does not use")  # fmt: skip
-    signed = pae(payload_type, payload)
-    if any(keys.verify(key, sig, signed) for sig in signatures):
-        return payload_type, payload
-    if isinstance(key, ec.EllipticCurvePublicKey) and _is_compat(payload):
-        legacy = f"DSSEV1 {len(payload_type)} {payload_type} {len(payload)} {payload!r}".encode()
-        for sig in signatures:
-            with suppress(InvalidSignature):
-                key.verify(sig, legacy, ec.ECDSA(hashes.SHA256()))
-                return payload_type, payload
-    raise NotVerifiedError("bundle", "no signature in the bundle verifies with this key")
+    return dsse.verify_with_key(parsed, key, at_most=MAX_SIGNATURES, legacy=_is_compat)
 
 
 def _is_compat(payload: bytes) -> bool:
@@ -383,10 +346,7 @@ def _verify_with_chain(document: dict[str, Any], chain: CertificateChain) -> tup
     x509CertificateChain, the rest untrusted intermediates) chains to `chain` at the time
     it was issued (no transparency log vouches for a later time), may sign (key usage
     digitalSignature or extended key usage codeSigning), and its key signed the envelope."""
-    material = document.get("verificationMaterial")
-    envelope = document.get("dsseEnvelope")
-    if not isinstance(material, dict) or not isinstance(envelope, dict):
-        raise NotVerifiedError("bundle", "the bundle holds no DSSE envelope or no verification material")  # fmt: skip
+    material, envelope = dsse.material_and_envelope(document)
     listed = material.get("x509CertificateChain")
     if not isinstance(listed, dict):
         how = "keylessly through Sigstore" if "certificate" in material else "with a key"
@@ -452,7 +412,7 @@ def _check_named_key(named: Any, key: keys.PublicKey) -> None:
     if not isinstance(named, dict):
         raise NotVerifiedError("bundle", "the bundle's publicKey is malformed")
     hint = named.get("hint")
-    if hint not in (None, "", oms_hint(key), keys.hint(key)):
+    if not dsse.names_key(hint, oms_hint(key), keys.hint(key)):
         raise NotVerifiedError(
             "bundle",
             f"the signature was made by another key (hint {hint}, this key {oms_hint(key)})",
@@ -467,7 +427,7 @@ def _check_named_key(named: Any, key: keys.PublicKey) -> None:
             )
         except (ValueError, TypeError, binascii.Error):
             raise NotVerifiedError("bundle", "the bundle's public key is unreadable") from None
-        if _der(carried) != _der(key):
+        if keys.der(carried) != keys.der(key):
             raise NotVerifiedError("bundle", "the signature was made by another key")
 
 
@@ -478,7 +438,7 @@ def _check_certificate_key(chain: Any, key: keys.PublicKey) -> None:
         leaf = x509.load_der_x509_certificate(_b64(chain["certificates"][0]["rawBytes"]))
     except (KeyError, IndexError, TypeError, ValueError, binascii.Error):
         raise NotVerifiedError("bundle", "the bundle's certificate chain is malformed") from None
-    if _der(leaf.public_key()) != _der(key):
+    if keys.der(leaf.public_key()) != keys.der(key):
         raise NotVerifiedError(
             "bundle",
             f"the signing certificate ({_subject(leaf)}) holds another key",

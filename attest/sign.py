@@ -16,16 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from attest import keys
+from attest.dsse import pae
 from attest.statement import PAYLOAD_TYPE, statement
 from mlbom.errors import BadInputError
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE's pre-authentication encoding: what a DSSE signature covers."""
-    kind = payload_type.encode()
-    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
 
 
 def sign(

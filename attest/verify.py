@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attest import keys
-from attest.sign import pae
+from attest import dsse, keys
 from attest.statement import (
     PAYLOAD_TYPE,
     PREDICATE_TYPE,
@@ -182,12 +181,9 @@ def parse_bundle(bundle: bytes | str) -> dict[str, Any]:
 
 
 def _verify_with_key(document: dict[str, Any], key: keys.PublicKey) -> tuple[str, bytes]:
-    material = document.get("verificationMaterial")
-    envelope = document.get("dsseEnvelope")
-    if not isinstance(material, dict) or not isinstance(envelope, dict):
-        raise NotVerifiedError(
-            "bundle", "the bundle holds no DSSE envelope or no verification material"
-        )
+    """mlbom's key bundles (and cosign's): the hint and every keyid, when given, name the key
+    as Sigstore does (`keys.hint`); base64 is strict."""
+    material, envelope = dsse.material_and_envelope(document)
     if "publicKey" not in material:
         raise NotVerifiedError(
             "bundle",
@@ -196,27 +192,12 @@ def _verify_with_key(document: dict[str, Any], key: keys.PublicKey) -> tuple[str
         )
     expected = keys.hint(key)
     hint = material["publicKey"].get("hint") if isinstance(material["publicKey"], dict) else None
-    if hint not in (None, "", expected):
+    if not dsse.names_key(hint, expected):
         raise NotVerifiedError(
             "bundle", f"the bundle was signed by another key (hint {hint}, this key {expected})"
         )
-    try:
-        payload_type = envelope["payloadType"]
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        signatures = [
-            (s.get("keyid"), base64.b64decode(s["sig"], validate=True))
-            for s in envelope["signatures"]
-        ]
-    except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
-        raise NotVerifiedError("bundle", "the DSSE envelope is malformed") from None
-    if not isinstance(payload_type, str):
-        raise NotVerifiedError("bundle", "the DSSE envelope is malformed")
-    signed = pae(payload_type, payload)
-    if not any(
-        keyid in (None, "", expected) and keys.verify(key, sig, signed) for keyid, sig in signatures
-    ):
-        raise NotVerifiedError("bundle", "no signature in the bundle verifies with this key")
-    return payload_type, payload
+    parsed = dsse.parse_envelope(envelope, detailed=False)
+    return dsse.verify_with_key(parsed, key, keyid=expected)
 
 
 def sigstore_verifier(
@@ -370,15 +351,6 @@ def _has_proof(entry: dict[str, Any]) -> bool:
     return isinstance(proof, dict) and isinstance(proof.get("checkpoint"), dict)
 
 
-def _b64(value: Any, what: str) -> bytes:
-    try:
-        if isinstance(value, str):
-            return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        pass
-    raise NotVerifiedError("bundle", f"{what} is not base64")
-
-
 def _decimal(value: Any, what: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
@@ -405,25 +377,9 @@ def _leaf_certificate(document: dict[str, Any]) -> Any:
             hint="a bundle signed with a key is verified with --key",
         )
     try:
-        return x509.load_der_x509_certificate(_b64(raw, "the certificate"))
+        return x509.load_der_x509_certificate(dsse.decoded(raw, "the certificate"))
     except ValueError:
         raise NotVerifiedError("bundle", "the signing certificate is not DER X.509") from None
-
-
-def _envelope(document: dict[str, Any]) -> tuple[str, bytes, bytes]:
-    """The DSSE envelope's payload type, payload and its one signature (cosign and
-    sigstore sign with one key; a second signature would be unaccounted for)."""
-    envelope = document.get("dsseEnvelope")
-    if not isinstance(envelope, dict):
-        raise NotVerifiedError("bundle", "the bundle holds no DSSE envelope")
-    payload_type, signatures = envelope.get("payloadType"), envelope.get("signatures")
-    if not isinstance(payload_type, str):
-        raise NotVerifiedError("bundle", "the DSSE envelope has no payload type")
-    if not isinstance(signatures, list) or len(signatures) != 1:
-        raise NotVerifiedError("bundle", "the DSSE envelope must hold exactly one signature")
-    signature = signatures[0].get("sig") if isinstance(signatures[0], dict) else None
-    payload = _b64(envelope.get("payload"), "the DSSE payload")
-    return payload_type, payload, _b64(signature, "the DSSE signature")
 
 
 def _verify_logged(
@@ -436,8 +392,14 @@ def _verify_logged(
     from sigstore.errors import VerificationError
 
     cert = _leaf_certificate(document)
-    payload_type, payload, signature = _envelope(document)
-    body = _b64(entry.get("canonicalizedBody"), "the log entry's body")
+    # cosign and sigstore sign with one key: a second signature would be unaccounted for
+    envelope = dsse.parse_envelope(document.get("dsseEnvelope"), one_signature=True)
+    payload_type, payload, signature = (
+        envelope.payload_type,
+        envelope.payload,
+        envelope.signatures[0].sig,
+    )
+    body = dsse.decoded(entry.get("canonicalizedBody"), "the log entry's body")
     log_id = entry.get("logId")
     promise = entry.get("inclusionPromise")
     if not isinstance(log_id, dict):
@@ -450,14 +412,14 @@ def _verify_logged(
     signed = {
         "body": base64.b64encode(body).decode(),
         "integratedTime": when,
-        "logID": _b64(log_id.get("keyId"), "the log ID").hex(),
+        "logID": dsse.decoded(log_id.get("keyId"), "the log ID").hex(),
         "logIndex": _decimal(entry.get("logIndex"), "the log index"),
     }
     keyring = root.rekor_keyring(KeyringPurpose.VERIFY)
     try:
         keyring.verify(
-            key_id=_b64(log_id.get("keyId"), "the log ID"),
-            signature=_b64(promise.get("signedEntryTimestamp"), "the SET"),
+            key_id=dsse.decoded(log_id.get("keyId"), "the log ID"),
+            signature=dsse.decoded(promise.get("signedEntryTimestamp"), "the SET"),
             data=canonical(signed),
         )
     except VerificationError:
@@ -467,7 +429,7 @@ def _verify_logged(
     if _has_proof(entry):
         _verify_inclusion(entry, keyring)
     _check_certificate(cert, when, root)
-    if not _signed_by(cert.public_key(), signature, pae(payload_type, payload)):
+    if not _signed_by(cert.public_key(), envelope):
         raise NotVerifiedError("bundle", "the DSSE signature does not verify with the certificate")
     _check_body(body, _kind(entry), payload_type, payload, signature, cert)
     policy = _Policy(signer)
@@ -598,13 +560,13 @@ def _check_certificate(cert: Any, when: int, root: Any) -> None:
         raise NotVerifiedError("bundle", "the certificate is not for code signing")
 
 
-def _signed_by(key: Any, signature: bytes, data: bytes) -> bool:
+def _signed_by(key: Any, envelope: dsse.Envelope) -> bool:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp256r1", "secp384r1"):
-        return keys.verify(key, signature, data)
+        return dsse.verifies(envelope, key)
     if isinstance(key, ed25519.Ed25519PublicKey):
-        return keys.verify(key, signature, data)
+        return dsse.verifies(envelope, key)
     raise NotVerifiedError("bundle", "the certificate's key is not ECDSA P-256/P-384 or Ed25519")
 
 
@@ -633,13 +595,16 @@ def _check_body(
                 raise NotVerifiedError("bundle", "the log entry records another payload type")
             # intoto 0.0.2 keeps the envelope's base64 signature text, base64-encoded again
             recorded = [
-                (_b64(_b64(s["sig"], "a logged signature").decode(), "a logged signature"),
-                 _b64(s["publicKey"], "a logged key")) for s in listed
+                (dsse.decoded(dsse.decoded(s["sig"], "a logged signature").decode(), "a logged signature"),
+                 dsse.decoded(s["publicKey"], "a logged key")) for s in listed
             ]  # fmt: skip
         else:
             hashed, listed = spec["payloadHash"], spec["signatures"]
             recorded = [
-                (_b64(s["signature"], "a logged signature"), _b64(s["verifier"], "a logged key"))
+                (
+                    dsse.decoded(s["signature"], "a logged signature"),
+                    dsse.decoded(s["verifier"], "a logged key"),
+                )
                 for s in listed
             ]
         algorithm, value = hashed["algorithm"], hashed["value"]

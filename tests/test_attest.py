@@ -144,7 +144,7 @@ def resign(bundle: Path, private: Path, change) -> None:
     key = keys.load_private_key(private, "s3cret")
     new = json.loads(sign_with_key(canonical(statement), key))
     if payload_type != "application/vnd.in-toto+json":
-        from attest.sign import pae
+        from attest.dsse import pae
 
         new["dsseEnvelope"]["payloadType"] = payload_type
         sig = keys.sign(key, pae(payload_type, canonical(statement)))

@@ -15,7 +15,7 @@ import attest
 import mlbom
 from admission.decisions import DecisionLog
 from attest import keys
-from attest.sign import pae
+from attest.dsse import pae
 from attest.stores import Attestation, open_store
 from mlbom.references import ModelRef
 from tests.builders import hf_folder

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import attest
 import mlbom
 from attest import keys
-from attest.sign import BUNDLE_MEDIA_TYPE, pae
+from attest.dsse import pae
+from attest.sign import BUNDLE_MEDIA_TYPE
 from attest.statement import PREDICATE_TYPE
 from attest.stores import Attestation, CorruptEntryError, NoAttestationError
 from attest.stores.oci import OciStore, tag_for

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from attest import keys
+from attest.dsse import pae
 from attest.model_signatures import PREDICATE_TYPE, oms_hint, verify_model
-from attest.sign import pae
 from attest.verify import ExpectedSigner
 from tests.builders import ca_chain, hf_folder
 

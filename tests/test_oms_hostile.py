@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from attest import keys
+from attest.dsse import pae
 from attest.model_signatures import PREDICATE_TYPE, CertificateChain, verify_listing, verify_model
-from attest.sign import pae
 from attest.verify import ExpectedSigner
 from mlbom.errors import BadInputError, NotVerifiedError
 from tests.hub_standin import File, HubStandIn, Repo

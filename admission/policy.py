@@ -10,7 +10,6 @@ and which need confidential computing. Frozen dataclasses, built from a policy f
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from admission.discovery.runtimes import Sources
 from attest.model_signatures import CertificateChain
 from attest.verify import ExpectedSigner
+from mlbom.bom import read
 from mlbom.references import image_forms
 from mlbom.untrusted import as_dict as _dict
 from mlbom.untrusted import as_list as _list
@@ -175,43 +175,34 @@ class Requirements:
     @staticmethod
     def _unsafe_imports(bom: dict[str, Any]) -> Iterable[str]:
         in_files: set[str] = set()
-        for component in _list(bom.get("components")):
-            if isinstance(component, dict) and component.get("type") == "file":
-                name = _text(component.get("name")) or _text(component.get("bom-ref")) or "?"
-                for imported in _properties(component, "mlbom:unsafe-import"):
-                    in_files.add(imported)
-                    yield f"file {name} imports {imported} when unpickled"
+        for component in read.files(bom):
+            name = _text(component.get("name")) or _text(component.get("bom-ref")) or "?"
+            for imported in read.property_values(component, "mlbom:unsafe-import"):
+                in_files.add(imported)
+                yield f"file {name} imports {imported} when unpickled"
         # The model lists its files' imports again; report those no file component names.
-        for imported in _properties(_model(bom), "mlbom:unsafe-import"):
+        for imported in read.property_values(read.model(bom), "mlbom:unsafe-import"):
             if imported not in in_files:
                 yield f"the model imports {imported} when unpickled"
 
     @staticmethod
     def _dataset_problems(bom: dict[str, Any]) -> Iterable[str]:
-        parameters = _dict(_dict(_model(bom).get("modelCard")).get("modelParameters"))
-        entries = _list(parameters.get("datasets"))
-        if not entries:
+        datasets = read.datasets(bom)
+        if not datasets:
             yield (
                 "the model names no training datasets: name them in the model card "
                 "(datasets:) or generate with --dataset NAME@REVISION"
             )
             return
-        by_ref = {
-            c.get("bom-ref"): c
-            for c in _list(bom.get("components"))
-            if isinstance(c, dict) and isinstance(c.get("bom-ref"), str)
-        }
-        for entry in entries:
-            entry = _dict(entry)
-            ref = _text(entry.get("ref"))
-            component = by_ref.get(ref) if ref else entry  # a reference, or the data inline
+        for dataset in datasets:
+            ref, component = dataset.ref, dataset.component  # a reference, or the data inline
             if component is None:
                 yield f"dataset {ref} is named by the model card but is not in the BOM's components"
                 continue
             name = _text(component.get("name")) or ref or "(unnamed)"
             if not _text(component.get("version")):
                 yield f"dataset {name} has no revision: generate with --dataset {name}@REV"
-            if not _dataset_url(component):
+            if not read.dataset_url(component):
                 yield (
                     f"dataset {name} has no source URL: name it by its Hub id (ORG/NAME) "
                     "in the model card, or add its URL to the BOM"
@@ -318,7 +309,7 @@ class Confidential:
             return True
         if bom is None:
             return False
-        if "true" in _properties(_model(bom), "mlbom:cc:required"):
+        if "true" in read.property_values(read.model(bom), "mlbom:cc:required"):
             return True
         return any(
             _matches_licence(self.required_licenses, licence) for licence, _ in _licences(bom)
@@ -415,23 +406,11 @@ def frozen_details(classes: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Run
     )
 
 
-# --- reading BOMs (parsed JSON: every value may have any type) -------------------------------
+# --- reading BOMs (mlbom.bom.read; parsed JSON: every value may have any type) ---------------
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _model(bom: dict[str, Any]) -> dict[str, Any]:
-    return _dict(_dict(bom.get("metadata")).get("component"))
-
-
-def _properties(component: dict[str, Any], name: str) -> list[str]:
-    return [
-        p["value"]
-        for p in _list(component.get("properties"))
-        if isinstance(p, dict) and p.get("name") == name and isinstance(p.get("value"), str)
-    ]
 
 
 def _present(value: Any) -> bool:
@@ -458,33 +437,14 @@ def _missing(value: Any, parts: list[str], where: str) -> str | None:
     return _missing(value[parts[0]], parts[1:], here)
 
 
-_SPDX_TOKEN = re.compile(r"[^\s()]+")
-
-
-def _expression_ids(expression: str) -> list[str]:
-    """The licence ids of an SPDX expression; exceptions (after WITH) are not licences."""
-    ids: list[str] = []
-    tokens = iter(_SPDX_TOKEN.findall(expression[:4096]))
-    for token in tokens:
-        operator = token.upper()
-        if operator == "WITH":
-            next(tokens, None)
-        elif operator not in ("AND", "OR"):
-            ids.append(token)
-    return ids
-
-
 def _licences(bom: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """The model's licences: (id or name, the expression it is part of)."""
+    """The model's licences: (id or name, the expression it is part of), each once. A rule
+    matches licence ids, so an expression counts by each id it names (none when empty)."""
     found: dict[tuple[str, str | None], None] = {}
-    for entry in _list(_model(bom).get("licenses")):
-        entry = _dict(entry)
-        if expression := _text(entry.get("expression")):
-            for licence_id in _expression_ids(expression):
-                found[(licence_id, expression.strip())] = None
-        licence = _dict(entry.get("license"))
-        if name := _text(licence.get("id")) or _text(licence.get("name")):
-            found[(name, None)] = None
+    for licence in read.licences(read.model(bom)):
+        expression = licence.value.strip() if licence.field == "expression" else None
+        for licence_id in licence.ids:
+            found[(licence_id, expression)] = None
     return list(found)
 
 
@@ -501,16 +461,6 @@ def _matches_model(pattern: str, reference: str) -> bool:
     scheme, sep, rest = reference.partition("://")
     unpinned = f"{scheme}{sep}{rest.rpartition('@')[0]}" if "@" in rest else reference
     return fnmatchcase(reference, pattern) or fnmatchcase(unpinned, pattern)
-
-
-def _dataset_url(component: dict[str, Any]) -> str | None:
-    for reference in _list(component.get("externalReferences")):
-        if url := _text(_dict(reference).get("url")):
-            return url
-    for data in [component, *_list(component.get("data"))]:
-        if url := _text(_dict(_dict(data).get("contents")).get("url")):
-            return url
-    return None
 
 
 __all__ = [

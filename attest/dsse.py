@@ -4,10 +4,10 @@ pre-authentication encoding (PAE) a signature covers, the envelope as a bundle's
 
 Its readers differ in what they accept, and a parameter says where: ML-BOM attestations
 signed with a key (`attest.verify`: strict base64, a keyid must name the key), keyless
-envelopes whose log entry mlbom checks itself (also `attest.verify`: exactly one signature, each
-flaw named) and OpenSSF model signatures (`attest.model_signatures`: protobuf JSON's base64,
-keyids not read, a bounded number of signatures tried, model_signing 0.2's malformed PAE for
-payloads in its format).
+envelopes whose log entry mlbom checks itself (`attest.transparency`: exactly one signature,
+each flaw named), and OpenSSF model signatures (`attest.model_signatures`: protobuf JSON's
+base64, keyids not read, a bounded number of signatures tried, model_signing 0.2's malformed
+PAE for payloads in its format).
 """
 
 from __future__ import annotations

@@ -56,13 +56,8 @@ from cryptography.x509.verification import (
 )
 
 from attest import dsse, keys
-from attest.verify import (
-    ExpectedSigner,
-    in_toto_statement,
-    parse_bundle,
-    sigstore_verifier,
-    verify_keyless,
-)
+from attest.keyless import sigstore_verifier, verify_keyless
+from attest.verify import ExpectedSigner, in_toto_statement, parse_bundle
 from mlbom.errors import BadInputError, NotVerifiedError
 from mlbom.hashing import hash_files
 
@@ -208,10 +203,13 @@ def verify_model(
         result = ModelVerification(f"key {keys.hint(signer.key)}", None, passed=["bundle"])
     else:
         _refuse_key_material(document)
-        payload_type, payload, keyless = verify_keyless(
-            signature, signer, sigstore_verifier(trusted_root, trust_config, staging, offline)
+        payload_type, payload, identity = verify_keyless(
+            signature,
+            document,
+            signer,
+            sigstore_verifier(trusted_root, trust_config, staging, offline),
         )
-        result = ModelVerification(keyless.signer, keyless.issuer, passed=keyless.passed)
+        result = ModelVerification(identity, signer.issuer, passed=["bundle", "identity"])
     name, digest, manner, resources = _manifest(_statement(payload_type, payload))
     result.model_name, result.serialization, result.resources = name, manner, resources
     result.passed.append("payload")

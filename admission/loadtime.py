@@ -292,14 +292,13 @@ def _confined(name: str) -> bool:
 
 def _sizes(bom: dict[str, Any]) -> dict[str, int]:
     """The size the BOM records for each file (`mlbom:size`), where it records one."""
+    from mlbom.bom import read
+
     found: dict[str, int] = {}
-    for component in bom.get("components") or []:
-        if not isinstance(component, dict) or component.get("type") != "file":
-            continue
-        for prop in component.get("properties") or []:
-            if isinstance(prop, dict) and prop.get("name") == "mlbom:size":
-                with suppress(TypeError, ValueError):
-                    found[str(component.get("name"))] = int(str(prop.get("value")))
+    for component in read.files(bom):
+        for value in read.property_values(component, "mlbom:size"):
+            with suppress(ValueError):
+                found[str(component.get("name"))] = int(value)
     return found
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from admission.discovery import gpu_requests
 from admission.policy import Confidential, RuntimeClassDetails
+from mlbom.bom import read
 from mlbom.untrusted import as_dict as _dict
 from mlbom.untrusted import as_list as _list
 
@@ -86,13 +87,11 @@ class Placement:
 def cc_need_of_bom(bom: dict[str, Any]) -> CcNeed | None:
     """The need a BOM's model declares (`mlbom:cc:required=true`, `mlbom:cc:tee`, repeated
     or comma-separated, `mlbom:cc:gpu=true`); None when it does not require CC."""
-    model = _dict(_dict(_dict(bom).get("metadata")).get("component"))
-    properties: dict[str, list[str]] = {}
-    for item in _list(model.get("properties")):
-        item = _dict(item)
-        name, value = item.get("name"), item.get("value")
-        if isinstance(name, str) and isinstance(value, str):
-            properties.setdefault(name, []).append(value.strip())
+    model = read.model(_dict(bom))
+    properties = {
+        name: [v.strip() for v in values if v is not None]
+        for name, values in read.properties(model).items()
+    }
     if not any(v.lower() == "true" for v in properties.get("mlbom:cc:required", [])):
         return None
     tees = (t.strip().lower() for v in properties.get("mlbom:cc:tee", []) for t in v.split(","))

@@ -107,11 +107,10 @@ def bom_reference(bom: dict[str, Any]) -> ModelRef:
     from packageurl import PackageURL
 
     from attest.statement import file_subjects, oci_subject
+    from mlbom.bom import read
     from mlbom.hashing import folder_digest
 
-    metadata = bom.get("metadata")
-    component = metadata.get("component") if isinstance(metadata, dict) else None
-    purl = component.get("purl") if isinstance(component, dict) else None
+    purl = read.model(bom).get("purl")
     if isinstance(purl, str) and purl.startswith("pkg:huggingface/"):
         parsed = PackageURL.from_string(purl)
         name = f"{parsed.namespace}/{parsed.name}" if parsed.namespace else parsed.name

@@ -53,6 +53,7 @@ from attest.model_signatures import CertificateChain
 from attest.verify import ExpectedSigner
 from mlbom import safeyaml
 from mlbom.errors import BadInputError
+from mlbom.files import FileTooLargeError, read_bounded
 from mlbom.untrusted import as_dict as _dict
 from mlbom.untrusted import as_list as _list
 
@@ -83,12 +84,9 @@ def load_policy(path: Path) -> Policy:
     """The policy in the YAML file `path`, validated; raises `PolicyError` listing every
     problem, or `BadInputError` when the file cannot be read."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_POLICY + 1)
-    except OSError as e:
-        raise BadInputError(f"cannot read the policy {path}: {e.strerror}") from None
-    if len(data) > MAX_POLICY:
-        raise PolicyError(str(path), [f"the file is larger than {MAX_POLICY >> 20} MiB"])
+        data = read_bounded(path, MAX_POLICY, "the policy")
+    except FileTooLargeError:
+        raise PolicyError(str(path), [f"the file is larger than {MAX_POLICY >> 20} MiB"]) from None
     if b"\x00" in data:
         raise PolicyError(str(path), ["the file is binary, not YAML"])
     try:

@@ -13,6 +13,10 @@ from pathlib import Path
 from mlbom.errors import BadInputError
 
 
+class FileTooLargeError(BadInputError):
+    """A file larger than its reader's limit: a reader may word it in its own terms."""
+
+
 def read_bounded(path: Path, limit: int, what: str = "") -> bytes:
     """All of `path` (`-`: stdin), or `BadInputError` when it cannot be read or is larger
     than `limit` bytes. `what` names the file in messages ("the policy")."""
@@ -27,7 +31,7 @@ def read_bounded(path: Path, limit: int, what: str = "") -> bytes:
         raise BadInputError(f"cannot read {name}: {e.strerror}") from None
     if len(data) > limit:
         size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
-        raise BadInputError(f"{name} is larger than {size}: no real one is")
+        raise FileTooLargeError(f"{name} is larger than {size}: no real one is")
     return data
 
 

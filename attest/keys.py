@@ -23,8 +23,15 @@ PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 KeyType = Literal["ecdsa-p256", "ecdsa-p384", "ed25519"]
 KEY_TYPES: tuple[KeyType, ...] = ("ecdsa-p256", "ecdsa-p384", "ed25519")
 MAX_PEM = 64 << 10
-# The digest each ECDSA curve signs with (Sigstore's PKIX_ECDSA_P256_SHA_256, P384_SHA_384).
-_EC_HASH = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384}
+# The digest each ECDSA curve signs with (Sigstore's PKIX_ECDSA_P256_SHA_256, P384_SHA_384,
+# P521_SHA_512). P-521 is only verified: model_signing's certificates may carry it, while
+# mlbom's own key files are P-256 or P-384 (what cosign and the policy's signers use).
+_EC_HASH: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "secp256r1": hashes.SHA256,
+    "secp384r1": hashes.SHA384,
+    "secp521r1": hashes.SHA512,
+}
+_KEY_FILE_CURVES = ("secp256r1", "secp384r1")
 
 
 def load_private_key(path: Path, password: str | None = None) -> PrivateKey:
@@ -68,6 +75,11 @@ def sign(key: PrivateKey, data: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
     return key.sign(data, ec.ECDSA(_EC_HASH[key.curve.name]()))
+
+
+def verifiable(key: PublicKey) -> bool:
+    """Whether `verify` knows the digest the key's curve signs with."""
+    return isinstance(key, ed25519.Ed25519PublicKey) or key.curve.name in _EC_HASH
 
 
 def verify(key: PublicKey, signature: bytes, data: bytes) -> bool:
@@ -131,7 +143,7 @@ def _checked(key: object, path: Path) -> object:
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return key
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and (
-        key.curve.name in _EC_HASH
+        key.curve.name in _KEY_FILE_CURVES
     ):
         return key
     raise BadInputError(

@@ -47,6 +47,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
@@ -328,6 +329,8 @@ def _signed_payload(envelope: dict[str, Any], key: PublicKeyTypes) -> tuple[str,
     parsed = dsse.parse_envelope(envelope, lenient=True, detailed=False)
     if not isinstance(key, keys.PublicKey):
         raise NotVerifiedError("bundle", f"the signing key is a {type(key).__name__}, which model signing does not use")  # fmt: skip
+    if isinstance(key, ec.EllipticCurvePublicKey) and not keys.verifiable(key):
+        raise NotVerifiedError("bundle", f"the signing key is on the curve {key.curve.name}, which model signing does not use")  # fmt: skip
     return dsse.verify_with_key(parsed, key, at_most=MAX_SIGNATURES, legacy=_is_compat)
 
 

@@ -26,7 +26,6 @@ checked in `attest.dsse`.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -156,7 +155,7 @@ def attested_bom(bundle: bytes | str, bom: dict[str, Any]) -> None:
             payload,
             statement_types=STATEMENT_TYPES,
         )
-    except (KeyError, TypeError, binascii.Error, NotVerifiedError):
+    except (KeyError, TypeError, ValueError, NotVerifiedError):  # binascii.Error: a ValueError
         raise BadInputError("the bundle holds no in-toto statement over a CycloneDX BOM") from None
     if canonical(statement["predicate"]) != canonical(bom):
         raise BadInputError(

@@ -215,7 +215,7 @@ def safetensors_head(shapes: dict[str, tuple[int, ...]]) -> tuple[bytes, int]:
     return len(header).to_bytes(8, "little") + header, 8 + len(header) + offset
 
 
-def ca_chain(folder: Path, *, leaf_usage: str = "code-signing", intermediate_expired: bool = False) -> dict:  # fmt: skip
+def ca_chain(folder: Path, *, leaf_usage: str = "code-signing", intermediate_expired: bool = False, leaf_curve: ec.EllipticCurve | None = None) -> dict:  # fmt: skip
     """A root CA, an intermediate and a signing certificate as PEM files, and the leaf's key."""
     now = datetime.datetime.now(datetime.UTC)
     day = datetime.timedelta(days=1)
@@ -243,7 +243,8 @@ def ca_chain(folder: Path, *, leaf_usage: str = "code-signing", intermediate_exp
             builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)  # fmt: skip
         return builder.sign(issuer_key, hashes.SHA256())
 
-    root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root_key, mid_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    leaf_key = ec.generate_private_key(leaf_curve or ec.SECP256R1())
     root = cert("root-ca", root_key, "root-ca", root_key, True, now - 10 * day, now + 100 * day)
     mid_end = now - 2 * day if intermediate_expired else now + 50 * day
     mid = cert("publisher-ca", mid_key, "root-ca", root_key, True, now - 10 * day, mid_end)

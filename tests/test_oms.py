@@ -21,6 +21,7 @@ import model_signing
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from attest import keys
@@ -725,6 +726,32 @@ def test_certificate_chain_mode(cli, tmp_path):
     (model / "vocab.txt").write_text("changed\n")
     check, err = failed(cli, model, sig, "--certificate-chain", pki["root"])
     assert check == "model" and "vocab.txt" in err
+
+
+@pytest.mark.parametrize("curve", [ec.SECP384R1(), ec.SECP521R1()], ids=lambda c: c.name)
+def test_certificate_chain_with_every_curve_model_signing_signs_with(cli, tmp_path, curve):
+    model, sig, pki = certificate_signed(tmp_path, leaf_curve=curve)
+    cli("verify-model", model, "--signature", sig, "--certificate-chain", pki["root"])
+    (model / "vocab.txt").write_text("changed\n")
+    check, err = failed(cli, model, sig, "--certificate-chain", pki["root"])
+    assert check == "model" and "vocab.txt" in err
+
+
+def test_a_certificate_on_a_curve_model_signing_does_not_use_is_refused(cli, tmp_path):
+    model, sig, _ = certificate_signed(tmp_path / "a")
+    (tmp_path / "k1").mkdir()
+    k1 = ca_chain(tmp_path / "k1", leaf_curve=ec.SECP256K1())
+    document = json.loads(sig.read_text())
+    chain = [pem_der_b64(k1["leaf"]), pem_der_b64(k1["mid"])]
+    document["verificationMaterial"]["x509CertificateChain"]["certificates"] = [{"rawBytes": c} for c in chain]  # fmt: skip
+    sig.write_text(json.dumps(document))
+    check, err = failed(cli, model, sig, "--certificate-chain", k1["root"])
+    assert check == "bundle" and "secp256k1" in err
+
+
+def pem_der_b64(pem: Path) -> str:
+    certificate = x509.load_pem_x509_certificate(pem.read_bytes())
+    return base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
 
 
 def test_certificate_chain_refusals(cli, tmp_path):

@@ -294,6 +294,21 @@ def test_push_refuses_a_bundle_for_another_bom(cli, tmp_path):
     assert "attests another BOM" in err and not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("payload", ["bm90IGpzb24=", "é", 5, None])
+def test_push_refuses_a_bundle_without_a_readable_statement(cli, tmp_path, payload):
+    model = hf_folder(tmp_path / "model")
+    bom = tmp_path / "bom.json"
+    mlbom.generate(model).write(bom)
+    cli("keygen", "-o", tmp_path / "k")
+    cli("sign", bom, "--key", tmp_path / "k.key")
+    bundle = bom.with_name(bom.name + ".sigstore.json")
+    document = json.loads(bundle.read_text())
+    document["dsseEnvelope"]["payload"] = payload
+    bundle.write_text(json.dumps(document))
+    _, err = cli("push", bom, "--to", tmp_path / "s", code=2)
+    assert "holds no in-toto statement" in err and not (tmp_path / "s").exists()
+
+
 def test_push_to_hub(cli, hub, tmp_path):
     bom = tmp_path / "bom.json"
     mlbom.generate(f"hf://{REPO}@{COMMIT}").write(bom)

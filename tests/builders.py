@@ -15,9 +15,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from mlbom.references import parse
 from tests.hub_standin import File
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
+DATA = ROOT / "tests" / "data"  # real manifests, public bundles, the corpus
 
 CARD = """---
 license: apache-2.0
@@ -312,3 +317,27 @@ def minimal_bom(reference: str) -> dict:
         "components": [{"type": "file", "name": "model.safetensors", "bom-ref": "f",
                         "hashes": [{"alg": "SHA-256", "content": "ab" * 32}]}],
     }  # fmt: skip
+
+
+# -- reading what a BOM says --------------------------------------------------------------
+
+
+def assert_valid(text: str, spec: str = "1.6") -> dict:
+    version = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}[spec]
+    error = JsonStrictValidator(version).validate_str(text)
+    assert error is None, error
+    return json.loads(text)
+
+
+def props(component: dict, name: str) -> list[str]:
+    return [p["value"] for p in component.get("properties", []) if p["name"] == name]
+
+
+def prop(component: dict, name: str) -> str | None:
+    values = props(component, name)
+    assert len(values) <= 1, values
+    return values[0] if values else None
+
+
+def file_component(bom: dict, path: str) -> dict:
+    return next(c for c in bom["components"] if c["type"] == "file" and c["name"] == path)

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 
 from mlbom.cli import main
+from tests.builders import assert_valid
 
 
 @pytest.fixture(autouse=True)
@@ -17,13 +15,6 @@ def _private_cache(
 ) -> None:
     """Each test gets its own hash cache, never the developer's."""
     monkeypatch.setenv("MLBOM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-
-
-def assert_valid(text: str, spec: str = "1.6") -> dict:
-    version = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}[spec]
-    error = JsonStrictValidator(version).validate_str(text)
-    assert error is None, error
-    return json.loads(text)
 
 
 class Cli:
@@ -44,17 +35,3 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
-
-
-def props(component: dict, name: str) -> list[str]:
-    return [p["value"] for p in component.get("properties", []) if p["name"] == name]
-
-
-def prop(component: dict, name: str) -> str | None:
-    values = props(component, name)
-    assert len(values) <= 1, values
-    return values[0] if values else None
-
-
-def file_component(bom: dict, path: str) -> dict:
-    return next(c for c in bom["components"] if c["type"] == "file" and c["name"] == path)

@@ -16,7 +16,6 @@ import base64
 import datetime
 import json
 from collections import Counter
-from pathlib import Path
 
 import helm_python as helm
 import jsonschema
@@ -28,7 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-CHART = Path(__file__).resolve().parent.parent / "deploy" / "mlbom-admission"
+from tests.builders import ROOT
+
+CHART = ROOT / "deploy" / "mlbom-admission"
 RELEASE = "mlbom"
 NAMESPACE = "mlbom-system"
 FULLNAME = "mlbom-mlbom-admission"

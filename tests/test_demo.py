@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.builders import ROOT
 
 
 def test_the_demo_walks_the_whole_path(tmp_path):

@@ -26,7 +26,7 @@ import yaml
 
 from mlbom import __version__
 from tests import image_build
-from tests.conftest import assert_valid
+from tests.builders import assert_valid
 from tests.image_build import CONTAINERFILE, CONTAINERIGNORE, CONTEXT, ROOT, Image
 
 UID = 65532

@@ -22,8 +22,7 @@ from mlbom.environment import collect_environment, read_requirements
 from mlbom.errors import BadInputError
 from mlbom.models import Dataset, Environment, Gpu, Identity, ModelFile, ModelInfo
 from mlbom.urls import strip_credentials
-from tests.builders import hf_folder
-from tests.conftest import prop, props
+from tests.builders import hf_folder, prop, props
 
 
 def sha(label: str) -> str:

@@ -29,8 +29,9 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from mlbom.audit.html import MAX_EVENTS, render_html
+from tests.builders import ROOT
 
-SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "audit-report.schema.json"
+SCHEMA = ROOT / "schemas" / "audit-report.schema.json"
 HOSTILE_NAME = "<script>alert(1)</script>"
 HOSTILE_VERSION = '"><img src=x onerror=alert(2)>'
 HOSTILE_LICENCE = "<style>body{display:none}</style>"

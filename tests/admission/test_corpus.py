@@ -33,10 +33,10 @@ from admission.policy_loader import load_policy
 from attest import keys
 from attest.stores import Attestation, open_store
 from mlbom.references import parse
-from tests.builders import minimal_bom
+from tests.builders import DATA, minimal_bom
 from tests.webhook import running_webhook
 
-CORPUS = Path(__file__).parent / "data" / "corpus"
+CORPUS = DATA / "corpus"
 REALISTIC = sorted((CORPUS / "realistic").glob("*.yaml"))
 BYPASS = sorted((CORPUS / "bypass").glob("*.yaml"))
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -32,8 +31,9 @@ from admission.discovery import (
     pods_in,
 )
 from mlbom.references import parse
+from tests.builders import DATA
 
-MANIFESTS = Path(__file__).parent / "data" / "manifests"
+MANIFESTS = DATA / "manifests"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 DIGEST = "sha256:" + "ab" * 32
 

@@ -9,8 +9,7 @@ import shutil
 
 import pytest
 
-from tests.builders import CARD, COMMIT, REPO, WEIGHTS, repo_files
-from tests.conftest import file_component, prop, props
+from tests.builders import CARD, COMMIT, REPO, WEIGHTS, file_component, prop, props, repo_files
 from tests.hub_standin import File, HubStandIn, Repo
 
 

@@ -11,13 +11,15 @@ from pathlib import Path
 from tests.builders import (
     EVIL,
     SAFE_TORCH,
+    file_component,
     gguf_file,
     onnx_file,
     pickle_bytes,
+    prop,
+    props,
     safetensors_file,
     torch_zip,
 )
-from tests.conftest import file_component, prop, props
 
 
 def test_sharded_safetensors(cli, tmp_path):

@@ -22,11 +22,11 @@ from attest.sign import trust
 from attest.statement import subjects
 from mlbom.errors import BadInputError, NotVerifiedError
 from tests import keyless
-from tests.builders import hf_folder
+from tests.builders import DATA, hf_folder
 from tests.conftest import Cli
 
 EMAIL = "alice@example.com"
-PUBLIC = Path(__file__).parent / "data" / "public-bundles"
+PUBLIC = DATA / "public-bundles"
 FOUNDRY = PUBLIC / "foundry-stable.sigstore.json"
 FOUNDRY_IDENTITY = (
     "https://github.com/foundry-rs/foundry/.github/workflows/release.yml@refs/tags/stable"

@@ -38,8 +38,15 @@ from mlbom._clients.registry import (
 from mlbom.errors import BadInputError
 from mlbom.references import ModelRef
 from mlbom.sources import pin
-from tests.builders import CARD, gguf_file, hf_folder, onnx_file, safetensors_head
-from tests.conftest import file_component, prop
+from tests.builders import (
+    CARD,
+    file_component,
+    gguf_file,
+    hf_folder,
+    onnx_file,
+    prop,
+    safetensors_head,
+)
 from tests.registry import blob_reads, free_port, push_model, running_registry
 
 WEIGHTS = ("model.safetensors", "tiny.Q8_0.gguf", "onnx/model.onnx")

@@ -3,15 +3,14 @@ and that hostile shapes read as absent instead of raising."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import mlbom
 from mlbom.bom import read
 from mlbom.bom.validate import validation_error
+from tests.builders import ROOT
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "tiny-sentiment"
+EXAMPLE = ROOT / "examples" / "tiny-sentiment"
 
 
 @pytest.fixture(scope="module")

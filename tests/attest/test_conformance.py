@@ -36,11 +36,12 @@ import pytest
 import attest
 from attest import keys
 from mlbom.errors import BadInputError, NotVerifiedError
+from tests.builders import DATA, ROOT
 
 SUBPATH = Path("sigstore-conformance", "bundle-verify")
 SOURCES = [
-    ("", Path(__file__).parent / "data" / SUBPATH),
-    ("shared/", Path(__file__).resolve().parents[2] / "shared" / SUBPATH),
+    ("", DATA / SUBPATH),
+    ("shared/", ROOT.parent / "shared" / SUBPATH),
     *([("upstream/", Path(os.environ["MLBOM_SIGSTORE_CONFORMANCE"]))]
       if os.environ.get("MLBOM_SIGSTORE_CONFORMANCE") else []),
 ]  # fmt: skip

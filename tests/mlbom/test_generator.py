@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 import mlbom
-from tests.builders import hf_folder, safetensors_file
-from tests.conftest import assert_valid, file_component, prop, props
+from tests.builders import assert_valid, file_component, hf_folder, prop, props, safetensors_file
 
 
 @pytest.fixture

@@ -25,8 +25,15 @@ import pytest
 
 from mlbom.inspectors import Context, inspect, pickles
 from mlbom.sources.local import LocalSource
-from tests.builders import SAFE_TORCH, pickle_bytes, safetensors_file, torch_zip
-from tests.conftest import file_component, prop, props
+from tests.builders import (
+    SAFE_TORCH,
+    file_component,
+    pickle_bytes,
+    prop,
+    props,
+    safetensors_file,
+    torch_zip,
+)
 
 SYSTEM = b"cos\nsystem\n(S'id'\ntR."  # protocol 0: os.system("id")
 

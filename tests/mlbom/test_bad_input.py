@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from mlbom.inspectors import archives
-from tests.builders import SAFE_TORCH, hf_folder, onnx_file, pickle_bytes, safetensors_file
-from tests.conftest import file_component, prop
+from tests.builders import (
+    SAFE_TORCH,
+    file_component,
+    hf_folder,
+    onnx_file,
+    pickle_bytes,
+    prop,
+    safetensors_file,
+)
 
 
 def _safetensors_with_header(

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.builders import hf_folder
-from tests.conftest import assert_valid
+from tests.builders import ROOT, assert_valid, hf_folder
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "tiny-sentiment"
+EXAMPLE = ROOT / "examples" / "tiny-sentiment"
 
 
 COMMANDS = ["generate", "sign", "verify", "keygen", "push", "pull", "verify-model", "admission",

@@ -425,7 +425,7 @@ def test_byte_sources_the_policy_does_not_list_are_refused(container):
 
 @pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
 def test_an_offline_server_reads_a_cache_it_did_not_fill(variable):
-    # admitted only where mlbom's verifier filled that cache (tests/test_verifier_injection.py)
+    # admitted only where mlbom's verifier filled that cache (tests/admission/test_verifier_injection.py)
     container = {"command": ["vllm", "serve", "acme/llm"], "env": [{"name": variable, "value": "1"}]}  # fmt: skip
     assert "offline-cache" in found(container)[1]
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 
 import jsonpatch
 import kubernetes_validate
@@ -42,8 +41,9 @@ from admission.placement import (
 )
 from admission.policy import Confidential, RuntimeClassDetails
 from admission.policy_loader import parse_policy
+from tests.builders import DATA
 
-MANIFESTS = Path(__file__).parent / "data" / "manifests"
+MANIFESTS = DATA / "manifests"
 KUBE_VERSIONS = ["1.30", kubernetes_validate.latest_version()]
 SNP, TDX = "kata-qemu-nvidia-gpu-snp", "kata-qemu-nvidia-gpu-tdx"
 SNP_LABEL = "feature.node.kubernetes.io/cpu-security.sev.snp.enabled"

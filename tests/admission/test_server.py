@@ -12,7 +12,6 @@ import os
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
@@ -32,12 +31,12 @@ from admission.verification import ModelVerifier
 from attest import keys
 from attest.stores import Attestation, NoAttestationError, Store, open_store
 from mlbom.references import ModelRef
-from tests.builders import COMMIT, REPO, repo_files
+from tests.builders import COMMIT, DATA, REPO, repo_files
 from tests.hub_standin import HubStandIn, Repo
 from tests.registry import push_model, running_registry
 from tests.webhook import running_webhook
 
-MANIFESTS = Path(__file__).parent / "data" / "manifests"
+MANIFESTS = DATA / "manifests"
 PINNED = f"hf://{REPO}@{COMMIT}"
 OTHER = f"hf://{REPO}@{'f' * 40}"
 
@@ -73,7 +72,7 @@ def world(tmp_path_factory):
         "trust": {"signers": [{"name": "ci", "key": {"path": str(root / "signer.pub")}}]},
         "modes": {"default": "enforce", "namespaces": {"team-warn": "warn", "team-audit": "audit"}},
         "confidential": {"required": {"namespaces": ["secure"]}},
-        "loadTimeVerification": {"namespaces": {"secure": "off"}},  # tests/test_verifier_injection.py
+        "loadTimeVerification": {"namespaces": {"secure": "off"}},  # tests/admission/test_verifier_injection.py
         "decisionLog": str(root / "log" / "decisions.jsonl"),
     }))  # fmt: skip
     return root, policy, document, key

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +20,9 @@ from mlbom.audit.checks import (
     summarize,
 )
 from mlbom.models import Environment, Gpu
+from tests.builders import ROOT
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "tiny-sentiment"
+EXAMPLE = ROOT / "examples" / "tiny-sentiment"
 FILES = ["README.md", "config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"]
 COMMIT = "ad7e4c0b6c3c3c6e4b8b0f6f1ba0e0c3a4c9d1e2"
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.builders import gguf_file, safetensors_file
-from tests.conftest import file_component, prop
+from tests.builders import file_component, gguf_file, prop, safetensors_file
 
 # The Hub's default card, as `transformers` pushes it (huggingface_hub's template, rendered
 # with no values), abridged; PEFT's default card is the same with `library_name: peft`

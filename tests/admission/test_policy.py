@@ -29,10 +29,8 @@ from admission.policy import (
 from admission.policy_loader import PolicyError, load_policy, parse_policy
 from attest import keys
 from mlbom.errors import EXIT_BAD_INPUT, BadInputError
+from tests.builders import EVIL, ROOT, SAFE_TORCH, torch_zip
 
-from .builders import EVIL, SAFE_TORCH, torch_zip
-
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "policy.yaml"
 TINY = ROOT / "examples" / "tiny-sentiment"
 

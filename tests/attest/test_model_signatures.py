@@ -28,7 +28,7 @@ from attest import keys
 from attest.dsse import pae
 from attest.model_signatures import PREDICATE_TYPE, oms_hint, verify_model
 from attest.verify import ExpectedSigner
-from tests.builders import ca_chain, hf_folder
+from tests.builders import ROOT, ca_chain, hf_folder
 
 FILES = ("README.md", "config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt")
 
@@ -573,7 +573,7 @@ def test_keyless_signed_by_the_package(cli, local_sigstore, tmp_path, monkeypatc
 def published_folder() -> Path | None:
     for candidate in (
         os.environ.get("MLBOM_MODEL_TRANSPARENCY"),
-        Path(__file__).resolve().parents[2] / "shared" / "model-transparency" / "scripts" / "tests",
+        ROOT.parent / "shared" / "model-transparency" / "scripts" / "tests",
     ):
         if candidate and (Path(candidate) / "keys" / "certificate" / "ca-cert.pem").exists():
             return Path(candidate)

@@ -74,7 +74,7 @@ def _is_email(value: str) -> bool:
 #: The formats checked in Python, as the library's validator checks them; `iri-reference` and
 #: `uri` are left to jsonschema-rs's own checks.
 FORMATS = {"date-time": _is_date_time, "date": _is_date, "idn-email": _is_email}
-#: Every format the bundled schemas use; tests/test_validation.py fails when that set changes.
+#: Every format the bundled schemas use; tests/mlbom/bom/test_validate.py fails when that set changes.
 CHECKED_FORMATS = frozenset({*FORMATS, "iri-reference", "uri"})
 
 

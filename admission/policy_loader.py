@@ -49,6 +49,7 @@ from admission.policy import (
     frozen_maps,
 )
 from attest import keys
+from attest.keyless import load_trusted_root
 from attest.model_signatures import CertificateChain
 from attest.verify import ExpectedSigner
 from mlbom import safeyaml
@@ -300,7 +301,7 @@ class _Checker:
         if isinstance(root, str) and isinstance(config, str):
             self.add(("trust",), "give trustedRoot or trustConfig, not both (a trust config holds its own trusted root)")  # fmt: skip
         elif isinstance(root, str):
-            self._load(("trust", "trustedRoot"), root, _load_trusted_root)
+            self._load(("trust", "trustedRoot"), root, load_trusted_root)
         elif isinstance(config, str):
             self._load(("trust", "trustConfig"), config, _load_trust_config)
         names: set[str] = set()
@@ -469,19 +470,6 @@ def _glob_problem(pattern: str) -> str | None:
         else:
             i += 1
     return None
-
-
-def _load_trusted_root(path: Path) -> None:
-    from sigstore.models import TrustedRoot
-
-    try:
-        TrustedRoot.from_file(str(path))
-    except OSError as e:
-        raise BadInputError(f"cannot read {path}: {e.strerror}") from None
-    except Exception as e:  # pydantic and protobuf errors alike: a malformed file
-        raise BadInputError(
-            f"{path} is not a Sigstore trusted root: {_clip(str(e), 200)}"
-        ) from None
 
 
 def _load_trust_config(path: Path) -> None:

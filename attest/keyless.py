@@ -14,10 +14,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attest import transparency
-from mlbom.errors import BadInputError, NotVerifiedError
+from mlbom.errors import BadInputError, NotVerifiedError, shown
 
 if TYPE_CHECKING:
     from attest.verify import ExpectedSigner
+
+
+def load_trusted_root(path: Path) -> Any:
+    """A Sigstore trusted root from a JSON file; `BadInputError` when it is not one."""
+    from sigstore.models import TrustedRoot
+
+    try:
+        return TrustedRoot.from_file(str(path))
+    except OSError as e:
+        raise BadInputError(f"cannot read {path}: {e.strerror}") from None
+    except Exception as e:  # pydantic and protobuf errors alike: a malformed file
+        raise BadInputError(
+            f"{path} is not a Sigstore trusted root: {shown(str(e), 200)}"
+        ) from None
 
 
 def sigstore_verifier(
@@ -25,7 +39,6 @@ def sigstore_verifier(
 ) -> Any:
     """sigstore-python's Verifier for the trusted root given, a private instance's trust
     configuration, the public staging instance, or production (the default)."""
-    from sigstore.models import TrustedRoot
     from sigstore.verify import Verifier
 
     from attest.sign import trust
@@ -33,12 +46,7 @@ def sigstore_verifier(
     if sum(bool(x) for x in (trusted_root, trust_config, staging)) > 1:
         raise BadInputError("give one of --trusted-root, --trust-config and --staging")
     if trusted_root is not None:
-        try:
-            return Verifier(trusted_root=TrustedRoot.from_file(str(trusted_root)))
-        except OSError as e:
-            raise BadInputError(f"cannot read {trusted_root}: {e.strerror}") from None
-        except Exception as e:
-            raise BadInputError(f"{trusted_root} is not a Sigstore trusted root: {e}") from None
+        return Verifier(trusted_root=load_trusted_root(trusted_root))
     if trust_config is not None:
         return Verifier(trusted_root=trust(trust_config, False).trusted_root)
     return Verifier.staging(offline=offline) if staging else Verifier.production(offline=offline)

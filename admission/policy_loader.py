@@ -276,7 +276,7 @@ class _Checker:
             if isinstance(key.get("path"), str):
                 self._load((*path, "key", "path"), key["path"], keys.load_public_key)
             elif isinstance(key.get("pem"), str):
-                self._load((*path, "key", "pem"), key["pem"], _inline_key)
+                self._load((*path, "key", "pem"), key["pem"], _pem_key)
         self._globs(("oms", "accept", "models"), _dict(_dict(data.get("oms")).get("accept")).get("models"))  # fmt: skip
 
     def _load_time(self, data: dict[str, Any]) -> None:
@@ -323,7 +323,7 @@ class _Checker:
             if isinstance(key.get("path"), str):
                 self._load((*path, "key", "path"), key["path"], keys.load_public_key)
             elif isinstance(key.get("pem"), str):
-                self._load((*path, "key", "pem"), key["pem"], _inline_key)
+                self._load((*path, "key", "pem"), key["pem"], _pem_key)
 
     def _load(self, path: PathParts, value: str, loader: Callable[[Any], object]) -> None:
         target: Any = value if path[-1] == "pem" else _resolve(value, self.base_dir)
@@ -478,22 +478,6 @@ def _load_trust_config(path: Path) -> None:
     trust(path, False)
 
 
-def _inline_key(pem: str) -> keys.PublicKey:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-
-    try:
-        key = serialization.load_pem_public_key(pem.encode())
-    except ValueError:
-        raise BadInputError("not a PEM public key") from None
-    # The key types attest.keys signs and verifies with.
-    if isinstance(key, ed25519.Ed25519PublicKey) or (
-        isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp256r1", "secp384r1")
-    ):
-        return key
-    raise BadInputError("unsupported key type: use an ECDSA P-256 or P-384 key, or Ed25519")
-
-
 # --- building the policy -------------------------------------------------------------------
 
 
@@ -604,13 +588,17 @@ def _build(data: dict[str, Any], base_dir: Path | None) -> Policy:
     )
 
 
+def _pem_key(pem: str) -> keys.PublicKey:
+    return keys.parse_public_key(pem.encode())
+
+
 def _signer(data: dict[str, Any], base_dir: Path | None) -> NamedSigner:
     if "key" in data:
         key = data["key"]
         public = (
             keys.load_public_key(_resolve(key["path"], base_dir))
             if "path" in key
-            else _inline_key(key["pem"])
+            else _pem_key(key["pem"])
         )
         return NamedSigner(data["name"], ExpectedSigner(key=public))
     keyless = data["keyless"]

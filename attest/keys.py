@@ -48,12 +48,18 @@ def load_private_key(path: Path, password: str | None = None) -> PrivateKey:
 
 
 def load_public_key(path: Path) -> PublicKey:
-    data = _read_pem(path)
+    return parse_public_key(_read_pem(path), str(path))
+
+
+def parse_public_key(pem: bytes, name: str = "") -> PublicKey:
+    """A PEM public key of a type mlbom signs and verifies with; `name` (a file) in messages."""
     try:
-        key = serialization.load_pem_public_key(data)
+        key = serialization.load_pem_public_key(pem)
     except ValueError:
-        raise BadInputError(f"{path} is not a PEM public key") from None
-    return _checked(key, path)  # type: ignore[return-value]
+        raise BadInputError(
+            f"{name} is not a PEM public key" if name else "not a PEM public key"
+        ) from None
+    return _checked(key, name)  # type: ignore[return-value]
 
 
 def public_key_of(key: PrivateKey) -> PublicKey:
@@ -139,7 +145,7 @@ def _read_pem(path: Path) -> bytes:
     return read_bounded(path, MAX_PEM, "the key")
 
 
-def _checked(key: object, path: Path) -> object:
+def _checked(key: object, name: str | Path) -> object:
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return key
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and (
@@ -147,5 +153,6 @@ def _checked(key: object, path: Path) -> object:
     ):
         return key
     raise BadInputError(
-        f"{path}: unsupported key type", hint="use an ECDSA P-256 or P-384 key, or Ed25519"
+        f"{name}: unsupported key type" if name else "unsupported key type",
+        hint="use an ECDSA P-256 or P-384 key, or Ed25519",
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,12 @@ import rfc8785
 from mlbom.bom import read
 from mlbom.errors import BadInputError
 from mlbom.files import read_bounded
+from mlbom.references import SHA256_HEX
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://cyclonedx.org/bom"  # what cosign, policy-controller, Kyverno match
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 MAX_BOM = 256 << 20
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 Subject = dict[str, Any]  # {"name": path, "digest": {"sha256": hex}}
 
@@ -65,7 +64,7 @@ def oci_subject(bom: dict[str, Any]) -> Subject | None:
     except ValueError:
         raise BadInputError(f"the BOM's model purl {purl!r} is malformed") from None
     digest = (parsed.version or "").removeprefix("sha256:")
-    if not _SHA256.match(digest):
+    if not SHA256_HEX.match(digest):
         raise BadInputError(f"the BOM's model purl {purl} is not pinned to a sha256 digest")
     qualifiers = parsed.qualifiers if isinstance(parsed.qualifiers, dict) else {}
     name = qualifiers.get("repository_url") or parsed.name
@@ -79,7 +78,7 @@ def file_subjects(bom: dict[str, Any]) -> list[Subject]:
         name = component.get("name")
         # the first SHA-256 given is the one: a second cannot mend a broken first
         digest = next((h.content for h in read.hashes(component) if h.alg == "SHA-256"), None)
-        if not isinstance(name, str) or digest is None or not _SHA256.match(digest):
+        if not isinstance(name, str) or digest is None or not SHA256_HEX.match(digest):
             raise BadInputError(
                 f"the BOM's file {name!r} has no SHA-256",
                 hint="generate the BOM with SHA-256 (the default) to sign it",

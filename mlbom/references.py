@@ -27,7 +27,10 @@ HF_SCHEME = "hf://"
 OCI_SCHEME = "oci://"
 # \Z, not $: a trailing newline is another spelling, never the pinned reference
 COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
-_OCI_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+#: a SHA-256 as BOMs, statements and the Hub write it: 64 lower-case hex
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}\Z")
+#: `sha256:<64 lower-case hex>`: a manifest, layer or folder digest
+SHA256_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 #: a Hub repository id: ORG/REPO, or a bare REPO (the Hub's legacy top-level models)
 HUB_REPO = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}\Z")
 # registry[:port]/path[:tag][@digest], the distribution reference grammar, lower-case path
@@ -104,18 +107,18 @@ def parse(text: str) -> ModelRef:
             return ModelRef("hf", hub.repo, hub.revision)
         return ModelRef("hf", hub.repo, None, hub.revision or "main")
     if text.startswith(OCI_SCHEME):
-        m = _OCI.match(text.removeprefix("oci://"))
+        m = _OCI.match(text.removeprefix(OCI_SCHEME))
         if not m:
             raise BadInputError(
                 f"{text} is not an OCI reference",
                 hint="write oci://REGISTRY/REPO[:TAG] or oci://REGISTRY/REPO@sha256:<digest>",
             )
         digest = m["digest"]
-        if digest is not None and not _OCI_DIGEST.match(digest):
+        if digest is not None and not SHA256_DIGEST.match(digest):
             raise BadInputError(f"{text}: the digest must be sha256:<64 lower-case hex>")
         name = f"{m['registry']}/{m['repo']}"
         return ModelRef("oci", name, digest, None if digest else (m["tag"] or "latest"))
-    if _OCI_DIGEST.match(text):
+    if SHA256_DIGEST.match(text):
         return ModelRef("local", text, text)
     if "://" in text:
         raise BadInputError(

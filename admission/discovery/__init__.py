@@ -45,6 +45,7 @@ from admission.discovery.objects import (
 from admission.discovery.references import ANNOTATION, is_path, oci, raw, reference, same_model
 from admission.discovery.runtimes import Reading, Sources
 from admission.discovery.untrusted import MAX_ITEMS, MAX_TEXT, Scan, as_dict, as_str
+from mlbom.references import SHA256_DIGEST
 
 __all__ = [
     "ANNOTATION", "KSERVE_SOURCE_URI", "MAX_ITEMS", "MAX_TEXT", "ContainerAccount",
@@ -58,7 +59,6 @@ _NOT_PACKAGES = frozenset(
     {"mnt", "tmp", "dev", "proc", "sys", "etc", "var", "run", "opt", "srv", "home", "root",
      "media", "boot", "usr", "lib", "lib64", "bin", "sbin", "cache", "scratch"}
 )  # fmt: skip
-_LOCAL_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MODELCAR = re.compile(r"^modelcar(?:-init)?(?:-\d+)?$")  # KServe names the n-th one modelcar-n
 # IsInference(image, accelerators) -> why the container is an inference container, or None
 Selector = Callable[[str, dict[str, int]], "str | None"]
@@ -689,7 +689,7 @@ class _Accountant:
                 self.scan.limit(f"the annotation {ANNOTATION}", f"{MAX_ITEMS} references", "name fewer models per pod")  # fmt: skip
             for value in values[:MAX_ITEMS]:
                 value = value.strip()
-                if _LOCAL_DIGEST.match(value):  # a folder's digest, as stores file local models
+                if SHA256_DIGEST.match(value):  # a folder's digest, as stores file local models
                     yield ModelUse(value, True, f"annotation {ANNOTATION}")
                 elif value:
                     yield reference(value, f"annotation {ANNOTATION}")

@@ -53,7 +53,6 @@ from attest.stores import (
     StoreUnreachableError,
 )
 from mlbom._clients.registry import (
-    DIGEST,
     INDEX_TYPES,
     MANIFEST_TYPES,
     OCI_INDEX,
@@ -64,7 +63,7 @@ from mlbom._clients.registry import (
     descriptor,
 )
 from mlbom.errors import BadInputError
-from mlbom.references import ModelRef, parse, split_name
+from mlbom.references import SHA256_DIGEST, ModelRef, parse, split_name
 
 log = logging.getLogger(__name__)
 
@@ -555,7 +554,7 @@ def _bundles(entries: list[Any]) -> list[dict[str, Any]]:
     for position, entry in enumerate(entries[:MAX_REFERRERS]):
         if not isinstance(entry, dict) or entry.get("artifactType") != BUNDLE_MEDIA_TYPE:
             continue
-        if not (isinstance(entry.get("digest"), str) and DIGEST.match(entry["digest"])):
+        if not (isinstance(entry.get("digest"), str) and SHA256_DIGEST.match(entry["digest"])):
             continue
         annotations = entry.get("annotations")
         annotations = annotations if isinstance(annotations, dict) else {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from urllib.parse import quote
 
 from mlbom._clients import DOWNLOAD_LIMIT, STREAM_CHUNK, WORKERS
 from mlbom.errors import BadInputError, CheckFailedError
-from mlbom.references import COMMIT, HubRef
+from mlbom.references import COMMIT, SHA256_HEX, HubRef
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 MAX_FILES = 100_000
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 SECURITY_BATCH = 50  # the Hub pages expanded paths-info at 50 entries
 _NOT_OFFERED = (404, 405, 501)  # paths-info on a hub without it
 
@@ -181,7 +179,7 @@ def _files(info: ModelInfo) -> list[HubFile]:
             raise BadInputError(f"the Hub listed no size for {path}")
         lfs = sibling.lfs
         sha256 = lfs.get("sha256") if isinstance(lfs, dict) else None
-        if sha256 is not None and not (isinstance(sha256, str) and _SHA256.match(sha256)):
+        if sha256 is not None and not (isinstance(sha256, str) and SHA256_HEX.match(sha256)):
             raise BadInputError(f"the Hub listed a malformed SHA-256 for {path}")
         blob_id = sibling.blob_id if isinstance(sibling.blob_id, str) else None
         files.append(

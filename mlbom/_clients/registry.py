@@ -33,7 +33,7 @@ import requests
 
 from mlbom._clients import STREAM_CHUNK
 from mlbom.errors import BadInputError, CheckFailedError
-from mlbom.references import ModelRef, split_name
+from mlbom.references import SHA256_DIGEST, ModelRef, split_name
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ MAX_ERROR_BODY = 64 << 10
 MAX_PAGES = 16  # of a paginated referrers answer
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0  # between two bytes, not for the whole body
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -297,7 +296,7 @@ class Registry(oras.provider.Registry):
     ) -> Manifest:
         """The manifest (or index) `reference` (a tag or digest) names, bounded, parsed,
         and checked against the digest it was asked by and the one the registry states."""
-        if not (DIGEST.match(reference) or _TAG.match(reference)):
+        if not (SHA256_DIGEST.match(reference) or _TAG.match(reference)):
             raise RegistryError("malformed", f"{reference!r} is neither a tag nor a digest")
         what = f"manifest {reference} in {repository}"
         url = self.url(repository, "manifest", reference)
@@ -311,7 +310,7 @@ class Registry(oras.provider.Registry):
                 stated = response.headers.get("Docker-Content-Digest", "")
                 content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if DIGEST.match(reference) and digest != reference:
+        if SHA256_DIGEST.match(reference) and digest != reference:
             raise RegistryError("mismatch", f"the {what} does not hash to its digest")
         if stated.startswith("sha256:") and stated != digest:
             raise RegistryError("mismatch", f"the {what} does not hash to the digest stated")
@@ -525,7 +524,7 @@ def descriptor(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RegistryError("malformed", f"{what} is not a descriptor")
     digest, size, media_type = value.get("digest"), value.get("size"), value.get("mediaType")
-    if not isinstance(digest, str) or not DIGEST.match(digest):
+    if not isinstance(digest, str) or not SHA256_DIGEST.match(digest):
         raise RegistryError("malformed", f"{what} has no SHA-256 digest ({str(digest)[:80]!r})")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise RegistryError("malformed", f"{what} has no size")

@@ -267,3 +267,19 @@ def test_library_calls(signed):
     assert result.passed == ["bundle", "payload", "bom", "subjects", "model"]
     assert result.subjects == subjects(document)
     assert PREDICATE_TYPE in bundle or "payload" in bundle
+
+
+@pytest.mark.parametrize(
+    "spelling", [lambda h: h + "\n", lambda h: h + " ", str.upper, lambda h: "sha256:" + h]
+)
+def test_sign_refuses_a_file_digest_in_another_spelling(tmp_path, cli, spelling):
+    model = hf_folder(tmp_path / "model")
+    bom = tmp_path / "bom.cdx.json"
+    document = mlbom.generate(model).to_dict()
+    files = [c for c in document["components"] if c["type"] == "file"]
+    sha = next(h for h in files[0]["hashes"] if h["alg"] == "SHA-256")
+    sha["content"] = spelling(sha["content"])
+    bom.write_text(json.dumps(document))
+    cli("keygen", "-o", tmp_path / "k")
+    _, err = cli("sign", bom, "--key", tmp_path / "k.key", code=2)
+    assert "has no SHA-256" in err and not Path(f"{bom}.sigstore.json").exists()

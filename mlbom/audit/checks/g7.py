@@ -35,6 +35,7 @@ from mlbom.audit.checks.common import (
 from mlbom.bom import read
 from mlbom.untrusted import as_dict as _dict
 from mlbom.untrusted import as_list as _list
+from mlbom.untrusted import as_str
 
 
 def g7_checks(bom: dict[str, Any], *, signed: bool | None = None) -> list[Check]:
@@ -76,8 +77,12 @@ def _g7_metadata(bom: dict[str, Any], metadata: dict[str, Any], signed: bool | N
         for p in _list(metadata.get("lifecycles"))
         if isinstance(p, dict) and (p.get("phase") or p.get("name"))
     ]
-    top_ref = _dict(metadata.get("component")).get("bom-ref")
-    graph = {d.get("ref"): d for d in _list(bom.get("dependencies")) if isinstance(d, dict)}
+    top_ref = as_str(_dict(metadata.get("component")).get("bom-ref"))
+    graph = {
+        d["ref"]: d
+        for d in _list(bom.get("dependencies"))
+        if isinstance(d, dict) and isinstance(d.get("ref"), str)
+    }
     spec = f"{bom.get('bomFormat') or '?'} {bom.get('specVersion') or '?'}"
     if signed is None:
         signature = Check(

@@ -358,7 +358,14 @@ def test_summarize_gives_one_line_per_field():
 
 
 @pytest.mark.parametrize(
-    "junk", [{}, {"components": "x", "metadata": []}, {"components": [1, None]}]
+    "junk",
+    [
+        {},
+        {"components": "x", "metadata": []},
+        {"components": [1, None]},
+        {"dependencies": [{"ref": ["a"]}, {"ref": {"b": 1}}, {"ref": None}]},
+        {"metadata": {"component": {"bom-ref": ["model"]}}, "dependencies": [{"ref": "m"}]},
+    ],
 )
 def test_odd_documents_give_failures_not_exceptions(junk):
     checks = bsi_checks(junk)

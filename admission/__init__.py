@@ -31,7 +31,11 @@ def review(
 
     from admission import patches
     from admission.manifests import admission_request
+    from admission.policy import Policy
     from admission.reviewer import Reviewer
+
+    if not isinstance(policy, Policy):
+        raise TypeError("policy: give a loaded Policy (admission.policy_loader.load_policy)")
 
     reviewer = Reviewer.for_policy(policy, stores)
     requests = [admission_request(o, namespace=namespace) for o in objects]

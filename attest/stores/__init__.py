@@ -225,16 +225,16 @@ def attestation_for(
     model: str | ModelRef, store: str | Store, *, insecure_registries: tuple[str, ...] = ()
 ) -> tuple[ModelRef, Attestation]:
     """The attestation of the model `model` names, from `store`: the library call the
-    admission webhook makes. The reference is pinned first (a tag or branch resolved, a
-    folder hashed); raises the store errors, each telling what went wrong."""
+    admission webhook makes. The store is opened, then the reference pinned (a tag or branch
+    resolved, a folder hashed); raises the store errors, each telling what went wrong."""
     from mlbom.sources import pin
 
-    ref = pin(model, insecure_registries=insecure_registries)
     opened = (
         open_store(store, insecure_registries=insecure_registries)
         if isinstance(store, str)
         else store
-    )
+    )  # a store mlbom cannot open is refused before a folder is hashed or a remote asked
+    ref = pin(model, insecure_registries=insecure_registries)
     return ref, opened.pull(ref)
 
 

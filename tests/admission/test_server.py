@@ -310,6 +310,12 @@ def test_the_python_api_decides_as_the_server_and_records_nothing(world):
     assert (log.read_bytes() if log.exists() else b"") == before
 
 
+def test_the_python_api_takes_a_loaded_policy(world):
+    _, policy, _, _ = world
+    with pytest.raises(TypeError, match="load_policy"):
+        admission.review([vllm_deployment(REPO, COMMIT)], policy=policy)
+
+
 def test_the_review_command(world, tmp_path, cli):
     _, policy, _, _ = world
     good, bad = vllm_deployment(REPO, COMMIT), vllm_deployment(REPO)

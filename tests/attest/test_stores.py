@@ -384,3 +384,14 @@ def test_the_webhook_admits_the_commit_a_hub_store_push_made(cli, hub, tmp_path)
     hub.repos[REPO].files["planted.py"] = File(b"import os\n", 0, lfs=False)
     verdict = ModelVerifier(policy).check_now(f"hf://{REPO}@{new}")
     assert not verdict.ok and "describes" in verdict.reason
+
+
+def test_a_store_mlbom_cannot_open_is_refused_before_the_model_is_pinned(cli, tmp_path):
+    key = tmp_path / "k"
+    cli("keygen", "-o", key)
+    for command in (
+        ["verify", tmp_path / "no-such-model", "--store", "ftp://x", "--key", f"{key}.pub"],
+        ["pull", tmp_path / "no-such-model", "--from", "ftp://x", "-o", tmp_path / "out"],
+    ):
+        _, err = cli(*command, code=2)
+        assert "unsupported store ftp://x" in err, err

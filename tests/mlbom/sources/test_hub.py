@@ -122,6 +122,10 @@ def test_downloaded_small_file_must_match_the_hub(cli, hub):
         ("hf://acme/a/b", "is not a Hub model reference"),
         ("hf://acme/x@", "empty revision"),
         ("hf://../etc", "is not a Hub model reference"),
+        (f"hf://{REPO}@{COMMIT}\n", "a space or a control character"),
+        (f"hf://{REPO}@main ", "a space or a control character"),
+        (f"hf://{REPO}@ma\x1bin", "a space or a control character"),
+        (f"hf://{REPO}\n@{COMMIT}", "is not a Hub model reference"),
     ],
 )
 def test_bad_references(cli, hub, ref, message):

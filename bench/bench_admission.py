@@ -41,9 +41,9 @@ from admission.manifests import admission_review, objects_in
 from attest import keys
 from attest.stores import Attestation, open_store
 from mlbom.references import ModelRef
+from tests.builders import COMMIT, REPO, repo_files
 from tests.hub_standin import HubStandIn, Repo
 from tests.registry import free_port
-from tests.test_hub import COMMIT, REPO, repo_files
 from tests.tls import TestCA
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "tests" / "data" / "manifests"

@@ -28,8 +28,8 @@ from attest.stores import Attestation, open_store
 from mlbom.audit.evidence import write
 from mlbom.audit.report import Product, build_report
 from mlbom.references import ModelRef
+from tests.builders import COMMIT, REPO, repo_files
 from tests.hub_standin import HubStandIn, Repo
-from tests.test_hub import COMMIT, REPO, repo_files
 
 
 def world(root: Path, models: int) -> tuple[Path, Path]:

@@ -32,8 +32,7 @@ from attest import keys
 from attest.stores import Attestation, open_store
 from mlbom.references import parse
 from tests.apiserver import ApiServerStandIn
-from tests.test_corpus import _bom
-from tests.test_scan import vllm_pod
+from tests.builders import minimal_bom, vllm_pod
 
 
 def main() -> None:
@@ -49,7 +48,7 @@ def main() -> None:
     store = open_store(str(root / "store"))
     models = [f"hf://acme/model-{i}@{i:040x}" for i in range(args.models)]
     for model in models:
-        bom = _bom(model)
+        bom = minimal_bom(model)
         store.push(parse(model), Attestation(json.dumps(bom).encode(), attest.sign(bom, key=key).encode()))  # fmt: skip
     policy = root / "policy.yaml"
     policy.write_text(yaml.safe_dump({

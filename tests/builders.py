@@ -341,3 +341,18 @@ def prop(component: dict, name: str) -> str | None:
 
 def file_component(bom: dict, path: str) -> dict:
     return next(c for c in bom["components"] if c["type"] == "file" and c["name"] == path)
+
+
+# -- pods --------------------------------------------------------------------------------------
+
+
+def vllm_pod(name: str, namespace: str, model: str) -> dict:
+    repo, _, commit = model.removeprefix("hf://").partition("@")
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
+                                 "args": [repo, "--revision", commit],
+                                 "resources": {"limits": {"nvidia.com/gpu": 1}}}]},
+        "status": {"phase": "Running"},
+    }  # fmt: skip

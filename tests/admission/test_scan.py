@@ -27,24 +27,12 @@ from attest import keys
 from attest.stores import Attestation, open_store
 from mlbom.references import parse
 from tests.apiserver import ApiServerStandIn
-from tests.builders import minimal_bom
+from tests.builders import minimal_bom, vllm_pod
 from tests.registry import free_port
 from tests.tls import TestCA
 
 GOOD = "hf://acme/good-llm@" + "1" * 40
 OTHER = "hf://acme/other-llm@" + "2" * 40
-
-
-def vllm_pod(name: str, namespace: str, model: str) -> dict:
-    repo, _, commit = model.removeprefix("hf://").partition("@")
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.0",
-                                 "args": [repo, "--revision", commit],
-                                 "resources": {"limits": {"nvidia.com/gpu": 1}}}]},
-        "status": {"phase": "Running"},
-    }  # fmt: skip
 
 
 def deployment(name: str, namespace: str, model: str) -> dict:

@@ -88,17 +88,17 @@ def cc_need_of_bom(bom: dict[str, Any]) -> CcNeed | None:
     """The need a BOM's model declares (`mlbom:cc:required=true`, `mlbom:cc:tee`, repeated
     or comma-separated, `mlbom:cc:gpu=true`); None when it does not require CC."""
     model = read.model(_dict(bom))
-    properties = {
-        name: [v.strip() for v in values if v is not None]
-        for name, values in read.properties(model).items()
-    }
-    if not any(v.lower() == "true" for v in properties.get("mlbom:cc:required", [])):
+
+    def values(name: str) -> list[str]:
+        return [v.strip().lower() for v in read.property_values(model, name)]
+
+    if "true" not in values("mlbom:cc:required"):
         return None
-    tees = (t.strip().lower() for v in properties.get("mlbom:cc:tee", []) for t in v.split(","))
+    tees = (t.strip() for v in values("mlbom:cc:tee") for t in v.split(","))
     name = _text(model.get("purl")) or _text(model.get("name")) or "the model"
     return CcNeed(
         tees=tuple(dict.fromkeys(t for t in tees if t)),
-        gpu=any(v.lower() == "true" for v in properties.get("mlbom:cc:gpu", [])),
+        gpu="true" in values("mlbom:cc:gpu"),
         reason=f"the BOM of {name} requires it",
     )
 

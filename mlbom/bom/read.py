@@ -84,8 +84,13 @@ def properties(component: Mapping[str, Any]) -> dict[str, list[str | None]]:
 
 
 def property_values(component: Mapping[str, Any], name: str) -> list[str]:
-    """The values the properties called `name` state."""
-    return [v for v in properties(component).get(name, []) if v is not None]
+    """The values the properties called `name` state (a scan, no dict: admission asks this
+    of every BOM it decides on)."""
+    return [
+        p["value"]
+        for p in as_list(component.get("properties"))
+        if isinstance(p, dict) and p.get("name") == name and isinstance(p.get("value"), str)
+    ]
 
 
 # -- licences ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from mlbom.errors import BadInputError, shown
+from mlbom.errors import BadInputError
 
 Kind = Literal["hf", "oci", "local"]
 HF_SCHEME = "hf://"
@@ -58,12 +58,6 @@ class HubRef:
             )
         if "@" in body and not revision:
             raise BadInputError(f"{text}: empty revision after @")
-        if any(c.isspace() or not c.isprintable() for c in revision):
-            # a git ref has neither: a commit spelled with a trailing newline is no commit
-            raise BadInputError(
-                f"{shown(text)}: the revision holds a space or a control character",
-                hint="give a branch, tag or 40-hex commit as the Hub names it",
-            )
         return cls(repo, revision or None)
 
     def __str__(self) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mlbom._clients import DOWNLOAD_LIMIT, STREAM_CHUNK, WORKERS
-from mlbom.errors import BadInputError, CheckFailedError
+from mlbom.errors import BadInputError, CheckFailedError, shown
 from mlbom.references import COMMIT, SHA256_HEX, HubRef
 
 if TYPE_CHECKING:
@@ -66,6 +66,14 @@ class Hub:
 
     def resolve(self) -> list[HubFile]:
         """Pin the revision to its commit; the repository's files at that commit."""
+        revision = self.ref.revision or ""
+        if not revision.isprintable() or " " in revision:
+            # no git ref holds either (isprintable is False for every other space and control
+            # character): a commit spelled with a trailing newline would be taken for a branch
+            raise BadInputError(
+                f"{shown(str(self.ref))}: the revision holds a space or a control character",
+                hint="give a branch, tag or 40-hex commit as the Hub names it",
+            )
         with hub_errors(self.ref, self.endpoint):
             info = self.api.model_info(
                 self.ref.repo,

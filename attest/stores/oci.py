@@ -352,15 +352,12 @@ class OciStore(Store):
             )
         layer, annotations = found[0]
         envelope = self._entry_blob(layer, f"the attestation in {tag}", tag)
+        where, fix = f"the tag {tag}", "attest the model again with cosign attest --replace"
         try:
             bundle = cosign_bundle(envelope, annotations)
-            _, bom = bom_of(bundle)
         except ValueError as e:
-            raise CorruptEntryError(
-                f"{self.location}: the tag {tag} holds no readable attestation: {e}",
-                hint="attest the model again with cosign attest --replace",
-            ) from None
-        return Attestation(bom, bundle), True
+            raise self._unreadable(where, e, fix) from None
+        return self._entry(bundle, where, fix), True
 
     def _pull_tagged(self, model: ModelRef) -> Attestation:
         """The attestation of a model that is no OCI artifact, under its tag."""
@@ -499,14 +496,23 @@ class OciStore(Store):
             if e.kind in ("unreachable", "auth", "failed"):
                 raise
             raise CorruptEntryError(f"{self.location}: referrer {digest}: {e.message}") from None
+        return self._entry(
+            bundle, f"referrer {digest}", "delete the referrer and push the attestation again"
+        )
+
+    def _entry(self, bundle: bytes, where: str, fix: str) -> Attestation:
+        """The attestation of a bundle read from the registry: a bundle whose BOM cannot be
+        read is a corrupt entry (`where` holds it, `fix` says what to do)."""
         try:
             _, bom = bom_of(bundle)
         except ValueError as e:
-            raise CorruptEntryError(
-                f"{self.location}: referrer {digest} holds no readable attestation: {e}",
-                hint="delete the referrer and push the attestation again",
-            ) from None
+            raise self._unreadable(where, e, fix) from None
         return Attestation(bom, bundle)
+
+    def _unreadable(self, where: str, error: ValueError, fix: str) -> CorruptEntryError:
+        return CorruptEntryError(
+            f"{self.location}: {where} holds no readable attestation: {error}", hint=fix
+        )
 
     def _entry_blob(self, layer: dict[str, Any], what: str, where: str) -> bytes:
         """An entry's blob, at most `MAX_ENTRY` bytes; what the registry sends that is not

@@ -46,6 +46,7 @@ from attest.statement import (
     subjects,
 )
 from mlbom.errors import BadInputError, NotVerifiedError
+from mlbom.files import read_bounded
 
 CHECKS = ("bundle", "identity", "payload", "bom", "subjects", "model")
 MAX_BUNDLE = 64 << 20
@@ -164,6 +165,12 @@ def attested_bom(bundle: bytes | str, bom: dict[str, Any]) -> None:
 
 
 # -- the signature ----------------------------------------------------------------------------
+
+
+def read_bundle(path: Path, what: str = "the bundle") -> bytes:
+    """A bundle from disk, at most one byte more than one may hold: `parse_bundle` refuses
+    the rest with its own words."""
+    return read_bounded(path, MAX_BUNDLE + 1, what)
 
 
 def parse_bundle(bundle: bytes | str) -> dict[str, Any]:

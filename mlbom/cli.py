@@ -402,14 +402,6 @@ def _signer(
     )
 
 
-def _read_bundle(path: Path, what: str) -> bytes:
-    """At most one byte more than a bundle may hold: the verifier refuses the rest."""
-    from attest.verify import MAX_BUNDLE
-    from mlbom.files import read_bounded
-
-    return read_bounded(path, MAX_BUNDLE + 1, what)
-
-
 def _verification_options(command: F) -> F:
     """The signer (a key, or an identity and issuer) and the trust to verify against:
     the same flags for every verifying command."""
@@ -496,6 +488,7 @@ def verify(
 
     from attest.statement import read_bom
     from attest.stores import verify_stored
+    from attest.verify import read_bundle
     from attest.verify import verify as verify_bom
     from mlbom.errors import BadInputError
 
@@ -516,7 +509,7 @@ def verify(
             )
     else:
         bundle = bundle or Path(bom + ".sigstore.json")
-        document, raw = read_bom(Path(bom)), _read_bundle(bundle, "the bundle")
+        document, raw = read_bom(Path(bom)), read_bundle(bundle)
         with _reported(as_json):
             result = verify_bom(document, raw, signer, model_exclude=(Path(bom), bundle), **checks)
     if as_json:
@@ -608,6 +601,7 @@ def verify_model(
 
     from attest.model_signatures import CertificateChain
     from attest.model_signatures import verify_model as verify_oms
+    from attest.verify import read_bundle
 
     signer: Any
     if certificate_chain:
@@ -617,7 +611,7 @@ def verify_model(
     else:
         signer = _signer(key, cert_identity, cert_identity_regexp, cert_oidc_issuer)
     ignored = _inside(model, ignore_paths)
-    raw = _read_bundle(signature, "the signature")
+    raw = read_bundle(signature, "the signature")
     with _reported(as_json):
         result = verify_oms(
             raw,

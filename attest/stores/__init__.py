@@ -193,13 +193,13 @@ def push(
     this BOM, or an OCI model whose layers are not the BOM's files, is refused before
     anything travels. Returns the model's pinned reference and where the entry went."""
     from attest.statement import MAX_BOM, file_subjects, parse_bom
-    from attest.verify import MAX_BUNDLE, attested_bom
+    from attest.verify import attested_bom, read_bundle
     from mlbom.files import read_bounded
     from mlbom.sources import pin
 
     bom_bytes = read_bounded(bom, MAX_BOM)
     document = parse_bom(bom_bytes, str(bom))
-    raw = read_bounded(bundle, MAX_BUNDLE + 1, "the bundle")
+    raw = read_bundle(bundle)
     attested_bom(raw, document)
     ref = pin(model, insecure_registries=insecure_registries) if model else bom_reference(document)
     if model and ref.kind == "oci":  # a folder's BOM filed under an OCI model

@@ -14,7 +14,7 @@ from mlbom.errors import BadInputError, InspectionError
 from mlbom.hashing import HashCache
 from mlbom.models import Identity
 from mlbom.progress import Advance
-from mlbom.references import HF_SCHEME, OCI_SCHEME, ModelRef, parse
+from mlbom.references import HF_SCHEME, OCI_SCHEME, HubRef, ModelRef, parse
 
 #: the property on a file whose only digest is the one its source recorded (a Hub's LFS
 #: SHA-256, an OCI layer digest); its value says which
@@ -109,7 +109,6 @@ def open_source(
     """The source for what the user named: `hf://ORG/REPO[@REVISION]`,
     `oci://REGISTRY/REPO[:TAG|@DIGEST]`, a local folder or a single model file."""
     if model.startswith(HF_SCHEME):
-        from mlbom.references import HubRef
         from mlbom.sources.hub import HubSource
 
         return HubSource(HubRef.parse(model))
@@ -143,7 +142,6 @@ def pin(
         return ref
     if ref.kind == "hf":
         from mlbom._clients.hub import Hub
-        from mlbom.references import HubRef
 
         hub = Hub(HubRef(ref.name, ref.tag))
         hub.resolve()

@@ -299,6 +299,21 @@ def test_an_unsupported_key_type(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    "key", [rsa.generate_private_key(65537, 2048), ec.generate_private_key(ec.SECP521R1())]
+)
+def test_an_inline_key_of_an_unsupported_type(key):
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    trust = "trust:\n  signers:\n    - name: inline\n      key:\n        pem: |\n"
+    trust += textwrap.indent(pem, " " * 10)
+    found = one_problem(trust=trust)
+    assert found.startswith("trust.signers[0].key.pem: unsupported key type: use an ECDSA P-256")
+
+
 def test_an_invalid_mode():
     assert one_problem("modes: {default: block}\n") == (
         'modes.default: must be one of enforce, warn, audit, not "block" (line 8)'

@@ -283,3 +283,19 @@ def test_sign_refuses_a_file_digest_in_another_spelling(tmp_path, cli, spelling)
     cli("keygen", "-o", tmp_path / "k")
     _, err = cli("sign", bom, "--key", tmp_path / "k.key", code=2)
     assert "has no SHA-256" in err and not Path(f"{bom}.sigstore.json").exists()
+
+
+@pytest.mark.parametrize("content", ["not json", "{}", '{"mediaType": 5}', ""])
+def test_a_trusted_root_that_is_not_one_is_refused(signed, cli, tmp_path, content):
+    _, bom, _, _, _ = signed
+    (tmp_path / "root.json").write_text(content)
+    _, err = cli(
+        "verify", bom, "--cert-identity", "a@example.com", "--cert-oidc-issuer",
+        "https://issuer.example", "--trusted-root", tmp_path / "root.json", code=2,
+    )  # fmt: skip
+    assert "is not a Sigstore trusted root" in err
+    _, err = cli(
+        "verify", bom, "--cert-identity", "a@example.com", "--cert-oidc-issuer",
+        "https://issuer.example", "--trusted-root", tmp_path / "missing.json", code=2,
+    )  # fmt: skip
+    assert "cannot read" in err

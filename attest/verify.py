@@ -25,7 +25,6 @@ checked in `attest.dsse`.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from dataclasses import dataclass, field
@@ -150,7 +149,7 @@ def attested_bom(bundle: bytes | str, bom: dict[str, Any]) -> None:
     a consistency check before publishing, not a verification."""
     try:
         envelope = parse_bundle(bundle).get("dsseEnvelope")
-        payload = base64.b64decode(envelope["payload"], validate=True)  # type: ignore[index]
+        payload = dsse.b64decode(envelope["payload"])  # type: ignore[index]
         statement = in_toto_statement(
             envelope["payloadType"],  # type: ignore[index]
             payload,

@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from attest import dsse
 from attest.sign import BUNDLE_MEDIA_TYPE
 from attest.statement import PAYLOAD_TYPE, PREDICATE_TYPE, canonical
 from attest.stores import (
@@ -126,11 +127,9 @@ def bom_of(bundle: bytes) -> tuple[dict[str, Any], bytes]:
     envelope = document.get("dsseEnvelope")
     if not isinstance(envelope, dict) or envelope.get("payloadType") != PAYLOAD_TYPE:
         raise ValueError("the bundle holds no DSSE envelope over an in-toto statement")
-    payload = envelope.get("payload")
     try:
-        raw = base64.b64decode(payload, validate=True) if isinstance(payload, str) else None
-        statement = json.loads(raw) if raw is not None else None
-    except (binascii.Error, ValueError, RecursionError):
+        statement = json.loads(dsse.b64decode(envelope.get("payload")))
+    except (ValueError, RecursionError):  # binascii.Error is a ValueError
         statement = None
     if not isinstance(statement, dict):
         raise ValueError("the bundle's DSSE payload is not a JSON statement")
